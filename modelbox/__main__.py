@@ -1,0 +1,3 @@
+from modelbox.cli import main
+
+raise SystemExit(main())

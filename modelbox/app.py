@@ -1,0 +1,134 @@
+"""The Starlette application: routes, lifespan, health, limits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+from pymongo.monitoring import CommandListener
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+
+from modelbox.access import SYSTEM_ACTOR, Actor
+from modelbox.config import Settings
+from modelbox.graph.schema import make_schema
+from modelbox.http_limits import BodySizeLimit
+from modelbox.resolvers.context import Context
+from modelbox.resolvers.tokens import principal_of
+from modelbox.store import Store
+
+log = logging.getLogger("modelbox")
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app, with our context and orjson on the way out."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        super().__init__(
+            make_schema(settings),
+            allowed_origins=settings.cors_origins,
+            multipart_uploads_enabled=False,
+        )
+        self.store = store
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any = None) -> Context:
+        return await build_context(self.store, self.settings, request)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+async def build_context(store: Store, settings: Settings, connection: HTTPConnection) -> Context:
+    """Authenticate the caller (one indexed lookup) and set up per-request loaders."""
+    actor = Actor(
+        name="anonymous",
+        client_address=connection.client.host if connection.client else None,
+        user_agent=connection.headers.get("user-agent"),
+    )
+    token = bearer_token(connection)
+    if token is None:
+        return Context(store, settings, actor)
+    record = await store.tokens.authenticate(token)
+    if record is None:
+        return Context(
+            store, settings, actor, authentication_error="the token is invalid, expired or revoked"
+        )
+    principal = principal_of(record)
+    actor = Actor(principal.name, principal.token_id, actor.client_address, actor.user_agent)
+    return Context(store, settings, actor, _principal=principal)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    mongodb_uri: str | None = None,
+    event_listeners: Sequence[CommandListener] = (),
+) -> Starlette:
+    """The ASGI app for a database that is already running at `mongodb_uri`."""
+    uri = mongodb_uri or settings.mongodb_uri
+    if uri is None:
+        raise ValueError("create_app needs a MongoDB URI: the CLI starts the embedded one")
+    store = Store(uri, settings.database, event_listeners=event_listeners)
+    graphql = GraphQLApp(store, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
+        if generated is not None:
+            # Shown once: only the hash is stored.
+            print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
+        app.state.store = store
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await store.database.ping()
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"database unreachable: {error}"}, 503
+            )
+        return JSONResponse({"status": "ready"})
+
+    middleware = [Middleware(BodySizeLimit, limit=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "HEAD", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "range"],
+                expose_headers=["etag", "content-length", "content-range"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

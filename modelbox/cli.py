@@ -1,0 +1,68 @@
+"""`modelbox` command line: `serve` runs the API, `export-schema` prints the SDL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from modelbox.config import Settings
+
+
+def serve(settings: Settings) -> int:
+    from modelbox.app import create_app
+    from modelbox.embedded import EmbeddedDatabase
+
+    embedded = None
+    uri = settings.mongodb_uri
+    if uri is None:
+        embedded = EmbeddedDatabase(settings.data_dir).start()
+        uri = embedded.uri
+        print(
+            f"ModelBox: embedded database (SecantusDB) with data in {settings.data_dir}", flush=True
+        )
+    try:
+        app = create_app(settings, mongodb_uri=uri)
+        # uvicorn handles SIGINT and SIGTERM by shutting down and returning here.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def export_schema() -> int:
+    from modelbox.graph.schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelbox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the API server")
+    serve_parser.add_argument("--host", help="address to listen on (MODELBOX_HOST)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on (MODELBOX_PORT)")
+    serve_parser.add_argument("--mongodb-uri", help="use this MongoDB (MODELBOX_MONGODB_URI)")
+    serve_parser.add_argument(
+        "--data-dir", type=Path, help="embedded database directory (MODELBOX_DATA_DIR)"
+    )
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "export-schema":
+        return export_schema()
+    settings = Settings.from_env(
+        host=args.host, port=args.port, mongodb_uri=args.mongodb_uri, data_dir=args.data_dir
+    )
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Settings, read from `MODELBOX_*` environment variables (CLI flags override them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "MODELBOX_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the data lives: a MongoDB URI, or (unset) the embedded SecantusDB in `data_dir`.
+    mongodb_uri: str | None = None
+    database: str = "modelbox"
+    data_dir: Path = Path(".modelbox/db")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Used to build upload and download URLs when the server sits behind a proxy.
+    public_url: str | None = None
+
+    admin_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+
+    # Limits: every one is named in the error a client gets when it is exceeded.
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_page_size: int = 100
+    default_page_size: int = 20
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_metadata_bytes: int = 64 * 1024
+    introspection: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, cls.__dataclass_fields__[f.name].default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{PREFIX}{name.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{PREFIX}{name.upper()} must be an integer, not {raw!r}") from None
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

@@ -1,0 +1,66 @@
+"""The errors ModelBox reports to clients, drawn in one place.
+
+Every layer raises these; the GraphQL layer turns them into errors whose
+`extensions.code` is the class's `code`, and the HTTP routes into statuses.
+Anything else that escapes a resolver is a bug: it is logged and masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelBoxError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+    http_status = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        # graphql-core copies an original error's `extensions` onto the GraphQLError.
+        return {"code": self.code, **self.details}
+
+
+class BadUserInput(ModelBoxError):
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+
+class NotFound(ModelBoxError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class Conflict(ModelBoxError):
+    code = "CONFLICT"
+    http_status = 409
+
+
+class Unauthenticated(ModelBoxError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class Forbidden(ModelBoxError):
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class PayloadTooLarge(ModelBoxError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+__all__ = [
+    "BadUserInput",
+    "Conflict",
+    "Forbidden",
+    "ModelBoxError",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthenticated",
+]

@@ -1,0 +1,75 @@
+"""The schema, built once per configuration with its limits and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types import ExecutionContext
+
+from modelbox.config import Settings
+from modelbox.errors import ModelBoxError
+from modelbox.graph.errors import ErrorCodes
+from modelbox.graph.mutation import Mutation
+from modelbox.graph.query import Query
+from modelbox.graph.relay import Node
+from modelbox.graph.types import Checkpoint, Experiment, Model, ModelVersion, Namespace
+
+FEDERATION_VERSION = "2.9"
+
+
+class ModelBoxSchema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Errors raised on purpose are answers, not incidents; ErrorCodes logs the rest.
+        return None
+
+
+def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Per-request extension factories around validation rules built once.
+
+    The rules are classes made here, once: a limiter built per request would make
+    a new rule class each time and so defeat the validation cache.
+    """
+    rules = (
+        QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules
+        + MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules
+    )
+    factories: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=256),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=256),
+        ErrorCodes,
+    ]
+    if not settings.introspection:
+        factories.append(DisableIntrospection)
+    return factories
+
+
+def make_schema(settings: Settings) -> strawberry.federation.Schema:
+    return ModelBoxSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint],
+        extensions=extensions(settings),
+        federation_version=FEDERATION_VERSION,
+    )
+
+
+# The schema with default settings: what `schema.graphql` is exported from.
+schema = make_schema(Settings())
+
+__all__ = ["ModelBoxError", "make_schema", "schema"]

@@ -1,0 +1,42 @@
+"""The store: everything that talks to MongoDB, and nothing that knows about GraphQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo.monitoring import CommandListener
+
+from modelbox.store.audit import AuditAction, AuditLog
+from modelbox.store.database import Database
+from modelbox.store.experiments import Checkpoints, Experiments
+from modelbox.store.models import Models
+from modelbox.store.namespaces import Namespaces
+from modelbox.store.paging import Page
+from modelbox.store.records import Record
+from modelbox.store.tokens import ApiTokens
+from modelbox.store.versions import ModelVersions
+
+
+class Store:
+    """The repositories of one database, sharing one client."""
+
+    def __init__(
+        self, uri: str, database: str, event_listeners: Sequence[CommandListener] = ()
+    ) -> None:
+        self.database = Database(uri, database, event_listeners=event_listeners)
+        self.audit = AuditLog(self.database)
+        self.namespaces = Namespaces(self.database, self.audit)
+        self.models = Models(self.database, self.audit, self.namespaces)
+        self.versions = ModelVersions(self.database, self.audit, self.models)
+        self.experiments = Experiments(self.database, self.audit, self.namespaces)
+        self.checkpoints = Checkpoints(self.database, self.audit)
+        self.tokens = ApiTokens(self.database, self.audit)
+
+    async def open(self) -> None:
+        await self.database.ensure_indexes()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
+__all__ = ["AuditAction", "Page", "Record", "Store"]

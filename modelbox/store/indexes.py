@@ -1,0 +1,87 @@
+"""Every index ModelBox relies on, and what a violation of a unique one means to a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    keys: list[tuple[str, int]]
+    options: dict[str, Any] = field(default_factory=dict)
+    # Shown to the client when a unique index refuses a write; formatted with the key values.
+    conflict: str | None = None
+
+
+def _unique(name: str, keys: list[tuple[str, int]], conflict: str, **options: Any) -> IndexSpec:
+    return IndexSpec(name, keys, {"unique": True, **options}, conflict)
+
+
+INDEXES: dict[str, list[IndexSpec]] = {
+    "namespaces": [
+        _unique("name_unique", [("name", ASCENDING)], "namespace {name!r} already exists"),
+    ],
+    "models": [
+        _unique(
+            "namespace_name_unique",
+            [("namespace", ASCENDING), ("name", ASCENDING)],
+            "a model named {name!r} already exists in namespace {namespace!r}",
+        ),
+    ],
+    "model_versions": [
+        _unique(
+            "model_version_unique",
+            [("model_id", ASCENDING), ("version", ASCENDING)],
+            "version {version} of this model already exists",
+        ),
+        _unique(
+            "model_alias_unique",
+            [("model_id", ASCENDING), ("aliases", ASCENDING)],
+            "alias {aliases!r} is already on another version of this model",
+            # Versions without aliases index nothing, so they never collide.
+            partialFilterExpression={"aliases.0": {"$exists": True}},
+        ),
+        IndexSpec("experiment", [("experiment_id", ASCENDING), ("version", DESCENDING)]),
+        IndexSpec("checkpoint", [("checkpoint_id", ASCENDING)]),
+    ],
+    "experiments": [
+        _unique(
+            "namespace_name_unique",
+            [("namespace", ASCENDING), ("name", ASCENDING)],
+            "an experiment named {name!r} already exists in namespace {namespace!r}",
+        ),
+        IndexSpec("namespace_newest", [("namespace", ASCENDING), ("_id", DESCENDING)]),
+    ],
+    "checkpoints": [
+        _unique(
+            "experiment_step_unique",
+            [("experiment_id", ASCENDING), ("step", ASCENDING)],
+            "this experiment already has a checkpoint at step {step}",
+        ),
+    ],
+    "api_tokens": [
+        _unique("hash_unique", [("hash", ASCENDING)], "that token already exists"),
+    ],
+    "audit_events": [
+        IndexSpec("scope_newest", [("scopes", ASCENDING), ("_id", DESCENDING)]),
+    ],
+}
+
+
+def conflict_message(error: DuplicateKeyError) -> str:
+    details = error.details or {}
+    key_value: dict[str, Any] = details.get("keyValue") or {}
+    message = str(details.get("errmsg", ""))
+    for collection, specs in INDEXES.items():
+        for spec in specs:
+            if spec.conflict and f".{collection} index: {spec.name} " in message:
+                try:
+                    return spec.conflict.format(**key_value)
+                except (KeyError, IndexError):
+                    return spec.conflict.split("{")[0].strip() or "already exists"
+    return "an object with these unique values already exists"

@@ -1,0 +1,81 @@
+"""Models: named per namespace; their versions are numbered by the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from modelbox.access import Actor
+from modelbox.errors import NotFound
+from modelbox.store.audit import AuditLog
+from modelbox.store.database import Database, Session
+from modelbox.store.namespaces import Namespaces
+from modelbox.store.paging import SortKey
+from modelbox.store.records import Record, object_id
+from modelbox.store.repository import Repository
+
+
+def label_query(labels: list[dict[str, str]] | None) -> dict[str, Any]:
+    """Match objects carrying every one of `labels` ({key, value})."""
+    if not labels:
+        return {}
+    return {"$and": [{"labels": {"$elemMatch": dict(label)}} for label in labels]}
+
+
+class Models(Repository):
+    collection_name = "models"
+    object_type = "Model"
+    sort = SortKey("name")
+
+    def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
+        super().__init__(database, audit)
+        self.namespaces = namespaces
+
+    @staticmethod
+    def query(
+        task: str | None = None,
+        owner: str | None = None,
+        labels: list[dict[str, str]] | None = None,
+        name_prefix: str | None = None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = label_query(labels)
+        if task is not None:
+            query["task"] = task
+        if owner is not None:
+            query["owner"] = owner
+        if name_prefix:
+            query["name"] = {"$gte": name_prefix, "$lt": name_prefix + "\uffff"}
+        return query
+
+    async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
+        async def work(session: Session) -> Record:
+            await self.namespaces.ensure(session, actor, fields["namespace"])
+            return await self._insert(session, actor, {**fields, "version_counter": 0})
+
+        return await self.database.transaction(work)
+
+    async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> Record:
+        return await self.database.transaction(lambda s: self._update(s, actor, id, changes))
+
+    async def delete(self, actor: Actor, id: str, versions: Repository) -> Record:
+        """Delete the model and, in the same transaction, all its versions."""
+
+        async def work(session: Session) -> Record:
+            deleted = await versions._delete_where(session, actor, {"model_id": object_id(id)})
+            return await self._delete(session, actor, id, {"versions_deleted": len(deleted)})
+
+        return await self.database.transaction(work)
+
+    async def next_version(self, session: Session, model_id: str) -> int:
+        """Take the model's next version number; concurrent callers conflict and retry."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": object_id(model_id)},
+            {"$inc": {"version_counter": 1}},
+            projection={"version_counter": 1},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if doc is None:
+            raise NotFound(f"Model {model_id} does not exist")
+        return int(doc["version_counter"])

@@ -1,0 +1,44 @@
+"""What repositories hand upwards: plain dicts with string ids, no BSON types.
+
+Stored documents use `_id` and ObjectId references; callers above the store see
+`id` and hex strings, so nothing MongoDB-shaped leaks out of this package.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+Record = dict[str, Any]
+
+
+def object_id(value: str | ObjectId) -> ObjectId | None:
+    """The ObjectId for a public id, or None when the id cannot be one."""
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+def object_ids(values: list[str]) -> list[ObjectId]:
+    return [oid for oid in map(object_id, values) if oid is not None]
+
+
+def to_record(document: dict[str, Any]) -> Record:
+    record: Record = {}
+    for key, value in document.items():
+        if key == "_id":
+            key = "id"
+        record[key] = str(value) if isinstance(value, ObjectId) else value
+    return record
+
+
+def now() -> datetime:
+    # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we stored.
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// A tiny JS federation subgraph ("deployments") that extends ModelBox's ModelVersion entity.
+//
+// Usage: PORT=4101 node deployments.mjs          (listens on 127.0.0.1:$PORT, path /graphql)
+//        node deployments.mjs --print-sdl        (prints the subgraph SDL and exits)
+//
+// Data is deterministic: every ModelVersion id gets two deployments, "staging" (1 replica)
+// and "production" (3 replicas). Incoming Authorization headers are logged to stderr when
+// DEPLOYMENTS_LOG_AUTH=1, and exposed as Deployment.seenAuthorization for tests.
+import http from 'node:http';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+
+export const FEDERATION_VERSION = '2.9';
+
+export const typeDefs = parse(/* GraphQL */ `
+  extend schema
+    @link(url: "https://specs.apollo.dev/federation/v${FEDERATION_VERSION}", import: ["@key"])
+
+  type Deployment @key(fields: "id") {
+    id: ID!
+    environment: String!
+    replicas: Int!
+    modelVersionId: ID!
+    "The ModelVersion this deployment runs (resolved by the ModelBox subgraph via _entities)."
+    modelVersion: ModelVersion!
+    "The Authorization header this subgraph received for the request (test aid)."
+    seenAuthorization: String
+  }
+
+  type ModelVersion @key(fields: "id") {
+    id: ID!
+    deployments: [Deployment!]!
+  }
+
+  type Query {
+    deployments: [Deployment!]!
+  }
+`);
+
+const ENVIRONMENTS = [
+  { environment: 'staging', replicas: 1 },
+  { environment: 'production', replicas: 3 },
+];
+const SAMPLE_MODEL_VERSION_IDS = ['mv-1', 'mv-2'];
+
+export function deploymentsFor(modelVersionId, auth = null) {
+  return ENVIRONMENTS.map(({ environment, replicas }) => ({
+    id: `${modelVersionId}:${environment}`,
+    environment,
+    replicas,
+    modelVersionId,
+    modelVersion: { id: modelVersionId },
+    seenAuthorization: auth,
+  }));
+}
+
+const resolvers = {
+  Query: {
+    deployments: (_root, _args, ctx) => SAMPLE_MODEL_VERSION_IDS.flatMap((id) => deploymentsFor(id, ctx.auth)),
+  },
+  ModelVersion: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    deployments: (mv, _args, ctx) => deploymentsFor(mv.id, ctx.auth),
+  },
+  Deployment: {
+    __resolveReference: (ref, ctx) => {
+      const i = ref.id.lastIndexOf(':');
+      const mvId = ref.id.slice(0, i);
+      return deploymentsFor(mvId, ctx.auth).find((d) => d.id === ref.id) ?? null;
+    },
+  },
+};
+
+export const schema = buildSubgraphSchema([{ typeDefs, resolvers }]);
+
+async function main() {
+  if (process.argv.includes('--print-sdl')) {
+    const { printSubgraphSchema } = await import('@apollo/subgraph');
+    process.stdout.write(printSubgraphSchema(schema));
+    return;
+  }
+  const port = Number(process.env.PORT ?? 4101);
+  const host = process.env.HOST ?? '127.0.0.1';
+  const server = new ApolloServer({ schema, csrfPrevention: false });
+  await server.start();
+
+  const httpServer = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, `http://${req.headers.host ?? 'localhost'}`);
+      if (url.pathname === '/health') { res.writeHead(200).end('ok'); return; }
+      if (url.pathname !== '/graphql' && url.pathname !== '/') { res.writeHead(404).end('not found'); return; }
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const headers = new HeaderMap();
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+      const auth = req.headers.authorization ?? null;
+      if (process.env.DEPLOYMENTS_LOG_AUTH === '1') console.error(`deployments: ${req.method} authorization=${JSON.stringify(auth)}`);
+      const result = await server.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: {
+          method: req.method.toUpperCase(),
+          headers,
+          search: url.search,
+          body: raw && (headers.get('content-type') ?? '').includes('json') ? JSON.parse(raw) : raw,
+        },
+        context: async () => ({ auth }),
+      });
+      for (const [k, v] of result.headers) res.setHeader(k, v);
+      res.statusCode = result.status ?? 200;
+      if (result.body.kind === 'complete') res.end(result.body.string);
+      else { for await (const chunk of result.body.asyncIterator) res.write(chunk); res.end(); }
+    } catch (e) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: String(e?.message ?? e) }] }));
+    }
+  });
+  httpServer.listen(port, host, () => console.error(`deployments subgraph ready at http://${host}:${port}/graphql`));
+  const stop = async () => { httpServer.close(); await server.stop(); process.exit(0); };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
