@@ -172,7 +172,9 @@ class Repository:
         """Delete dependants (a model's versions…), one audit event each."""
         docs = await self.collection.find(query, session=session).to_list()
         if docs:
-            await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}}, session)
+            await self.collection.delete_many(
+                {"_id": {"$in": [d["_id"] for d in docs]}}, session=session
+            )
             for doc in docs:
                 await self.audit.record(
                     session,

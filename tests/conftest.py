@@ -1,0 +1,55 @@
+"""Fixtures: one real MongoDB-wire server per test run, a fresh database per test.
+
+The server is SecantusDB started the way `modelbox serve` starts it, or the
+MongoDB at MODELBOX_TEST_MONGODB_URI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from starlette.applications import Starlette
+
+from modelbox.app import create_app
+from modelbox.config import Settings
+from modelbox.embedded import EmbeddedDatabase
+from tests.api import ADMIN_TOKEN, Api
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("MODELBOX_TEST_MONGODB_URI")
+    if external:
+        yield external
+        return
+    data_dir: Path = tmp_path_factory.mktemp("secantus") / "db"
+    with EmbeddedDatabase(data_dir) as database:
+        yield database.uri
+
+
+@pytest.fixture
+def settings(mongodb_uri: str) -> Iterator[Settings]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield Settings(mongodb_uri=mongodb_uri, database=name, admin_token=ADMIN_TOKEN)
+    with MongoClient(mongodb_uri) as client:
+        client.drop_database(name)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: Starlette) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as client:
+        yield Api(client)
