@@ -73,7 +73,8 @@ async def find_page(
 ) -> Page:
     if after is not None:
         query = {"$and": [query, sort.after(decode_cursor(after))]}
-    documents = await collection.find(query).sort(sort.spec).limit(first + 1).to_list()
+    cursor = collection.find(query).sort(sort.spec).limit(first + 1).batch_size(first + 1)
+    documents = await cursor.to_list()
     return _page(documents, sort, first)
 
 
@@ -100,7 +101,9 @@ async def find_pages_by_parent(
         {"$unset": "_rank"},
     ]
     grouped: dict[Any, list[dict[str, Any]]] = {parent: [] for parent in parents}
-    async for document in await collection.aggregate(pipeline):
+    # One batch for the whole answer: round trips must not grow with the number of parents.
+    batch = len(parents) * (first + 1) + 1
+    async for document in await collection.aggregate(pipeline, batchSize=batch):
         grouped[document[parent_field]].append(document)
     return {parent: _page(docs, sort, first) for parent, docs in grouped.items()}
 

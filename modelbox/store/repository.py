@@ -47,10 +47,13 @@ class Repository:
         self.collection = database[self.collection_name]
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
-        """Records in the order of `ids`, None where there is none (for DataLoaders)."""
+        """Records in the order of `ids`, None where there is none (for DataLoaders).
+
+        The limit lets the server answer in one batch, with no getMore round trip.
+        """
         found = {
             str(doc["_id"]): to_record(doc)
-            async for doc in self.collection.find({"_id": {"$in": object_ids(ids)}})
+            async for doc in self.collection.find({"_id": {"$in": object_ids(ids)}}).limit(len(ids))
         }
         return [found.get(i) for i in ids]
 
@@ -66,7 +69,7 @@ class Repository:
         query = {"$or": [dict(zip(fields, key, strict=True)) for key in stored]}
         found = {
             tuple(doc[f] for f in fields): to_record(doc)
-            async for doc in self.collection.find(query)
+            async for doc in self.collection.find(query).limit(len(keys))
         }
         return [found.get(key) for key in stored]
 

@@ -1,0 +1,89 @@
+"""A nested query costs database commands bounded by its depth, not by its size."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
+
+from modelbox.app import create_app
+from modelbox.config import Settings
+from tests.api import Api
+
+NESTED_QUERY = """
+query($ns: String!) { namespace(name: $ns) { models(first: 20) { totalCount edges { node {
+  name versions(first: 10) { totalCount edges { node { version experiment { name status } } } }
+} } } } }
+"""
+
+# Commands that talk to the server about the connection rather than the data.
+HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"}
+
+
+class CommandCounter(CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._lock = threading.Lock()
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name not in HOUSEKEEPING:
+            with self._lock:
+                self.names.append(event.command_name)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def counted(settings: Settings) -> AsyncIterator[tuple[Api, CommandCounter]]:
+    counter = CommandCounter()
+    app = create_app(settings, event_listeners=[counter])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as c:
+            yield Api(c), counter
+
+
+async def seed(api: Api, namespace: str, models: int, versions: int) -> None:
+    experiment = await api.create_experiment(namespace, "train")
+    for m in range(models):
+        model = await api.create_model(namespace, f"model-{m:02d}")
+        for _ in range(versions):
+            await api.create_version(model["id"], experimentId=experiment["id"])
+
+
+async def test_nested_query_commands_are_bounded_by_depth(
+    counted: tuple[Api, CommandCounter],
+) -> None:
+    api, counter = counted
+    await seed(api, "small", models=2, versions=1)
+    await seed(api, "bounded", models=20, versions=10)
+
+    counter.names.clear()
+    await api.ok(NESTED_QUERY, {"ns": "small"})
+    small = list(counter.names)
+
+    counter.names.clear()
+    data = await api.ok(NESTED_QUERY, {"ns": "bounded"})
+    models = data["namespace"]["models"]
+    assert models["totalCount"] == 20
+    assert len(models["edges"]) == 20
+    versions = [v for m in models["edges"] for v in m["node"]["versions"]["edges"]]
+    assert len(versions) == 200
+    assert all(v["node"]["experiment"]["name"] == "train" for v in versions)
+
+    # token lookup, namespace, models page, models count, versions pages, versions counts,
+    # experiments: one each, whatever the number of models and versions.
+    assert len(counter.names) <= 7, " ".join(counter.names)
+    assert counter.names == small
