@@ -24,21 +24,34 @@ def _code(error: GraphQLError) -> str | None:
     return None
 
 
-class ErrorCodes(MaskErrors):
-    """Adds `extensions.code`; anything not raised on purpose is logged and masked."""
+def _masked(error: GraphQLError) -> GraphQLError:
+    log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+    return GraphQLError(
+        MASKED_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR"},
+    )
 
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda error: _code(error) is None)
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed: list[GraphQLError] = []
-        for error in errors:
+def with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Give each error its `extensions.code`, masking unexpected ones; idempotent."""
+    processed: list[GraphQLError] = []
+    for error in errors:
+        if "code" not in (error.extensions or {}):
             code = _code(error)
             if code is None:
-                log.error("unexpected error at %s", error.path, exc_info=error.original_error)
-                error = self.anonymise_error(error)
-                error.message = MASKED_MESSAGE
-                code = "INTERNAL_SERVER_ERROR"
-            error.extensions = {**(error.extensions or {}), "code": code}
-            processed.append(error)
-        return processed
+                error = _masked(error)
+            else:
+                error.extensions = {**(error.extensions or {}), "code": code}
+        processed.append(error)
+    return processed
+
+
+class ErrorCodes(MaskErrors):
+    """Codes (and masking) for errors raised while executing operations and subscriptions."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return with_codes(errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -16,11 +17,11 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from modelbox.config import Settings
 from modelbox.errors import ModelBoxError
-from modelbox.graph.errors import ErrorCodes
+from modelbox.graph.errors import ErrorCodes, with_codes
 from modelbox.graph.mutation import Mutation
 from modelbox.graph.query import Query
 from modelbox.graph.relay import Node
@@ -35,6 +36,14 @@ class ModelBoxSchema(strawberry.federation.Schema):
     ) -> None:
         # Errors raised on purpose are answers, not incidents; ErrorCodes logs the rest.
         return None
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # Syntax errors and the token limit end the operation before extensions see the
+        # result, so codes are given here too (`with_codes` leaves coded errors alone).
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = with_codes(result.errors)
+        return result
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
