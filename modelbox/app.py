@@ -16,9 +16,12 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from modelbox.access import SYSTEM_ACTOR, Actor
 from modelbox.config import Settings
+from modelbox.errors import Unauthenticated
 from modelbox.graph.schema import make_schema
 from modelbox.http_limits import BodySizeLimit
 from modelbox.resolvers.context import Context
@@ -28,10 +31,16 @@ from modelbox.store import Store
 log = logging.getLogger("modelbox")
 
 
-def bearer_token(connection: HTTPConnection) -> str | None:
-    header = connection.headers.get("authorization", "")
+def parse_bearer(header: object) -> str | None:
+    """The token in an `Authorization: Bearer <token>` value, if that is what it is."""
+    if not isinstance(header, str):
+        return None
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    return parse_bearer(connection.headers.get("authorization", ""))
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -52,6 +61,28 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """WebSockets authenticate in `connection_init`: `{"Authorization": "Bearer <token>"}`.
+
+        A token that is invalid, expired or revoked is refused here; a connection with no
+        token at all is accepted, and each operation on it is then refused as for HTTP.
+        """
+        params = context.connection_params or {}
+        token = parse_bearer(params.get("Authorization", params.get("authorization")))
+        if token is not None:
+            anonymous = Actor(
+                "anonymous", None, context.actor.client_address, context.actor.user_agent
+            )
+            context.sign_in(await authenticate(self.store, self.settings, anonymous, token))
+        if context.authentication_error is not None:
+            raise ConnectionRejectionError(
+                {
+                    "message": context.authentication_error,
+                    "extensions": {"code": Unauthenticated.code},
+                }
+            )
+        return UNSET
+
 
 async def build_context(store: Store, settings: Settings, connection: HTTPConnection) -> Context:
     """Authenticate the caller (one indexed lookup) and set up per-request loaders."""
@@ -60,7 +91,13 @@ async def build_context(store: Store, settings: Settings, connection: HTTPConnec
         client_address=connection.client.host if connection.client else None,
         user_agent=connection.headers.get("user-agent"),
     )
-    token = bearer_token(connection)
+    return await authenticate(store, settings, actor, bearer_token(connection))
+
+
+async def authenticate(
+    store: Store, settings: Settings, actor: Actor, token: str | None
+) -> Context:
+    """A context for `token`; without one, or with a bad one, every data field is refused."""
     if token is None:
         return Context(store, settings, actor)
     record = await store.tokens.authenticate(token)

@@ -34,6 +34,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     max_metadata_bytes: int = 64 * 1024
+    # Live updates: changes a subscriber may have waiting before it is dropped as too slow.
+    subscriber_queue_size: int = 1000
     introspection: bool = True
 
     @classmethod

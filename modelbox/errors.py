@@ -55,12 +55,28 @@ class PayloadTooLarge(ModelBoxError):
     http_status = 413
 
 
+class SubscriberTooSlow(ModelBoxError):
+    """A subscription whose client fell further behind than its queue holds: it is closed."""
+
+    code = "SUBSCRIBER_TOO_SLOW"
+    http_status = 503
+
+
+class LiveUpdatesInterrupted(ModelBoxError):
+    """The database's change stream broke and could not be resumed: subscribe again."""
+
+    code = "LIVE_UPDATES_INTERRUPTED"
+    http_status = 503
+
+
 __all__ = [
     "BadUserInput",
     "Conflict",
     "Forbidden",
+    "LiveUpdatesInterrupted",
     "ModelBoxError",
     "NotFound",
     "PayloadTooLarge",
+    "SubscriberTooSlow",
     "Unauthenticated",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
@@ -25,7 +25,9 @@ from modelbox.graph.errors import ErrorCodes, with_codes
 from modelbox.graph.mutation import Mutation
 from modelbox.graph.query import Query
 from modelbox.graph.relay import Node
+from modelbox.graph.subscription import DeletedNode, Subscription
 from modelbox.graph.types import Checkpoint, Experiment, Model, ModelVersion, Namespace
+from modelbox.resolvers.context import Context
 
 FEDERATION_VERSION = "2.9"
 
@@ -46,6 +48,16 @@ class ModelBoxSchema(strawberry.federation.Schema):
         return result
 
 
+class FreshLoaders(SchemaExtension):
+    """Each operation loads afresh: a WebSocket's context outlives its operations."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.fresh_loaders()
+        yield
+
+
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Per-request extension factories around validation rules built once.
 
@@ -62,6 +74,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=256),
         ErrorCodes,
+        FreshLoaders,
     ]
     if not settings.introspection:
         factories.append(DisableIntrospection)
@@ -72,7 +85,8 @@ def make_schema(settings: Settings) -> strawberry.federation.Schema:
     return ModelBoxSchema(
         query=Query,
         mutation=Mutation,
-        types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint],
+        subscription=Subscription,
+        types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint, DeletedNode],
         extensions=extensions(settings),
         federation_version=FEDERATION_VERSION,
     )

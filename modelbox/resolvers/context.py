@@ -19,6 +19,8 @@ class Context:
     # Why there is no principal, when there is none: shown to every field that needs one.
     authentication_error: str | None = None
     _principal: Principal | None = None
+    # What a WebSocket client sent in `connection_init` (Strawberry sets it).
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -35,3 +37,10 @@ class Context:
         """Loaders for one operation on a long-lived (WebSocket) context: nothing stale."""
         self.loaders = Loaders(self.store, lambda: self.principal)
         return self.loaders
+
+    def sign_in(self, other: Context) -> None:
+        """Take `other`'s identity: a WebSocket authenticates after its context was made."""
+        self.actor = other.actor
+        self._principal = other._principal
+        self.authentication_error = other.authentication_error
+        self.fresh_loaders()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pymongo.monitoring import CommandListener
 
 from modelbox.store.audit import AuditAction, AuditLog
+from modelbox.store.changes import Change, ChangeFeed
 from modelbox.store.database import Database
 from modelbox.store.experiments import Checkpoints, Experiments
 from modelbox.store.models import Models
@@ -31,12 +32,14 @@ class Store:
         self.experiments = Experiments(self.database, self.audit, self.namespaces)
         self.checkpoints = Checkpoints(self.database, self.audit)
         self.tokens = ApiTokens(self.database, self.audit)
+        self.changes = ChangeFeed(self.database)
 
     async def open(self) -> None:
         await self.database.ensure_indexes()
 
     async def close(self) -> None:
+        await self.changes.close()
         await self.database.close()
 
 
-__all__ = ["AuditAction", "Page", "Record", "Store"]
+__all__ = ["AuditAction", "Change", "ChangeFeed", "Page", "Record", "Store"]

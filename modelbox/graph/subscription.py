@@ -1,0 +1,57 @@
+"""The root Subscription: live views fed by the process's change stream."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from modelbox.graph.relay import Node
+from modelbox.graph.types import NODE_TYPES, Info
+from modelbox.resolvers import namespace_changes
+from modelbox.resolvers.ids import to_global_id
+
+
+@strawberry.enum
+class ChangeType(enum.Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+@strawberry.type(description="What is left of a deleted object: the id it had, and its type.")
+class DeletedNode(Node):
+    type: str
+
+
+@strawberry.type
+class ChangeEvent:
+    type: ChangeType
+    node: Node = strawberry.field(
+        description="The object as it is now; for DELETED, a DeletedNode with the id it had."
+    )
+    at: datetime
+
+
+def _change_event(change: namespace_changes.NamespaceChange) -> ChangeEvent:
+    if change.record is None:
+        global_id = to_global_id(change.object_type, change.object_id)
+        node: Node = DeletedNode(id=strawberry.ID(global_id), type=change.object_type)
+    else:
+        node = NODE_TYPES[change.object_type].from_record(change.record)
+    return ChangeEvent(type=ChangeType(change.type), node=node, at=change.at)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Models, versions, experiments, checkpoints and artifacts of a namespace "
+        "as they are created, updated and deleted (VIEWER)."
+    )
+    async def namespace_changes(
+        self, info: Info, namespace: str
+    ) -> AsyncGenerator[ChangeEvent, None]:
+        async for change in namespace_changes.namespace_changes(info.context, namespace):
+            yield _change_event(change)

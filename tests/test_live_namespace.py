@@ -1,0 +1,88 @@
+"""Watching a namespace live, and WebSocket authentication, through a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelbox.config import Settings
+from tests.live import running, until_live
+from tests.ws import LEGACY_WS, TRANSPORT_WS, ConnectionRefused, OperationError, WsClient
+
+WATCH = """subscription($ns: String!) { namespaceChanges(namespace: $ns) { type at node {
+  id __typename ... on Model { name description } ... on DeletedNode { type } } } }"""
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_namespace_watcher_sees_create_update_delete_in_order(
+    settings: Settings, protocol: str
+) -> None:
+    async with running(settings) as (server, api), WsClient(server.url, protocol=protocol) as ws:
+        op = await ws.subscribe(WATCH, {"ns": "vision"})
+        first = await until_live(ws, op, lambda i: api.create_model("vision", f"probe-{i}"))
+        assert first["namespaceChanges"]["type"] == "CREATED"
+
+        model = await api.create_model("vision", "resnet")
+        await api.ok(
+            """mutation($id: ID!) { updateModel(input: {id: $id, description: "v2"}) { id } }""",
+            {"id": model["id"]},
+        )
+        await api.ok(
+            "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }",
+            {"id": model["id"]},
+        )
+        seen = []
+        while len(seen) < 3:
+            change = (await ws.next(op))["namespaceChanges"]
+            if change["node"].get("name", "").startswith("probe-"):
+                continue  # a probe that landed after the subscription went live
+            seen.append(change)
+        assert [c["type"] for c in seen] == ["CREATED", "UPDATED", "DELETED"]
+        assert seen[0]["node"] == {
+            "id": model["id"],
+            "__typename": "Model",
+            "name": "resnet",
+            "description": None,
+        }
+        assert seen[1]["node"]["description"] == "v2"
+        assert seen[2]["node"] == {"id": model["id"], "__typename": "DeletedNode", "type": "Model"}
+
+
+async def test_websocket_refuses_a_bad_token_and_asks_for_one(settings: Settings) -> None:
+    async with running(settings) as (server, _):
+        with pytest.raises(ConnectionRefused):
+            await WsClient(server.url, token="mbx_not-a-token").connect()
+        for protocol in (TRANSPORT_WS, LEGACY_WS):
+            async with WsClient(server.url, token=None, protocol=protocol) as ws:
+                op = await ws.subscribe(WATCH, {"ns": "vision"})
+                with pytest.raises(OperationError) as refused:
+                    await ws.next(op)
+                assert refused.value.codes == ["UNAUTHENTICATED"]
+
+
+async def test_a_token_cannot_watch_a_namespace_it_has_no_role_in(settings: Settings) -> None:
+    async with running(settings) as (server, api):
+        token = await api.token(("nlp", "VIEWER"))
+        async with WsClient(server.url, token=token) as ws:
+            op = await ws.subscribe(WATCH, {"ns": "vision"})
+            with pytest.raises(OperationError) as refused:
+                await ws.next(op)
+            assert refused.value.codes == ["FORBIDDEN"]
+
+
+async def test_revoking_the_token_ends_its_subscriptions(settings: Settings) -> None:
+    async with running(settings) as (server, remote):
+        token = await remote.token(("vision", "VIEWER"))
+        async with WsClient(server.url, token=token) as ws:
+            op = await ws.subscribe(WATCH, {"ns": "vision"})
+            await until_live(ws, op, lambda i: remote.create_model("vision", f"probe-{i}"))
+            viewer = await remote.ok("{ viewer { id } }", token=token)
+            await remote.ok(
+                "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { deletedId } }",
+                {"id": viewer["viewer"]["id"]},
+            )
+            while True:
+                try:
+                    await ws.next(op)
+                except OperationError as ended:
+                    assert ended.codes == ["UNAUTHENTICATED"]
+                    break
