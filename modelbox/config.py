@@ -34,6 +34,12 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     max_metadata_bytes: int = 64 * 1024
+    # Artifacts: the largest file one upload may store (checked as it streams).
+    max_artifact_bytes: int = 64 * 1024 * 1024 * 1024
+    # Metrics: points one logMetrics may carry, one `points` read may return, one plot may ask.
+    max_metric_points_per_request: int = 100_000
+    max_metric_points_per_read: int = 250_000
+    max_downsampled_points: int = 10_000
     # Live updates: changes a subscriber may have waiting before it is dropped as too slow.
     subscriber_queue_size: int = 1000
     introspection: bool = True

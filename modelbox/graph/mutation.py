@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from modelbox.graph import metrics as metric_series
 from modelbox.graph.inputs import (
     CreateApiTokenInput,
     CreateCheckpointInput,
@@ -91,6 +92,12 @@ class Mutation:
     async def create_checkpoint(self, info: Info, input: CreateCheckpointInput) -> Checkpoint:
         record = await experiments.create_checkpoint(info.context, plain(input))
         return Checkpoint.from_record(record)
+
+    @strawberry.mutation(description="Log metric points against an experiment or a version.")
+    async def log_metrics(
+        self, info: Info, input: metric_series.LogMetricsInput
+    ) -> metric_series.LogMetricsPayload:
+        return await metric_series.log_metrics(info, input)
 
     @strawberry.mutation
     async def create_api_token(

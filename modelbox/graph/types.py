@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from modelbox.graph import metrics as metric_series
 from modelbox.graph.enums import AuditAction, ExperimentStatus, RoleName
 from modelbox.graph.inputs import (
     AuditEventFilter,
@@ -249,6 +250,16 @@ class ModelVersion(Node):
         record = await info.context.loaders.checkpoint.load(raw) if raw else None
         return Checkpoint.from_record(record) if record else None
 
+    @strawberry.field(description="Metric series logged against this version; all without keys.")
+    async def metric_series(
+        self, info: Info, keys: list[str] | None = None
+    ) -> list[metric_series.MetricSeries]:
+        return await metric_series.series_of(info, self.record, keys)
+
+    @strawberry.field
+    async def metric(self, info: Info, key: str) -> metric_series.MetricSeries | None:
+        return await metric_series.one_series(info, self.record, key)
+
 
 @strawberry.federation.type(keys=["id"])
 class Experiment(Node):
@@ -310,6 +321,16 @@ class Experiment(Node):
     ) -> Connection[ModelVersion]:
         listing = await models.versions_of_experiment(info.context, self.record, first, after)
         return connection(listing, ModelVersion.from_record)
+
+    @strawberry.field(description="Metric series logged in this run; all of them without keys.")
+    async def metric_series(
+        self, info: Info, keys: list[str] | None = None
+    ) -> list[metric_series.MetricSeries]:
+        return await metric_series.series_of(info, self.record, keys)
+
+    @strawberry.field
+    async def metric(self, info: Info, key: str) -> metric_series.MetricSeries | None:
+        return await metric_series.one_series(info, self.record, key)
 
 
 @strawberry.federation.type(keys=["id"])

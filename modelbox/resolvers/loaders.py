@@ -61,6 +61,11 @@ class Loaders:
         self.version_by_number = self._authorized(
             lambda keys: store.versions.get_by(("model_id", "version"), keys)
         )
+        # Metric series summaries, keyed (subject id, key) or by subject id for all of them;
+        # only reached from a subject the caller has already read.
+        self.metric_series = DataLoader(load_fn=store.metrics.summaries)
+        self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
+        self.artifact = self._authorized(store.artifacts.get_many)
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[tuple[str, str], int]] = {}
 

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from pymongo.monitoring import CommandListener
 
+from modelbox.store.artifacts import Artifacts
 from modelbox.store.audit import AuditAction, AuditLog
 from modelbox.store.changes import Change, ChangeFeed
 from modelbox.store.database import Database
 from modelbox.store.experiments import Checkpoints, Experiments
+from modelbox.store.metrics import Metrics
 from modelbox.store.models import Models
 from modelbox.store.namespaces import Namespaces
 from modelbox.store.paging import Page
@@ -32,7 +34,15 @@ class Store:
         self.experiments = Experiments(self.database, self.audit, self.namespaces)
         self.checkpoints = Checkpoints(self.database, self.audit)
         self.tokens = ApiTokens(self.database, self.audit)
+        self.metrics = Metrics(self.database)
+        # An experiment's or a version's metric points go in the transaction that deletes it.
+        self.experiments.on_delete.append(self.metrics.delete_subjects)
+        self.versions.on_delete.append(self.metrics.delete_subjects)
         self.changes = ChangeFeed(self.database)
+        self.artifacts = Artifacts(self.database, self.audit)
+        # Artifacts (and their bytes) go in the transaction that deletes what they are of.
+        for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
+            subjects.on_delete.append(self.artifacts.delete_subjects)
 
     async def open(self) -> None:
         await self.database.ensure_indexes()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 
 from modelbox.access import Actor
@@ -45,6 +47,8 @@ class Repository:
         self.database = database
         self.audit = audit
         self.collection = database[self.collection_name]
+        # Data hanging off these objects (metric points…), deleted in the same transaction.
+        self.on_delete: list[Callable[[Session, list[ObjectId]], Awaitable[None]]] = []
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
         """Records in the order of `ids`, None where there is none (for DataLoaders).
@@ -158,6 +162,8 @@ class Repository:
         doc = await self.collection.find_one_and_delete({"_id": object_id(id)}, session=session)
         if doc is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
+        for cascade in self.on_delete:
+            await cascade(session, [doc["_id"]])
         await self.audit.record(
             session,
             actor,
@@ -178,6 +184,8 @@ class Repository:
             await self.collection.delete_many(
                 {"_id": {"$in": [d["_id"] for d in docs]}}, session=session
             )
+            for cascade in self.on_delete:
+                await cascade(session, [d["_id"] for d in docs])
             for doc in docs:
                 await self.audit.record(
                     session,

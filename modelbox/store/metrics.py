@@ -1,0 +1,388 @@
+"""Metric series: columnar buckets of points, a summary per series, idempotent requests.
+
+Layout
+- `metric_buckets`: up to `BUCKET_POINTS` points of one series (subject, key) per document,
+  as parallel arrays `steps`, `wallclocks` and one value column (`values`, `tensors` or
+  `bytes`), sorted by step inside the bucket, with the bucket's `first_step`/`last_step`.
+  Buckets are insert-only: a request's points become new buckets and no existing bucket is
+  ever rewritten. So concurrent writers of one series never contend on a bucket, an insert
+  event on the change stream carries exactly the points one request added (what live
+  subscriptions send), and out-of-order steps are simply buckets whose step ranges overlap.
+  Reads fetch the buckets of a step range by `first_step` and merge them into step order;
+  when the ranges do not overlap (the usual, in-order case) that merge is a concatenation.
+- `metric_series`: one summary per series (kind, count, first/last step, min, max, last
+  point), kept current on every write by an upsert of `$inc`/`$min`/`$max`. The last point
+  is `$max` of the embedded document `{step, wallclock, value}`: documents compare field by
+  field, so the point with the greatest step wins. The upsert's filter names the kind, so
+  logging another kind to an existing key hits the unique (subject, key) index instead.
+- `metric_requests`: the idempotency keys seen per subject (unique), kept for a week.
+
+One request is one transaction of three writes: the idempotency key, `insert_many` of the
+buckets and one `bulk_write` of the summaries. A repeated key or a kind clash aborts it, so
+a rejected request logs nothing at all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from modelbox.errors import BadUserInput
+from modelbox.store.database import Database, Session
+from modelbox.store.records import Record, now, object_id, to_record
+
+FLOAT, TENSOR, BYTES = "FLOAT", "TENSOR", "BYTES"
+# The bucket field that holds each kind's values.
+COLUMN = {FLOAT: "values", TENSOR: "tensors", BYTES: "bytes"}
+# The field that holds the value of a single point (the summary's last point).
+POINT_FIELD = {FLOAT: "value", TENSOR: "tensor", BYTES: "bytes"}
+# A full bucket: big enough to make writes and reads cheap, far below MongoDB's 16 MiB.
+BUCKET_POINTS = 1000
+# Tensor and bytes buckets are also cut by size, since a single value may be large.
+BUCKET_BYTES = 4 * 1024 * 1024
+DUPLICATE_KEY = 11000
+SERIES_INDEX = "subject_key_unique"
+REQUEST_INDEX = "subject_request_unique"
+
+
+@dataclass
+class SeriesPoints:
+    """The points of one series, columnar, to be logged (steps may be in any order)."""
+
+    key: str
+    kind: str
+    steps: list[int]
+    wallclocks: list[float]
+    column: list[Any]
+
+
+@dataclass
+class Columns:
+    """Points read back in ascending step order; `column` holds the values of `kind`."""
+
+    kind: str
+    steps: list[int] = field(default_factory=list)
+    wallclocks: list[float] = field(default_factory=list)
+    column: list[Any] = field(default_factory=list)
+    # The buckets these points came from: a subscription skips their live insert events.
+    bucket_ids: set[ObjectId] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def take(self, indexes: Iterable[int]) -> Columns:
+        picked = list(indexes)
+        return Columns(
+            self.kind,
+            [self.steps[i] for i in picked],
+            [self.wallclocks[i] for i in picked],
+            [self.column[i] for i in picked],
+            self.bucket_ids,
+        )
+
+    def slice(self, start: int, stop: int) -> Columns:
+        return Columns(
+            self.kind,
+            self.steps[start:stop],
+            self.wallclocks[start:stop],
+            self.column[start:stop],
+            self.bucket_ids,
+        )
+
+    @staticmethod
+    def of_bucket(bucket: dict[str, Any]) -> Columns:
+        return Columns(
+            bucket["kind"],
+            bucket["steps"],
+            bucket["wallclocks"],
+            bucket[COLUMN[bucket["kind"]]],
+            {bucket["_id"]},
+        )
+
+
+@dataclass(frozen=True)
+class LogResult:
+    accepted: int
+    duplicate: bool
+
+
+def _size(kind: str, value: Any) -> int:
+    return 8 if kind == FLOAT else len(value) + 16
+
+
+def _chunks(series: SeriesPoints) -> Iterable[tuple[int, int]]:
+    """`(start, stop)` ranges of at most BUCKET_POINTS points and about BUCKET_BYTES each."""
+    n = len(series.steps)
+    if series.kind == FLOAT:
+        yield from ((i, min(i + BUCKET_POINTS, n)) for i in range(0, n, BUCKET_POINTS))
+        return
+    start, size = 0, 0
+    for i, value in enumerate(series.column):
+        size += _size(series.kind, value)
+        if i > start and (i - start >= BUCKET_POINTS or size > BUCKET_BYTES):
+            yield start, i
+            start, size = i, _size(series.kind, value)
+    if start < n:
+        yield start, n
+
+
+def in_step_order(series: SeriesPoints) -> SeriesPoints:
+    steps = series.steps
+    if all(itertools.starmap(operator.le, itertools.pairwise(steps))):
+        return series
+    order = sorted(range(len(steps)), key=steps.__getitem__)
+    return SeriesPoints(
+        series.key,
+        series.kind,
+        [steps[i] for i in order],
+        [series.wallclocks[i] for i in order],
+        [series.column[i] for i in order],
+    )
+
+
+def bucket_documents(
+    subject_id: ObjectId, namespace: str, series: SeriesPoints
+) -> list[dict[str, Any]]:
+    """The buckets of one series' new points (the layout the benchmark floor writes too)."""
+    series = in_step_order(series)
+    column = COLUMN[series.kind]
+    documents = []
+    for start, stop in _chunks(series):
+        documents.append(
+            {
+                "_id": ObjectId(),
+                "subject_id": subject_id,
+                "namespace": namespace,
+                "key": series.key,
+                "kind": series.kind,
+                "first_step": series.steps[start],
+                "last_step": series.steps[stop - 1],
+                "count": stop - start,
+                "steps": series.steps[start:stop],
+                "wallclocks": series.wallclocks[start:stop],
+                column: series.column[start:stop],
+            }
+        )
+    return documents
+
+
+def summary_update(
+    subject_id: ObjectId, subject_type: str, namespace: str, series: SeriesPoints
+) -> UpdateOne:
+    """The upsert that folds one series' new points into its summary."""
+    steps, wallclocks, column = series.steps, series.wallclocks, series.column
+    last = max(range(len(steps)), key=lambda i: (steps[i], wallclocks[i]))
+    value_field = POINT_FIELD[series.kind]
+    lowest: dict[str, Any] = {"first_step": min(steps)}
+    highest: dict[str, Any] = {
+        "last_step": steps[last],
+        "last": {"step": steps[last], "wallclock": wallclocks[last], value_field: column[last]},
+    }
+    if series.kind == FLOAT:
+        lowest["min"] = min(column)
+        highest["max"] = max(column)
+    stamp = now()
+    return UpdateOne(
+        {"subject_id": subject_id, "key": series.key, "kind": series.kind},
+        {
+            "$inc": {"count": len(steps)},
+            "$min": lowest,
+            "$max": highest,
+            "$set": {"updated_at": stamp},
+            "$setOnInsert": {
+                "subject_type": subject_type,
+                "namespace": namespace,
+                "created_at": stamp,
+            },
+        },
+        upsert=True,
+    )
+
+
+def _duplicate_index(error: Exception) -> str | None:
+    """The name of the unique index a failed write ran into, if that is why it failed."""
+    if isinstance(error, DuplicateKeyError):
+        return str((error.details or {}).get("errmsg", ""))
+    if isinstance(error, BulkWriteError):
+        for write_error in error.details.get("writeErrors", []):
+            if write_error.get("code") == DUPLICATE_KEY:
+                return str(write_error.get("errmsg", ""))
+    return None
+
+
+def merge(parts: list[Columns], kind: str) -> Columns:
+    """Buckets (sorted by first step, each sorted inside) as one column set in step order."""
+    merged = Columns(kind)
+    for part in parts:
+        merged.bucket_ids |= part.bucket_ids
+    parts = [part for part in parts if part.steps]
+    overlapping = any(
+        later.steps[0] < earlier.steps[-1] for earlier, later in itertools.pairwise(parts)
+    )
+    if not overlapping:
+        for part in parts:
+            merged.steps += part.steps
+            merged.wallclocks += part.wallclocks
+            merged.column += part.column
+    else:
+        # Stable on step, so equal steps keep the order they were logged in.
+        rows = heapq.merge(
+            *(zip(p.steps, p.wallclocks, p.column, strict=True) for p in parts),
+            key=lambda row: row[0],
+        )
+        for step, wallclock, value in rows:
+            merged.steps.append(step)
+            merged.wallclocks.append(wallclock)
+            merged.column.append(value)
+    return merged
+
+
+def step_window(columns: Columns, from_step: int | None, to_step: int | None) -> Columns:
+    start = 0 if from_step is None else bisect.bisect_left(columns.steps, from_step)
+    stop = len(columns) if to_step is None else bisect.bisect_right(columns.steps, to_step)
+    if start == 0 and stop == len(columns):
+        return columns
+    return columns.slice(start, stop)
+
+
+class Metrics:
+    """Logging and reading metric series of experiments and model versions."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.series = database["metric_series"]
+        self.buckets = database["metric_buckets"]
+        self.requests = database["metric_requests"]
+
+    async def log(
+        self,
+        subject_id: str,
+        subject_type: str,
+        namespace: str,
+        series: Sequence[SeriesPoints],
+        idempotency_key: str | None = None,
+    ) -> LogResult:
+        """Store the points of every series in one transaction; validated beforehand."""
+        subject = object_id(subject_id)
+        assert subject is not None, "the resolver passes the id of a loaded subject"
+        buckets = [doc for s in series for doc in bucket_documents(subject, namespace, s)]
+        summaries = [summary_update(subject, subject_type, namespace, s) for s in series]
+        accepted = sum(len(s.steps) for s in series)
+
+        async def work(session: Session) -> None:
+            if idempotency_key is not None:
+                await self.requests.insert_one(
+                    {
+                        "subject_id": subject,
+                        "idempotency_key": idempotency_key,
+                        "accepted": accepted,
+                        "created_at": now(),
+                    },
+                    session=session,
+                )
+            if buckets:
+                await self.buckets.insert_many(buckets, session=session)
+            if summaries:
+                await self.series.bulk_write(summaries, ordered=False, session=session)
+
+        try:
+            async with self.database.client.start_session() as session:
+                await session.with_transaction(work)
+        except (DuplicateKeyError, BulkWriteError) as error:
+            index = _duplicate_index(error)
+            if index is None:
+                raise
+            if REQUEST_INDEX in index:
+                return LogResult(accepted=0, duplicate=True)
+            if SERIES_INDEX in index:
+                raise await self._kind_clash(subject, series) from None
+            raise
+        return LogResult(accepted=accepted, duplicate=False)
+
+    async def _kind_clash(self, subject: ObjectId, series: Sequence[SeriesPoints]) -> BadUserInput:
+        """The error for a request that logs another kind of value to an existing series."""
+        wanted = {s.key: s.kind for s in series}
+        async for doc in self.series.find({"subject_id": subject, "key": {"$in": list(wanted)}}):
+            if doc["kind"] != wanted[doc["key"]]:
+                return BadUserInput(
+                    f"series.key: {doc['key']!r} holds {doc['kind']} values;"
+                    f" it cannot take {wanted[doc['key']]} values",
+                    field="series.key",
+                )
+        return BadUserInput("series.key: a series changed kind while logging", field="series.key")
+
+    async def kinds(self, subject_id: str, keys: list[str]) -> dict[str, str]:
+        """The kind of each of `keys` that already exists for the subject."""
+        cursor = self.series.find(
+            {"subject_id": object_id(subject_id), "key": {"$in": keys}},
+            projection={"key": 1, "kind": 1},
+        )
+        return {doc["key"]: doc["kind"] async for doc in cursor}
+
+    async def summaries(self, keys: list[tuple[str, str]]) -> list[Record | None]:
+        """Series summaries by (subject id, key), in the order of `keys` (a DataLoader batch)."""
+        subjects = {object_id(s) for s, _ in keys}
+        names = {k for _, k in keys}
+        found = {
+            (str(doc["subject_id"]), doc["key"]): to_record(doc)
+            async for doc in self.series.find(
+                {"subject_id": {"$in": list(subjects)}, "key": {"$in": list(names)}}
+            )
+        }
+        return [found.get(key) for key in keys]
+
+    async def summaries_of(self, subject_ids: list[str]) -> list[list[Record]]:
+        """Every series summary of each subject, by key (a DataLoader batch)."""
+        by_subject: dict[str, list[Record]] = {s: [] for s in subject_ids}
+        cursor = self.series.find(
+            {"subject_id": {"$in": [object_id(s) for s in subject_ids]}}
+        ).sort([("subject_id", 1), ("key", 1)])
+        async for doc in cursor:
+            by_subject[str(doc["subject_id"])].append(to_record(doc))
+        return [by_subject[s] for s in subject_ids]
+
+    async def points(
+        self,
+        subject_id: str,
+        key: str,
+        kind: str,
+        from_step: int | None = None,
+        to_step: int | None = None,
+        limit: int | None = None,
+    ) -> Columns:
+        """The points of one series in `[from_step, to_step]`, ascending, at most `limit`."""
+        query: dict[str, Any] = {"subject_id": object_id(subject_id), "key": key}
+        if from_step is not None:
+            query["last_step"] = {"$gte": from_step}
+        if to_step is not None:
+            query["first_step"] = {"$lte": to_step}
+        projection = {"steps": 1, "wallclocks": 1, COLUMN[kind]: 1, "kind": 1}
+        parts: list[Columns] = []
+        held, highest = 0, None
+        cursor = self.buckets.find(query, projection=projection).sort("first_step", 1)
+        async for bucket in cursor:
+            # Later buckets start at or after this one: enough points before it means done.
+            if limit is not None and held >= limit and highest < bucket["steps"][0]:
+                break
+            part = step_window(Columns.of_bucket(bucket), from_step, to_step)
+            parts.append(part)
+            held += len(part)
+            if part.steps:
+                highest = part.steps[-1] if highest is None else max(highest, part.steps[-1])
+        merged = merge(parts, kind)
+        return merged if limit is None or len(merged) <= limit else merged.slice(0, limit)
+
+    async def delete_subjects(self, session: Session, subject_ids: list[ObjectId]) -> None:
+        """Drop every metric of these subjects (called when they are deleted)."""
+        query = {"subject_id": {"$in": subject_ids}}
+        for collection in (self.buckets, self.series, self.requests):
+            await collection.delete_many(query, session=session)
