@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
+from pymongo.errors import PyMongoError
 from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,8 +21,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from modelbox.access import SYSTEM_ACTOR, Actor
+from modelbox.artifacts_http import artifact_routes
 from modelbox.config import Settings
-from modelbox.errors import Unauthenticated
+from modelbox.errors import DatabaseUnavailable, Unauthenticated
 from modelbox.graph.schema import make_schema
 from modelbox.http_limits import BodySizeLimit
 from modelbox.resolvers.context import Context
@@ -74,12 +76,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 "anonymous", None, context.actor.client_address, context.actor.user_agent
             )
             context.sign_in(await authenticate(self.store, self.settings, anonymous, token))
-        if context.authentication_error is not None:
+        if context.refusal is not None:
             raise ConnectionRejectionError(
-                {
-                    "message": context.authentication_error,
-                    "extensions": {"code": Unauthenticated.code},
-                }
+                {"message": context.refusal.message, "extensions": context.refusal.extensions}
             )
         return UNSET
 
@@ -91,7 +90,9 @@ async def build_context(store: Store, settings: Settings, connection: HTTPConnec
         client_address=connection.client.host if connection.client else None,
         user_agent=connection.headers.get("user-agent"),
     )
-    return await authenticate(store, settings, actor, bearer_token(connection))
+    context = await authenticate(store, settings, actor, bearer_token(connection))
+    context.base_url = str(connection.base_url)
+    return context
 
 
 async def authenticate(
@@ -100,11 +101,14 @@ async def authenticate(
     """A context for `token`; without one, or with a bad one, every data field is refused."""
     if token is None:
         return Context(store, settings, actor)
-    record = await store.tokens.authenticate(token)
+    try:
+        record = await store.tokens.authenticate(token)
+    except PyMongoError:
+        log.exception("cannot check a token: the database is unreachable")
+        return Context(store, settings, actor, refusal=DatabaseUnavailable())
     if record is None:
-        return Context(
-            store, settings, actor, authentication_error="the token is invalid, expired or revoked"
-        )
+        refusal = Unauthenticated("the token is invalid, expired or revoked")
+        return Context(store, settings, actor, refusal=refusal)
     principal = principal_of(record)
     actor = Actor(principal.name, principal.token_id, actor.client_address, actor.user_agent)
     return Context(store, settings, actor, _principal=principal)
@@ -144,7 +148,7 @@ def create_app(
             await store.database.ping()
         except Exception as error:
             return JSONResponse(
-                {"status": "unavailable", "reason": f"database unreachable: {error}"}, 503
+                {"status": "unavailable", "reason": f"database unreachable: {error!r}"}, 503
             )
         return JSONResponse({"status": "ready"})
 
@@ -165,6 +169,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *artifact_routes(lambda connection: build_context(store, settings, connection)),
         ],
         middleware=middleware,
         lifespan=lifespan,

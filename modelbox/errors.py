@@ -25,6 +25,15 @@ class ModelBoxError(Exception):
         return {"code": self.code, **self.details}
 
 
+class DatabaseUnavailable(ModelBoxError):
+    """The database cannot be reached just now; the request may be retried."""
+
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("the database is unreachable; try again shortly")
+
+
 class BadUserInput(ModelBoxError):
     code = "BAD_USER_INPUT"
     http_status = 400
@@ -72,6 +81,7 @@ class LiveUpdatesInterrupted(ModelBoxError):
 __all__ = [
     "BadUserInput",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "LiveUpdatesInterrupted",
     "ModelBoxError",

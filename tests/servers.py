@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,13 @@ class ServerProcess:
         self.env = {**os.environ, **env, "MODELBOX_PORT": str(self.port)}
         self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def output(self) -> str:
+        """Everything the server has printed so far."""
+        return "".join(self._lines)
 
     @property
     def url(self) -> str:
@@ -37,10 +44,16 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        # Read continuously, so a chatty server never blocks on a full pipe.
+        stdout = self.process.stdout
+        assert stdout is not None
+        self._reader = threading.Thread(target=lambda: self._lines.extend(stdout), daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stdout.read()}")  # type: ignore[union-attr]
+                self._reader.join(5)
+                raise RuntimeError(f"server exited: {self.output}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self
@@ -51,19 +64,20 @@ class ServerProcess:
         raise RuntimeError("server did not become ready")
 
     def stop(self, timeout: float = 15.0) -> str:
-        """Stop the server and return everything it printed."""
+        """Stop the server (SIGTERM) and return everything it printed."""
         if self.process is None:
-            return "".join(self.output)
+            return self.output
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        self.output.append(out or "")
+            self.process.wait()
+        if self._reader is not None:
+            self._reader.join(5)
         self.process = None
-        return "".join(self.output)
+        return self.output
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from modelbox.access import Actor, Principal
 from modelbox.config import Settings
-from modelbox.errors import Unauthenticated
+from modelbox.errors import ModelBoxError, Unauthenticated
 from modelbox.resolvers.loaders import Loaders
 from modelbox.store import Store
 
@@ -16,11 +16,14 @@ class Context:
     store: Store
     settings: Settings
     actor: Actor
-    # Why there is no principal, when there is none: shown to every field that needs one.
-    authentication_error: str | None = None
+    # Why there is no principal, when there is none: raised by every field that needs one.
+    refusal: ModelBoxError | None = None
     _principal: Principal | None = None
     # What a WebSocket client sent in `connection_init` (Strawberry sets it).
     connection_params: dict[str, object] | None = None
+    # Where the request reached us (`scheme://host[/root]`): the base of artifact URLs
+    # unless `settings.public_url` names another.
+    base_url: str | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -30,7 +33,7 @@ class Context:
     def principal(self) -> Principal:
         """The caller; every resolver that reads or writes data goes through here."""
         if self._principal is None:
-            raise Unauthenticated(self.authentication_error or "a bearer token is required")
+            raise self.refusal or Unauthenticated("a bearer token is required")
         return self._principal
 
     def fresh_loaders(self) -> Loaders:
@@ -42,5 +45,5 @@ class Context:
         """Take `other`'s identity: a WebSocket authenticates after its context was made."""
         self.actor = other.actor
         self._principal = other._principal
-        self.authentication_error = other.authentication_error
+        self.refusal = other.refusal
         self.fresh_loaders()
