@@ -1,0 +1,41 @@
+"""Errors: unexpected ones are masked and logged; validation results are cached."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from graphql import GraphQLError
+from strawberry.extensions.validation_cache import _get_validate_cache
+
+from modelbox.errors import NotFound
+from modelbox.graph.errors import MASKED_MESSAGE, with_codes
+from tests.api import Api
+
+
+def test_unexpected_errors_are_masked_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    secret = RuntimeError("connection string mongodb://user:pw@db")
+    with caplog.at_level(logging.ERROR, logger="modelbox.errors"):
+        [masked, kept] = with_codes(
+            [
+                GraphQLError("connection string mongodb://user:pw@db", original_error=secret),
+                GraphQLError(
+                    "model does not exist", original_error=NotFound("model does not exist")
+                ),
+            ]
+        )
+    assert masked.message == MASKED_MESSAGE
+    assert masked.extensions == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "pw@db" in caplog.text, "the real error is in the server log"
+    assert kept.extensions == {"code": "NOT_FOUND"}
+    assert kept.message == "model does not exist"
+
+
+async def test_the_same_query_is_validated_once(api: Api) -> None:
+    cache = _get_validate_cache(256)
+    query = "{ viewer { name roles { namespace role } } }"
+    await api.ok(query)
+    hits = cache.cache_info().hits
+    await api.ok(query)
+    await api.ok(query)
+    assert cache.cache_info().hits == hits + 2
