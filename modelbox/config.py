@@ -42,6 +42,9 @@ class Settings:
     max_downsampled_points: int = 10_000
     # Live updates: changes a subscriber may have waiting before it is dropped as too slow.
     subscriber_queue_size: int = 1000
+    # Events: how many one logEvents may carry, and the JSON payload of each.
+    max_events_per_request: int = 1000
+    max_event_payload_bytes: int = 16 * 1024
     introspection: bool = True
 
     @classmethod

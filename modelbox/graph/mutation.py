@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from modelbox.graph import events as event_graph
 from modelbox.graph import metrics as metric_series
 from modelbox.graph.inputs import (
     CreateApiTokenInput,
@@ -92,6 +93,14 @@ class Mutation:
     async def create_checkpoint(self, info: Info, input: CreateCheckpointInput) -> Checkpoint:
         record = await experiments.create_checkpoint(info.context, plain(input))
         return Checkpoint.from_record(record)
+
+    @strawberry.mutation(
+        description="Events on an experiment, checkpoint, model or version: all or none."
+    )
+    async def log_events(
+        self, info: Info, input: event_graph.LogEventsInput
+    ) -> list[event_graph.Event]:
+        return await event_graph.log_events(info, input)
 
     @strawberry.mutation(description="Log metric points against an experiment or a version.")
     async def log_metrics(

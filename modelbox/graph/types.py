@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from modelbox.graph import metrics as metric_series
 from modelbox.graph.enums import AuditAction, ExperimentStatus, RoleName
+from modelbox.graph.events import Event, events_field
 from modelbox.graph.inputs import (
     AuditEventFilter,
     ExperimentFilter,
@@ -67,6 +68,8 @@ class Namespace(Node):
     record: strawberry.Private[Record]
     name: str
     created_at: datetime
+
+    events = events_field(namespace=True)
 
     @classmethod
     def from_record(cls, record: Record) -> Namespace:
@@ -146,6 +149,8 @@ class Model(Node):
     created_at: datetime
     updated_at: datetime
 
+    events = events_field()
+
     @classmethod
     def from_record(cls, r: Record) -> Model:
         return cls(
@@ -209,6 +214,8 @@ class ModelVersion(Node):
     metrics: list[MetricValue]
     created_at: datetime
     updated_at: datetime
+
+    events = events_field()
 
     @classmethod
     def from_record(cls, r: Record) -> ModelVersion:
@@ -279,6 +286,8 @@ class Experiment(Node):
     started_at: datetime | None
     ended_at: datetime | None
 
+    events = events_field()
+
     @classmethod
     def from_record(cls, r: Record) -> Experiment:
         return cls(
@@ -341,6 +350,8 @@ class Checkpoint(Node):
     metrics: list[MetricValue]
     metadata: JSON | None
     created_at: datetime
+
+    events = events_field()
 
     @classmethod
     def from_record(cls, r: Record) -> Checkpoint:
@@ -436,6 +447,7 @@ NODE_TYPES: dict[str, Any] = {
     "ModelVersion": ModelVersion,
     "Experiment": Experiment,
     "Checkpoint": Checkpoint,
+    "Event": Event,
 }
 
 

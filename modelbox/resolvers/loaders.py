@@ -52,6 +52,7 @@ class Loaders:
         self.version = self._authorized(store.versions.get_many)
         self.experiment = self._authorized(store.experiments.get_many)
         self.checkpoint = self._authorized(store.checkpoints.get_many)
+        self.event = self._authorized(store.events.get_many)
         self.model_by_name = self._authorized(
             lambda keys: store.models.get_by(("namespace", "name"), keys)
         )

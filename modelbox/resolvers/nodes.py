@@ -18,6 +18,7 @@ def _loaders(ctx: Context) -> dict[str, DataLoader[Any, Record | None]]:
         "ModelVersion": loaders.version,
         "Experiment": loaders.experiment,
         "Checkpoint": loaders.checkpoint,
+        "Event": loaders.event,
         "Namespace": loaders.namespace,
     }
 

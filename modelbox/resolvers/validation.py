@@ -41,15 +41,17 @@ def text(value: str | None, field: str, limit: int = MAX_TEXT) -> str | None:
     return value
 
 
-def json_value(value: Any, field: str, limit_bytes: int) -> Any:
-    """JSON metadata: finite numbers only, and at most `limit_bytes` once encoded."""
+def json_value(
+    value: Any, field: str, limit_bytes: int, setting: str = "max_metadata_bytes"
+) -> Any:
+    """JSON metadata: finite numbers only, and at most `limit_bytes` (`setting`) once encoded."""
     try:
         size = len(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError):
         raise BadUserInput(f"{field}: not a JSON value", field=field) from None
     if size > limit_bytes:
         raise PayloadTooLarge(
-            f"{field}: {size} bytes of JSON, over the limit of {limit_bytes} (max_metadata_bytes)",
+            f"{field}: {size} bytes of JSON, over the limit of {limit_bytes} ({setting})",
             field=field,
             limit=limit_bytes,
         )

@@ -9,6 +9,7 @@ from pymongo.monitoring import CommandListener
 from modelbox.store.audit import AuditAction, AuditLog
 from modelbox.store.changes import Change, ChangeFeed
 from modelbox.store.database import Database
+from modelbox.store.events import Events
 from modelbox.store.experiments import Checkpoints, Experiments
 from modelbox.store.metrics import Metrics
 from modelbox.store.models import Models
@@ -38,6 +39,9 @@ class Store:
         self.experiments.on_delete.append(self.metrics.delete_subjects)
         self.versions.on_delete.append(self.metrics.delete_subjects)
         self.changes = ChangeFeed(self.database)
+        self.events = Events(self.database, self.audit)
+        for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
+            subjects.on_delete.append(self.events.delete_subjects)
 
     async def open(self) -> None:
         await self.database.ensure_indexes()

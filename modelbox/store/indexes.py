@@ -70,6 +70,12 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "audit_events": [
         IndexSpec("scope_newest", [("scopes", ASCENDING), ("_id", DESCENDING)]),
     ],
+    # `order` is wallclock then id: timelines per subject and per namespace, and time ranges.
+    "events": [
+        IndexSpec("subject_order", [("subject_id", ASCENDING), ("order", ASCENDING)]),
+        IndexSpec("namespace_order", [("namespace", ASCENDING), ("order", ASCENDING)]),
+    ],
+    "event_timelines": [],
     "metric_series": [
         _unique(
             "subject_key_unique",

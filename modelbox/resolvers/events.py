@@ -1,0 +1,80 @@
+"""Events: logged in batches on a subject, read as timelines of a subject or a namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbox.access import Role
+from modelbox.errors import BadUserInput, NotFound
+from modelbox.resolvers import validation
+from modelbox.resolvers.context import Context
+from modelbox.resolvers.ids import from_global_id
+from modelbox.resolvers.listing import Listing, children
+from modelbox.resolvers.nodes import node
+from modelbox.resolvers.permissions import require
+from modelbox.store import Record
+from modelbox.store.events import utc
+from modelbox.store.records import now
+
+SUBJECT_TYPES = ("Experiment", "Checkpoint", "Model", "ModelVersion")
+
+
+async def subject(ctx: Context, global_id: str, role: Role, field: str = "subjectId") -> Record:
+    """The Experiment, Checkpoint, Model or ModelVersion behind `global_id`, as `role`.
+
+    Its type is kept in the record as `type`.
+    """
+    decoded = from_global_id(global_id)
+    if decoded is None or decoded[0] not in SUBJECT_TYPES:
+        expected = ", ".join(SUBJECT_TYPES)
+        raise BadUserInput(f"{field}: not the id of one of {expected}", field=field)
+    found = await node(ctx, global_id)
+    if found is None:
+        raise NotFound(f"{field}: {decoded[0]} does not exist")
+    require(ctx, found[1]["namespace"], role)
+    return {**found[1], "type": found[0]}
+
+
+def _clean(ctx: Context, index: int, event: dict[str, Any]) -> dict[str, Any]:
+    field = f"events[{index}]"
+    validation.object_name(event["name"], f"{field}.name")
+    validation.text(event.get("source"), f"{field}.source", validation.MAX_SHORT_TEXT)
+    limit = ctx.settings.max_event_payload_bytes
+    validation.json_value(
+        event.get("payload"), f"{field}.payload", limit, "max_event_payload_bytes"
+    )
+    wallclock = event.get("wallclock")
+    return {**event, "wallclock": utc(wallclock) if wallclock is not None else now()}
+
+
+async def log_events(ctx: Context, subject_id: str, events: list[dict[str, Any]]) -> list[Record]:
+    """Check every event first: a batch with one bad event stores none."""
+    target = await subject(ctx, subject_id, Role.WRITER)
+    limit = ctx.settings.max_events_per_request
+    if not events:
+        raise BadUserInput("events: give at least one event", field="events")
+    if len(events) > limit:
+        raise BadUserInput(
+            f"events: {len(events)} events, over the limit of {limit} per request "
+            "(max_events_per_request)",
+            field="events",
+            limit=limit,
+        )
+    cleaned = [_clean(ctx, i, event) for i, event in enumerate(events)]
+    return await ctx.store.events.log(ctx.actor, target["type"], target, cleaned)
+
+
+async def events_of(
+    ctx: Context,
+    parent_field: str,
+    parent: str,
+    first: int | None,
+    after: str | None,
+    filters: dict[str, Any],
+) -> Listing:
+    """Events of a subject (`subject_id`) or a namespace (`namespace`), in wallclock order."""
+    for name in filters.get("names") or []:
+        validation.text(name, "filter.names", validation.MAX_SHORT_TEXT)
+    times = {key: utc(filters[key]) for key in ("since", "until") if filters.get(key)}
+    query = ctx.store.events.query(**{**filters, **times})
+    return await children(ctx, ctx.store.events, parent_field, parent, first, after, query)
