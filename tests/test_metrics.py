@@ -7,9 +7,13 @@ import base64
 import random
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 
+from modelbox.config import Settings
 from tests.api import Api
+from tests.live import running, until_live
+from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
 
 LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted duplicate } }"""
 
@@ -258,3 +262,83 @@ async def test_deleting_the_subject_deletes_its_metrics(api: Api, app: Starlette
     for collection in (metrics.buckets, metrics.series, metrics.requests):
         assert await collection.count_documents({}) == 1
     assert len(await series_of(api, kept["id"])) == 1
+
+
+LOGGED = """subscription($id: ID!, $keys: [String!], $from: Int) {
+  metricsLogged(subjectId: $id, keys: $keys, fromStep: $from) {
+    key kind points { steps wallclocks values tensors } } }"""
+
+
+async def collect(ws: WsClient, op: str, total: int) -> list[tuple[str, int, float]]:
+    """(key, step, value) of every point received until `total` have come."""
+    seen: list[tuple[str, int, float]] = []
+    while len(seen) < total:
+        update = (await ws.next(op))["metricsLogged"]
+        points = update["points"]
+        seen += [
+            (update["key"], s, v) for s, v in zip(points["steps"], points["values"], strict=True)
+        ]
+    return seen
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_history_then_live_across_two_servers_without_gap_or_repeat(
+    settings: Settings, protocol: str
+) -> None:
+    async with (
+        running(settings) as (reader, _),
+        running(settings) as (_, writer_api),
+        WsClient(reader.url, protocol=protocol) as ws,
+    ):
+        run = await writer_api.create_experiment("vision", "live")
+
+        async def batch(i: int, key: str = "loss") -> None:
+            steps = list(range(i * 10, i * 10 + 10))
+            await log(
+                writer_api,
+                run["id"],
+                {"key": key, "steps": steps, "values": [float(s) for s in steps]},
+            )
+
+        for i in range(5):  # stored before anyone subscribes
+            await batch(i)
+        # Logged through the other server while the subscription starts and reads history.
+        writing = asyncio.ensure_future(
+            asyncio.gather(*(batch(i) for i in range(5, 40)), batch(0, key="other"))
+        )
+        op = await ws.subscribe(LOGGED, {"id": run["id"], "keys": ["loss"], "from": 30})
+        await writing
+        for i in range(40, 45):  # after the subscription is certainly live
+            await batch(i)
+        seen = await collect(ws, op, 450 - 30)
+        assert sorted(step for _, step, _ in seen) == list(range(30, 450))
+        assert {key for key, _, _ in seen} == {"loss"}
+        assert all(value == step for _, step, value in seen)
+        await ws.nothing(op)
+
+
+async def test_live_points_only_from_now_and_access_is_checked(settings: Settings) -> None:
+    async with running(settings) as (server, api):
+        run = await api.create_experiment("vision", "watched")
+        hidden = await api.create_experiment("nlp", "hidden")
+        await log(api, run["id"], {"key": "old", "steps": [0], "values": [1.0]})
+        viewer = await api.token(("vision", "VIEWER"))
+        async with WsClient(server.url, token=viewer) as ws:
+            op = await ws.subscribe(LOGGED, {"id": run["id"]})
+            first = await until_live(
+                ws,
+                op,
+                lambda i: log(api, run["id"], {"key": "acc", "steps": [i], "values": [0.5]}),
+            )
+            assert first["metricsLogged"]["key"] == "acc"
+            assert first["metricsLogged"]["kind"] == "FLOAT"
+
+            refused = await ws.subscribe(LOGGED, {"id": hidden["id"]})
+            with pytest.raises(OperationError) as error:
+                await ws.next(refused)
+            assert error.value.codes == ["NOT_FOUND"]
+
+            tensors = await ws.subscribe(LOGGED, {"id": run["id"], "keys": ["t"], "from": 0})
+            await log(api, run["id"], {"key": "t", "steps": [3], "tensors": ["[1, 2]"]})
+            update = (await ws.next(tensors))["metricsLogged"]
+            assert update["kind"] == "TENSOR" and update["points"]["tensors"] == ["[1, 2]"]

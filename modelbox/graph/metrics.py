@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
 from strawberry.scalars import Base64
 
-from modelbox.resolvers import metrics
+from modelbox.resolvers import metrics, metrics_live
 from modelbox.resolvers.context import Context
 from modelbox.store import Record
 from modelbox.store.metrics import BYTES, COLUMN, FLOAT, POINT_FIELD, TENSOR, Columns
@@ -168,3 +169,21 @@ async def log_metrics(info: Info, input: LogMetricsInput) -> LogMetricsPayload:
         info.context, input.subject_id, series, input.idempotency_key
     )
     return LogMetricsPayload(accepted=result.accepted, duplicate=result.duplicate)
+
+
+@strawberry.type(description="Points of one series just logged (or, first, stored ones).")
+class MetricUpdate:
+    key: str
+    kind: MetricKind
+    points: MetricPoints
+
+
+async def metrics_logged(
+    info: Info, subject_id: str, keys: list[str] | None, from_step: int | None
+) -> AsyncGenerator[MetricUpdate, None]:
+    async for update in metrics_live.metrics_logged(info.context, subject_id, keys, from_step):
+        yield MetricUpdate(
+            key=update.key,
+            kind=MetricKind(update.points.kind),
+            points=MetricPoints.of(update.points),
+        )

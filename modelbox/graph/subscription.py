@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 
+from modelbox.graph import metrics as metric_series
 from modelbox.graph.relay import Node
 from modelbox.graph.types import NODE_TYPES, Info
 from modelbox.resolvers import namespace_changes
@@ -46,6 +47,21 @@ def _change_event(change: namespace_changes.NamespaceChange) -> ChangeEvent:
 
 @strawberry.type
 class Subscription:
+    @strawberry.subscription(
+        description="Points logged to a subject's series (all, or those of `keys`) as they"
+        " arrive (VIEWER). With fromStep, the stored points from that step come first, then"
+        " live ones, with no gap and no repeat."
+    )
+    async def metrics_logged(
+        self,
+        info: Info,
+        subject_id: strawberry.ID,
+        keys: list[str] | None = None,
+        from_step: int | None = None,
+    ) -> AsyncGenerator[metric_series.MetricUpdate, None]:
+        async for update in metric_series.metrics_logged(info, subject_id, keys, from_step):
+            yield update
+
     @strawberry.subscription(
         description="Models, versions, experiments, checkpoints and artifacts of a namespace "
         "as they are created, updated and deleted (VIEWER)."

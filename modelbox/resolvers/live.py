@@ -7,6 +7,7 @@ and gives each delivered change fresh DataLoaders, so nothing is served stale.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from modelbox.errors import Unauthenticated
@@ -16,12 +17,16 @@ from modelbox.store.records import now
 
 
 async def watch(
-    ctx: Context, collections: frozenset[str], match: Callable[[Change], bool]
+    ctx: Context,
+    collections: frozenset[str],
+    match: Callable[[Change], bool],
+    subscribed: asyncio.Event | None = None,
 ) -> AsyncIterator[Change]:
     """The changes to `collections` that `match` accepts, while the caller's token is good.
 
     `match` runs for every change in the process, so it must be cheap and must not
-    wait; it is where the caller's access to each change is checked.
+    wait; it is where the caller's access to each change is checked. `subscribed` is set
+    once changes are being caught, for a caller that reads history before going live.
     """
     principal = ctx.principal
     tokens = ctx.store.tokens.collection_name
@@ -35,6 +40,8 @@ async def watch(
     async with feed.subscribe(
         collections | {tokens}, accept, ctx.settings.subscriber_queue_size
     ) as changes:
+        if subscribed is not None:
+            subscribed.set()
         async for change in changes:
             if change.collection == tokens:
                 if change.document is None or change.document.get("revoked_at") is not None:

@@ -74,7 +74,7 @@ class Columns:
     wallclocks: list[float] = field(default_factory=list)
     column: list[Any] = field(default_factory=list)
     # The buckets these points came from: a subscription skips their live insert events.
-    bucket_ids: set[ObjectId] = field(default_factory=set)
+    bucket_ids: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -100,12 +100,13 @@ class Columns:
 
     @staticmethod
     def of_bucket(bucket: dict[str, Any]) -> Columns:
+        """The points of a stored bucket (`_id`) or of a change feed's record of one (`id`)."""
         return Columns(
             bucket["kind"],
             bucket["steps"],
             bucket["wallclocks"],
             bucket[COLUMN[bucket["kind"]]],
-            {bucket["_id"]},
+            {str(bucket["_id"] if "_id" in bucket else bucket["id"])},
         )
 
 

@@ -1,0 +1,99 @@
+"""`metricsLogged`: a series' stored points from a step on, then live ones, no gap, no repeat.
+
+Live points are the insert events of metric buckets: buckets are insert-only, so each
+event carries exactly the points one request added. With `fromStep` the subscription is
+registered with the change feed first and history is read after; the buckets that history
+came from are remembered and their insert events, caught meanwhile, are skipped. A bucket
+written before the subscription is only in history, one written after history was read is
+only in the feed, and one written in between is in both and sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from modelbox.access import Role
+from modelbox.errors import BadUserInput
+from modelbox.resolvers import validation
+from modelbox.resolvers.context import Context
+from modelbox.resolvers.live import watch
+from modelbox.resolvers.metrics import subject
+from modelbox.store import Change
+from modelbox.store.metrics import Columns, step_window
+
+# History goes out in messages of at most this many points per series.
+HISTORY_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class MetricUpdate:
+    key: str
+    points: Columns
+
+
+def _live(change: Change, from_step: int | None) -> MetricUpdate | None:
+    document = change.document
+    assert document is not None
+    points = step_window(Columns.of_bucket(document), from_step, None)
+    return MetricUpdate(document["key"], points) if points.steps else None
+
+
+async def metrics_logged(
+    ctx: Context, subject_id: str, keys: list[str] | None, from_step: int | None
+) -> AsyncIterator[MetricUpdate]:
+    _, record = await subject(ctx, subject_id, Role.VIEWER)
+    for key in keys or []:
+        validation.check_pattern("keys", key, validation.LABEL_KEY, "metric key")
+    if from_step is not None and from_step < 0:
+        raise BadUserInput("fromStep: must not be negative", field="fromStep")
+    wanted = frozenset(keys) if keys else None
+    subject_hex = record["id"]
+
+    def match(change: Change) -> bool:
+        document = change.document
+        return (
+            change.operation == "insert"
+            and document is not None
+            and document.get("subject_id") == subject_hex
+            and (wanted is None or document["key"] in wanted)
+        )
+
+    subscribed = asyncio.Event()
+    changes = watch(ctx, frozenset({ctx.store.metrics.buckets.name}), match, subscribed)
+    if from_step is None:
+        async for change in changes:
+            if update := _live(change, None):
+                yield update
+        return
+
+    # The feed is read one change ahead in a task, so that it is subscribed before history.
+    pending = asyncio.ensure_future(anext(changes))
+    try:
+        ready = asyncio.ensure_future(subscribed.wait())
+        await asyncio.wait({ready, pending}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if pending.done():
+            pending.result()  # the feed refused this subscriber: raise why
+        sent: set[str] = set()
+        for summary in (await ctx.store.metrics.summaries_of([subject_hex]))[0]:
+            if wanted is not None and summary["key"] not in wanted:
+                continue
+            history = await ctx.store.metrics.points(
+                subject_hex, summary["key"], summary["kind"], from_step
+            )
+            sent |= history.bucket_ids
+            for start in range(0, len(history), HISTORY_CHUNK):
+                yield MetricUpdate(summary["key"], history.slice(start, start + HISTORY_CHUNK))
+        while True:
+            change = await pending
+            pending = asyncio.ensure_future(anext(changes))
+            if change.document_id not in sent and (update := _live(change, from_step)):
+                yield update
+    finally:
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await pending
+        await changes.aclose()
