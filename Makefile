@@ -2,6 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm packages of the federation tests, installed only where Node is (else those tests skip).
+FEDERATION := tests/federation
+NPM_STAMP := $(FEDERATION)/node_modules/.package-lock.json
+NPM_DEPS := $(if $(shell command -v node >/dev/null && command -v npm),$(NPM_STAMP))
 
 .PHONY: install serve test lint format schema bench clean
 
@@ -27,7 +31,11 @@ format: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/modelbox export-schema > schema.graphql
 
-test: $(STAMP) lint
+$(NPM_STAMP): $(FEDERATION)/package.json $(FEDERATION)/package-lock.json
+	cd $(FEDERATION) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) lint $(NPM_DEPS)
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -39,7 +39,7 @@ const gateway = new ApolloGateway({
   buildService: ({ url }) => new AuthForwardingDataSource({ url }),
 });
 
-const server = new ApolloServer({ gateway, csrfPrevention: false });
+const server = new ApolloServer({ gateway, csrfPrevention: false, stopOnTerminationSignals: false });
 await server.start();
 
 const httpServer = http.createServer(async (req, res) => {
@@ -66,6 +66,6 @@ const httpServer = http.createServer(async (req, res) => {
   }
 });
 httpServer.listen(port, host, () => console.error(`apollo gateway ready at http://${host}:${port}/graphql`));
-const stop = async () => { httpServer.close(); await server.stop(); process.exit(0); };
+const stop = () => { httpServer.close(); httpServer.closeAllConnections(); server.stop().finally(() => process.exit(0)); };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -9,6 +9,7 @@
 // DEPLOYMENTS_LOG_AUTH=1, and exposed as Deployment.seenAuthorization for tests.
 import http from 'node:http';
 import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
@@ -23,8 +24,8 @@ export const typeDefs = parse(/* GraphQL */ `
     environment: String!
     replicas: Int!
     modelVersionId: ID!
-    "The ModelVersion this deployment runs (resolved by the ModelBox subgraph via _entities)."
-    modelVersion: ModelVersion!
+    "The ModelVersion this deployment runs (resolved by the ModelBox subgraph via _entities); null when ModelBox does not show it to the caller."
+    modelVersion: ModelVersion
     "The Authorization header this subgraph received for the request (test aid)."
     seenAuthorization: String
   }
@@ -35,7 +36,8 @@ export const typeDefs = parse(/* GraphQL */ `
   }
 
   type Query {
-    deployments: [Deployment!]!
+    "Deployments of the given ModelVersion ids (default: two sample ids)."
+    deployments(modelVersionIds: [ID!]): [Deployment!]!
   }
 `);
 
@@ -58,7 +60,8 @@ export function deploymentsFor(modelVersionId, auth = null) {
 
 const resolvers = {
   Query: {
-    deployments: (_root, _args, ctx) => SAMPLE_MODEL_VERSION_IDS.flatMap((id) => deploymentsFor(id, ctx.auth)),
+    deployments: (_root, { modelVersionIds }, ctx) =>
+      (modelVersionIds ?? SAMPLE_MODEL_VERSION_IDS).flatMap((id) => deploymentsFor(id, ctx.auth)),
   },
   ModelVersion: {
     __resolveReference: (ref) => ({ id: ref.id }),
@@ -83,7 +86,7 @@ async function main() {
   }
   const port = Number(process.env.PORT ?? 4101);
   const host = process.env.HOST ?? '127.0.0.1';
-  const server = new ApolloServer({ schema, csrfPrevention: false });
+  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()], csrfPrevention: false, stopOnTerminationSignals: false });
   await server.start();
 
   const httpServer = http.createServer(async (req, res) => {
@@ -116,7 +119,7 @@ async function main() {
     }
   });
   httpServer.listen(port, host, () => console.error(`deployments subgraph ready at http://${host}:${port}/graphql`));
-  const stop = async () => { httpServer.close(); await server.stop(); process.exit(0); };
+  const stop = () => { httpServer.close(); httpServer.closeAllConnections(); server.stop().finally(() => process.exit(0)); };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }
