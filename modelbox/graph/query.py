@@ -6,9 +6,10 @@ import asyncio
 
 import strawberry
 
+from modelbox.graph.inputs import AuditEventFilter, plain
 from modelbox.graph.relay import Connection, Node, connection
-from modelbox.graph.types import NODE_TYPES, Info, Namespace, Principal
-from modelbox.resolvers import namespaces, nodes, tokens
+from modelbox.graph.types import NODE_TYPES, AuditEvent, Info, Namespace, Principal
+from modelbox.resolvers import audit, namespaces, nodes, tokens
 
 
 async def _node(info: Info, id: str) -> Node | None:
@@ -45,3 +46,17 @@ class Query:
     @strawberry.field
     async def viewer(self, info: Info) -> Principal:
         return Principal.from_record(await tokens.viewer(info.context))
+
+    @strawberry.field(
+        description="The whole audit trail, newest first, tokens for all namespaces included "
+        '(ADMIN of "*" only; namespace admins read `Namespace.auditEvents`).'
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditEventFilter | None = None,
+    ) -> Connection[AuditEvent]:
+        listing = await audit.all_audit_events(info.context, first, after, plain(filter) or {})
+        return connection(listing, AuditEvent.from_record)

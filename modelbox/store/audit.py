@@ -72,19 +72,19 @@ class AuditLog:
         )
 
     async def page(
-        self, namespace: str, first: int, after: str | None = None, **filters: Any
+        self, namespace: str | None, first: int, after: str | None = None, **filters: Any
     ) -> Page:
         """Newest first; `filters` as in `query`."""
         return await find_page(
             self.collection, self.query(namespace, **filters), NEWEST_FIRST, first, after
         )
 
-    async def count(self, namespace: str, **filters: Any) -> int:
+    async def count(self, namespace: str | None, **filters: Any) -> int:
         return await self.collection.count_documents(self.query(namespace, **filters))
 
     @staticmethod
     def query(
-        namespace: str,
+        namespace: str | None,
         *,
         actions: list[str] | None = None,
         object_types: list[str] | None = None,
@@ -92,7 +92,8 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> dict[str, Any]:
-        query: dict[str, Any] = {"scopes": namespace}
+        # No namespace: the whole trail, tokens for all namespaces included (global admins).
+        query: dict[str, Any] = {"scopes": namespace} if namespace is not None else {}
         if actions:
             query["action"] = {"$in": actions}
         if object_types:
