@@ -6,6 +6,7 @@ import strawberry
 
 from modelbox.graph import events as event_graph
 from modelbox.graph import metrics as metric_series
+from modelbox.graph.artifacts import Artifact, CreateArtifactInput, TrackArtifactInput
 from modelbox.graph.inputs import (
     CreateApiTokenInput,
     CreateCheckpointInput,
@@ -19,7 +20,7 @@ from modelbox.graph.inputs import (
     plain,
 )
 from modelbox.graph.types import Checkpoint, Experiment, Info, Model, ModelVersion, Principal
-from modelbox.resolvers import experiments, models, tokens
+from modelbox.resolvers import artifacts, experiments, models, tokens
 from modelbox.resolvers.ids import to_global_id
 
 
@@ -121,3 +122,15 @@ class Mutation:
     @strawberry.mutation
     async def revoke_api_token(self, info: Info, input: DeleteInput) -> DeletePayload:
         return _deleted("ApiToken", await tokens.revoke_api_token(info.context, input.id))
+
+    @strawberry.mutation(description="A PENDING artifact: PUT its bytes to `uploadUrl`.")
+    async def create_artifact(self, info: Info, input: CreateArtifactInput) -> Artifact:
+        return Artifact.from_record(await artifacts.create_artifact(info.context, plain(input)))
+
+    @strawberry.mutation(description="An artifact stored elsewhere, by URI: AVAILABLE at once.")
+    async def track_artifact(self, info: Info, input: TrackArtifactInput) -> Artifact:
+        return Artifact.from_record(await artifacts.track_artifact(info.context, plain(input)))
+
+    @strawberry.mutation(description="Deletes the artifact and its stored bytes (ADMIN).")
+    async def delete_artifact(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted("Artifact", await artifacts.delete_artifact(info.context, input.id))

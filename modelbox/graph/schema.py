@@ -17,10 +17,13 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from modelbox.config import Settings
 from modelbox.errors import ModelBoxError
+from modelbox.graph.artifacts import SCALARS as ARTIFACT_SCALARS
+from modelbox.graph.artifacts import Artifact
 from modelbox.graph.errors import ErrorCodes, with_codes
 from modelbox.graph.mutation import Mutation
 from modelbox.graph.query import Query
@@ -86,9 +89,10 @@ def make_schema(settings: Settings) -> strawberry.federation.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint, DeletedNode],
+        types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint, DeletedNode, Artifact],
         extensions=extensions(settings),
         federation_version=FEDERATION_VERSION,
+        config=StrawberryConfig(scalar_map=ARTIFACT_SCALARS),
     )
 
 

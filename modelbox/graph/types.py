@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.graph import metrics as metric_series
+from modelbox.graph.artifacts import Artifact, artifacts_field
 from modelbox.graph.enums import AuditAction, ExperimentStatus, RoleName
 from modelbox.graph.events import Event, events_field
 from modelbox.graph.inputs import (
@@ -151,6 +152,8 @@ class Model(Node):
 
     events = events_field()
 
+    artifacts = artifacts_field()
+
     @classmethod
     def from_record(cls, r: Record) -> Model:
         return cls(
@@ -216,6 +219,8 @@ class ModelVersion(Node):
     updated_at: datetime
 
     events = events_field()
+
+    artifacts = artifacts_field()
 
     @classmethod
     def from_record(cls, r: Record) -> ModelVersion:
@@ -288,6 +293,8 @@ class Experiment(Node):
 
     events = events_field()
 
+    artifacts = artifacts_field()
+
     @classmethod
     def from_record(cls, r: Record) -> Experiment:
         return cls(
@@ -352,6 +359,8 @@ class Checkpoint(Node):
     created_at: datetime
 
     events = events_field()
+
+    artifacts = artifacts_field()
 
     @classmethod
     def from_record(cls, r: Record) -> Checkpoint:
@@ -447,6 +456,7 @@ NODE_TYPES: dict[str, Any] = {
     "ModelVersion": ModelVersion,
     "Experiment": Experiment,
     "Checkpoint": Checkpoint,
+    "Artifact": Artifact,
     "Event": Event,
 }
 

@@ -66,6 +66,7 @@ class Loaders:
         # only reached from a subject the caller has already read.
         self.metric_series = DataLoader(load_fn=store.metrics.summaries)
         self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
+        self.artifact = self._authorized(store.artifacts.get_many)
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[tuple[str, str], int]] = {}
 

@@ -20,6 +20,7 @@ def _loaders(ctx: Context) -> dict[str, DataLoader[Any, Record | None]]:
         "Checkpoint": loaders.checkpoint,
         "Event": loaders.event,
         "Namespace": loaders.namespace,
+        "Artifact": loaders.artifact,
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pymongo.monitoring import CommandListener
 
+from modelbox.store.artifacts import Artifacts
 from modelbox.store.audit import AuditAction, AuditLog
 from modelbox.store.changes import Change, ChangeFeed
 from modelbox.store.database import Database
@@ -39,6 +40,10 @@ class Store:
         self.experiments.on_delete.append(self.metrics.delete_subjects)
         self.versions.on_delete.append(self.metrics.delete_subjects)
         self.changes = ChangeFeed(self.database)
+        self.artifacts = Artifacts(self.database, self.audit)
+        # Artifacts (and their bytes) go in the transaction that deletes what they are of.
+        for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
+            subjects.on_delete.append(self.artifacts.delete_subjects)
         self.events = Events(self.database, self.audit)
         for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
             subjects.on_delete.append(self.events.delete_subjects)

@@ -70,6 +70,21 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "audit_events": [
         IndexSpec("scope_newest", [("scopes", ASCENDING), ("_id", DESCENDING)]),
     ],
+    "artifacts": [
+        _unique(
+            "subject_name_unique",
+            [("subject_id", ASCENDING), ("name", ASCENDING)],
+            "an artifact named {name!r} is already attached to this object",
+        ),
+        IndexSpec("subject_newest", [("subject_id", ASCENDING), ("_id", DESCENDING)]),
+    ],
+    # GridFS's own indexes, under the names GridFS clients give them.
+    "fs.files": [
+        IndexSpec("filename_1_uploadDate_1", [("filename", ASCENDING), ("uploadDate", ASCENDING)])
+    ],
+    "fs.chunks": [
+        _unique("files_id_1_n_1", [("files_id", ASCENDING), ("n", ASCENDING)], "chunk exists"),
+    ],
     # `order` is wallclock then id: timelines per subject and per namespace, and time ranges.
     "events": [
         IndexSpec("subject_order", [("subject_id", ASCENDING), ("order", ASCENDING)]),

@@ -1,0 +1,304 @@
+"""Artifacts: file records, with their bytes in GridFS (uploaded) or elsewhere (tracked by URI).
+
+Uploaded bytes are stored in the GridFS layout (`fs.files`, `fs.chunks`), read back through
+`AsyncGridFSBucket`. They are written here rather than through `open_upload_stream`: PyMongo's
+GridIn holds up to 48 MB of chunks before each insert (a 1 GiB upload peaked 190 MB above its
+start) and stops reading while it inserts; this writer keeps one small batch in flight while
+the next one fills, so memory stays flat and the network and the database work side by side.
+
+An upload holds a lease on its PENDING artifact (`upload: {file_id, expires_at}`), taken and
+released atomically: of two concurrent PUTs one is refused, and a lease left behind by a
+crashed server expires and its partial file is deleted by the next upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from bson import Int64, ObjectId
+from gridfs import AsyncGridFSBucket
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from modelbox.access import Actor
+from modelbox.errors import BadUserInput, Conflict, NotFound, PayloadTooLarge
+from modelbox.store.audit import AuditAction, AuditLog
+from modelbox.store.database import Database, Document, Session
+from modelbox.store.records import Record, now, object_id, to_record
+from modelbox.store.repository import Repository
+
+GRIDFS = "GRIDFS"
+EXTERNAL = "EXTERNAL"
+PENDING = "PENDING"
+AVAILABLE = "AVAILABLE"
+
+BUCKET = "fs"
+CHUNK_BYTES = 1024 * 1024
+# Chunks per insert: one batch is written while the next one fills from the network.
+BATCH_CHUNKS = 4
+LEASE = timedelta(seconds=60)
+# A running upload renews its lease this often; one that stalls for longer than LEASE loses it.
+RENEW_SECONDS = 15.0
+
+
+class ChunkWriter:
+    """The chunks of one GridFS file, written in order with at most one batch in flight."""
+
+    def __init__(self, chunks: AsyncCollection[Document], file_id: ObjectId) -> None:
+        self.chunks = chunks
+        self.file_id = file_id
+        self.length = 0
+        self._buffer = bytearray()
+        self._batch: list[Document] = []
+        self._count = 0
+        self._in_flight: asyncio.Task[Any] | None = None
+
+    async def write(self, data: bytes) -> None:
+        self.length += len(data)
+        self._buffer += data
+        while len(self._buffer) >= CHUNK_BYTES:
+            with memoryview(self._buffer) as view:
+                chunk = bytes(view[:CHUNK_BYTES])
+            del self._buffer[:CHUNK_BYTES]
+            await self._add(chunk)
+
+    async def finish(self) -> None:
+        """Write what is left; every chunk is stored when this returns."""
+        if self._buffer:
+            await self._add(bytes(self._buffer))
+            self._buffer.clear()
+        if self._batch:
+            await self._send()
+        if self._in_flight is not None:
+            await self._in_flight
+
+    async def settle(self) -> None:
+        """Wait for the write in flight, if any, so that nothing lands after a cleanup."""
+        if self._in_flight is not None:
+            with contextlib.suppress(Exception):
+                await self._in_flight
+
+    async def _add(self, chunk: bytes) -> None:
+        self._batch.append({"files_id": self.file_id, "n": self._count, "data": chunk})
+        self._count += 1
+        if len(self._batch) >= BATCH_CHUNKS:
+            await self._send()
+
+    async def _send(self) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+        batch, self._batch = self._batch, []
+        self._in_flight = asyncio.ensure_future(self.chunks.insert_many(batch))
+
+
+def _file_ids(document: Document) -> list[ObjectId]:
+    """The GridFS files an artifact document refers to: its bytes, and an upload's."""
+    upload = document.get("upload") or {}
+    ids = [object_id(document.get("file_id") or ""), upload.get("file_id")]
+    return [i for i in ids if isinstance(i, ObjectId)]
+
+
+class Artifacts(Repository):
+    collection_name = "artifacts"
+    object_type = "Artifact"
+
+    def __init__(self, database: Database, audit: AuditLog) -> None:
+        super().__init__(database, audit)
+        self.bucket = AsyncGridFSBucket(database.db, BUCKET, chunk_size_bytes=CHUNK_BYTES)
+        self.files = database[f"{BUCKET}.files"]
+        self.chunks = database[f"{BUCKET}.chunks"]
+
+    async def create(
+        self,
+        actor: Actor,
+        subject_type: str,
+        subject: Record,
+        fields: dict[str, Any],
+    ) -> Record:
+        document = {
+            **fields,
+            "namespace": subject["namespace"],
+            "subject_type": subject_type,
+            "subject_id": object_id(subject["id"]),
+        }
+        return await self.database.transaction(lambda s: self._insert(s, actor, document))
+
+    async def upload(self, actor: Actor, id: str, body: AsyncIterator[bytes], limit: int) -> Record:
+        """Stream `body` into GridFS and make the artifact AVAILABLE, or leave no trace.
+
+        On any failure (a sha256 mismatch, more than `limit` bytes, the client gone) the
+        chunks written so far are deleted and the artifact is PENDING again.
+        """
+        artifact, file_id = await self._take_lease(id)
+        writer = ChunkWriter(self.chunks, file_id)
+        digest = hashlib.sha256()
+        renewed = time.monotonic()
+        try:
+            async for data in body:
+                if writer.length + len(data) > limit:
+                    raise PayloadTooLarge(
+                        f"artifact is over the limit of {limit} bytes (max_artifact_bytes)",
+                        limit=limit,
+                    )
+                digest.update(data)
+                await writer.write(data)
+                if time.monotonic() - renewed > RENEW_SECONDS:
+                    await self._renew(artifact["_id"], file_id)
+                    renewed = time.monotonic()
+            sha256 = digest.hexdigest()
+            declared = artifact.get("sha256")
+            if declared is not None and declared != sha256:
+                raise BadUserInput(
+                    f"sha256: the bytes received hash to {sha256}, not the declared {declared}",
+                    field="sha256",
+                    received=sha256,
+                )
+            await writer.finish()
+            file = {
+                "_id": file_id,
+                "length": Int64(writer.length),
+                "chunkSize": CHUNK_BYTES,
+                "uploadDate": now(),
+                "filename": artifact["name"],
+                "metadata": {"artifact_id": artifact["_id"]},
+            }
+            return await self.database.transaction(
+                lambda s: self._complete(s, actor, artifact, file, sha256)
+            )
+        except BaseException:
+            # Shielded: a cancelled request still cleans up after itself.
+            await asyncio.shield(self._abandon(artifact["_id"], writer))
+            raise
+
+    async def _take_lease(self, id: str) -> tuple[Document, ObjectId]:
+        oid = object_id(id)
+        file_id = ObjectId()
+        stamp = now()
+        before = await self.collection.find_one_and_update(
+            {
+                "_id": oid,
+                "storage": GRIDFS,
+                "state": PENDING,
+                "$or": [{"upload": None}, {"upload.expires_at": {"$lte": stamp}}],
+            },
+            {"$set": {"upload": {"file_id": file_id, "expires_at": stamp + LEASE}}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            current = await self.collection.find_one({"_id": oid})
+            if current is None:
+                raise NotFound("artifact does not exist")
+            if current["storage"] != GRIDFS:
+                raise Conflict("artifact is tracked by URI: its bytes are not kept in ModelBox")
+            if current["state"] == AVAILABLE:
+                raise Conflict("artifact is already uploaded and cannot change: create a new one")
+            raise Conflict("another upload of this artifact is in progress")
+        # A lease that expired belonged to an upload that died: delete what it left.
+        await self._delete_bytes(_file_ids(before))
+        return before, file_id
+
+    async def _renew(self, oid: ObjectId, file_id: ObjectId) -> None:
+        result = await self.collection.update_one(
+            {"_id": oid, "upload.file_id": file_id},
+            {"$set": {"upload.expires_at": now() + LEASE}},
+        )
+        if result.matched_count == 0:
+            raise Conflict("the upload was taken over or the artifact deleted while it ran")
+
+    async def _complete(
+        self, session: Session, actor: Actor, artifact: Document, file: Document, sha256: str
+    ) -> Record:
+        """The file's entry, the state change and its audit event, in one transaction."""
+        await self.files.insert_one(file, session=session)
+        after = await self.collection.find_one_and_update(
+            {"_id": artifact["_id"], "state": PENDING, "upload.file_id": file["_id"]},
+            {
+                "$set": {
+                    "state": AVAILABLE,
+                    "size": int(file["length"]),
+                    "sha256": sha256,
+                    "file_id": file["_id"],
+                    "updated_at": now(),
+                },
+                "$unset": {"upload": ""},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if after is None:
+            raise Conflict("the upload was taken over or the artifact deleted while it ran")
+        await self.audit.record(
+            session,
+            actor,
+            AuditAction.UPLOADED,
+            self.object_type,
+            artifact["_id"],
+            artifact["namespace"],
+            {"size": int(file["length"]), "sha256": sha256},
+        )
+        return to_record(after)
+
+    async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
+        await writer.settle()
+        await self._delete_bytes([writer.file_id])
+        await self.collection.update_one(
+            {"_id": oid, "upload.file_id": writer.file_id}, {"$unset": {"upload": ""}}
+        )
+
+    async def _delete_bytes(self, file_ids: list[ObjectId], session: Session | None = None) -> None:
+        if file_ids:
+            await self.chunks.delete_many({"files_id": {"$in": file_ids}}, session=session)
+            await self.files.delete_many({"_id": {"$in": file_ids}}, session=session)
+
+    async def read(self, file_id: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes `start` to `end` (inclusive) of a stored file, a chunk at a time."""
+        stream = await self.bucket.open_download_stream(object_id(file_id))
+        try:
+            await stream.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = await stream.readchunk()
+                if not chunk:
+                    break
+                piece = chunk[:remaining]
+                remaining -= len(piece)
+                yield piece
+        finally:
+            await stream.close()
+
+    async def record_download(
+        self, actor: Actor, artifact: Record, changes: dict[str, Any]
+    ) -> None:
+        await self.audit.record(
+            None,
+            actor,
+            AuditAction.DOWNLOADED,
+            self.object_type,
+            artifact["id"],
+            artifact["namespace"],
+            changes,
+        )
+
+    async def delete(self, actor: Actor, id: str) -> Record:
+        """Delete the record (audited) and its bytes in one transaction."""
+
+        async def work(session: Session) -> Record:
+            record = await self._delete(session, actor, id)
+            await self._delete_bytes(_file_ids(record), session)
+            return record
+
+        return await self.database.transaction(work)
+
+    async def delete_subjects(self, session: Session, subject_ids: list[ObjectId]) -> None:
+        """The artifacts of deleted objects go, bytes and all, in the transaction deleting them."""
+        query = {"subject_id": {"$in": subject_ids}}
+        docs = await self.collection.find(query, session=session).to_list()
+        if docs:
+            await self.collection.delete_many(query, session=session)
+            await self._delete_bytes([i for doc in docs for i in _file_ids(doc)], session)

@@ -1,0 +1,506 @@
+"""Artifacts through a real server: streamed uploads and downloads, failures, access, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from modelbox.resolvers.ids import from_global_id
+from modelbox.store.tokens import BOOTSTRAP_NAME
+from tests.api import ADMIN_TOKEN, Api
+from tests.servers import ServerProcess
+
+MiB = 1024 * 1024
+LIMIT = 8 * MiB
+AGENT = "artifact-tests/1.0"
+
+ARTIFACT_FIELDS = "id name kind storage state uri size sha256 contentType uploadUrl downloadUrl"
+
+
+@dataclass
+class Served:
+    server: ServerProcess
+    db: Database[dict[str, Any]]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def orphan_chunks(self) -> int:
+        """Chunks of no stored file: what a failed or running upload has written."""
+        files = self.db["fs.files"].distinct("_id")
+        return self.db["fs.chunks"].count_documents({"files_id": {"$nin": files}})
+
+    def wait_for(self, condition: Any, what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def served(mongodb_uri: str) -> Iterator[Served]:
+    name = f"test_artifacts_{uuid.uuid4().hex[:8]}"
+    env = {
+        "MODELBOX_MONGODB_URI": mongodb_uri,
+        "MODELBOX_DATABASE": name,
+        "MODELBOX_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MODELBOX_MAX_ARTIFACT_BYTES": str(LIMIT),
+    }
+    with MongoClient(mongodb_uri) as client, ServerProcess(env) as server:
+        yield Served(server, client[name])
+        client.drop_database(name)
+
+
+@pytest.fixture
+async def http(served: Served) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=served.server.url, timeout=60, headers={"User-Agent": AGENT}
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def api(http: httpx.AsyncClient) -> Api:
+    return Api(http)
+
+
+def bearer(token: str | None = ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def create_artifact(api: Api, subject_id: str, name: str, **fields: Any) -> dict[str, Any]:
+    data = await api.ok(
+        f"""mutation($input: CreateArtifactInput!) {{
+              createArtifact(input: $input) {{ {ARTIFACT_FIELDS} }} }}""",
+        {"input": {"subjectId": subject_id, "name": name, **fields}},
+    )
+    return data["createArtifact"]
+
+
+async def read_artifact(api: Api, id: str) -> dict[str, Any]:
+    data = await api.ok(
+        f"query($id: ID!) {{ node(id: $id) {{ ... on Artifact {{ {ARTIFACT_FIELDS} }} }} }}",
+        {"id": id},
+    )
+    return data["node"]
+
+
+async def pending_artifact(api: Api, namespace: str, name: str = "model.bin", **fields: Any):
+    experiment = await api.create_experiment(namespace, f"run-{uuid.uuid4().hex[:6]}")
+    return await create_artifact(api, experiment["id"], name, **fields)
+
+
+def open_upload(served: Served, url: str, length: int, token: str = ADMIN_TOKEN) -> socket.socket:
+    """A raw PUT whose headers promise `length` bytes; the caller sends (some of) them."""
+    path = url.removeprefix(served.server.url)
+    sock = socket.create_connection(("127.0.0.1", served.port))
+    sock.sendall(
+        (
+            f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {length}\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the response on a raw connection."""
+    sock.settimeout(30)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        part = sock.recv(65536)
+        if not part:
+            break
+        received += part
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_multi_megabyte_round_trip_is_byte_for_byte(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    data = os.urandom(5 * MiB + 12345)
+    digest = hashlib.sha256(data).hexdigest()
+    artifact = await pending_artifact(
+        api, "roundtrip", "weights/model.safetensors", sha256=digest, contentType="application/x-st"
+    )
+    assert artifact["state"] == "PENDING" and artifact["storage"] == "GRIDFS"
+    assert artifact["uploadUrl"].startswith(f"{served.server.url}/artifacts/")
+    assert artifact["downloadUrl"] is None
+
+    put = await http.put(artifact["uploadUrl"], content=data, headers=bearer())
+    assert put.status_code == 200, put.text
+    assert put.json()["sha256"] == digest and put.json()["size"] == len(data)
+
+    stored = await read_artifact(api, artifact["id"])
+    assert stored["state"] == "AVAILABLE"
+    assert (stored["size"], stored["sha256"]) == (len(data), digest)
+    assert stored["uploadUrl"] is None and stored["downloadUrl"] == artifact["uploadUrl"]
+
+    got = await http.get(stored["downloadUrl"], headers=bearer())
+    assert got.status_code == 200
+    assert got.content == data
+    assert got.headers["content-length"] == str(len(data))
+    assert got.headers["content-type"] == "application/x-st"
+    assert got.headers["etag"] == f'"{digest}"'
+    assert got.headers["accept-ranges"] == "bytes"
+    assert 'filename="model.safetensors"' in got.headers["content-disposition"]
+
+
+async def test_wrong_sha256_is_refused_then_a_correct_upload_succeeds(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    data = os.urandom(3 * MiB)
+    artifact = await pending_artifact(api, "checksums", sha256=hashlib.sha256(b"other").hexdigest())
+
+    put = await http.put(artifact["uploadUrl"], content=data, headers=bearer())
+    assert put.status_code == 400
+    error = put.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert hashlib.sha256(data).hexdigest() in error["message"]
+    assert "sha256" in error["message"]
+    assert (await read_artifact(api, artifact["id"]))["state"] == "PENDING"
+    assert served.orphan_chunks() == 0
+
+    good = await pending_artifact(api, "checksums", sha256=hashlib.sha256(data).hexdigest())
+    retry = await http.put(good["uploadUrl"], content=data, headers=bearer())
+    assert retry.status_code == 200
+
+
+async def test_oversize_body_is_413_and_leaves_nothing(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "limits")
+
+    async def body() -> AsyncIterator[bytes]:
+        # Chunked: no Content-Length, so the limit is enforced while streaming.
+        for _ in range(LIMIT // MiB + 2):
+            yield os.urandom(MiB)
+
+    put = await http.put(artifact["uploadUrl"], content=body(), headers=bearer())
+    assert put.status_code == 413
+    error = put.json()["errors"][0]
+    assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "max_artifact_bytes" in error["message"]
+    assert (await read_artifact(api, artifact["id"]))["state"] == "PENDING"
+    assert served.orphan_chunks() == 0
+
+    # Declared too large up front: refused before a byte of the body is sent.
+    sock = open_upload(served, artifact["uploadUrl"], LIMIT + 1)
+    with sock:
+        status, response = read_response(sock)
+    assert status == 413, response
+    assert b"max_artifact_bytes" in response
+
+    exact = os.urandom(LIMIT)
+    put = await http.put(artifact["uploadUrl"], content=exact, headers=bearer())
+    assert put.status_code == 200, put.text
+
+
+async def test_client_gone_mid_upload_leaves_no_chunks_and_a_retry_succeeds(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "disconnects")
+    data = os.urandom(7 * MiB)
+    assert served.orphan_chunks() == 0
+
+    sock = open_upload(served, artifact["uploadUrl"], len(data))
+    sock.sendall(data[: 6 * MiB])
+    # The upload is under way: its first chunks are in GridFS.
+    served.wait_for(lambda: served.orphan_chunks() > 0, "chunks of the running upload")
+    sock.close()
+
+    served.wait_for(lambda: served.orphan_chunks() == 0, "the partial upload to be deleted")
+    assert (await read_artifact(api, artifact["id"]))["state"] == "PENDING"
+
+    put = await http.put(artifact["uploadUrl"], content=data, headers=bearer())
+    assert put.status_code == 200, put.text
+    got = await http.get(artifact["uploadUrl"], headers=bearer())
+    assert got.content == data
+
+
+async def test_concurrent_upload_is_refused_and_an_uploaded_artifact_is_immutable(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "concurrency")
+    data = os.urandom(6 * MiB)
+
+    sock = open_upload(served, artifact["uploadUrl"], len(data))
+    with sock:
+        sock.sendall(data[: 5 * MiB])
+        served.wait_for(lambda: served.orphan_chunks() > 0, "chunks of the first upload")
+        second = await http.put(artifact["uploadUrl"], content=b"x" * 10, headers=bearer())
+        assert second.status_code == 409
+        assert "in progress" in second.json()["errors"][0]["message"]
+        sock.sendall(data[5 * MiB :])
+        status, response = read_response(sock)
+    assert status == 200, response
+
+    again = await http.put(artifact["uploadUrl"], content=b"new bytes", headers=bearer())
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
+    got = await http.get(artifact["uploadUrl"], headers=bearer())
+    assert got.content == data
+
+
+async def test_ranges_and_head(api: Api, http: httpx.AsyncClient) -> None:
+    data = os.urandom(2 * MiB + 100)
+    size = len(data)
+    artifact = await pending_artifact(api, "ranges")
+    assert (await http.put(artifact["uploadUrl"], content=data, headers=bearer())).is_success
+    url = artifact["uploadUrl"]
+
+    async def ranged(spec: str) -> httpx.Response:
+        return await http.get(url, headers={**bearer(), "Range": spec})
+
+    cases = {
+        "bytes=100-199": (100, 199),
+        # Across the boundary of two 1 MiB GridFS chunks.
+        f"bytes={MiB - 10}-{MiB + 9}": (MiB - 10, MiB + 9),
+        "bytes=-10": (size - 10, size - 1),
+        f"bytes={size - 5}-": (size - 5, size - 1),
+        f"bytes=0-{size + 1000}": (0, size - 1),
+    }
+    for spec, (start, end) in cases.items():
+        response = await ranged(spec)
+        assert response.status_code == 206, spec
+        assert response.content == data[start : end + 1], spec
+        assert response.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert response.headers["content-length"] == str(end - start + 1)
+
+    for spec in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0"):
+        response = await ranged(spec)
+        assert response.status_code == 416, spec
+        assert response.headers["content-range"] == f"bytes */{size}"
+
+    # Several ranges at once: answered with the whole file.
+    whole = await ranged("bytes=0-9,20-29")
+    assert whole.status_code == 200 and whole.content == data
+
+    head = await http.head(url, headers=bearer())
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(size)
+    assert head.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    head_range = await http.head(url, headers={**bearer(), "Range": "bytes=0-9"})
+    assert head_range.status_code == 206 and head_range.headers["content-length"] == "10"
+
+
+async def test_transfers_need_a_token_and_the_right_role(api: Api, http: httpx.AsyncClient) -> None:
+    uploaded = await pending_artifact(api, "team-a", "up.bin")
+    assert (await http.put(uploaded["uploadUrl"], content=b"abc", headers=bearer())).is_success
+    pending = await pending_artifact(api, "team-a", "pending.bin")
+    viewer = await api.token(("team-a", "VIEWER"), name="viewer")
+    writer = await api.token(("team-a", "WRITER"), name="writer")
+    outsider = await api.token(("team-b", "ADMIN"), name="outsider")
+
+    for url in (uploaded["uploadUrl"], pending["uploadUrl"]):
+        for method in ("GET", "PUT"):
+            response = await http.request(method, url, content=b"x")
+            assert response.status_code == 401, (method, url)
+            assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            bad = await http.request(method, url, content=b"x", headers=bearer("mbx_nope"))
+            assert bad.status_code == 401
+
+    assert (await http.get(uploaded["uploadUrl"], headers=bearer(viewer))).content == b"abc"
+    refused = await http.put(pending["uploadUrl"], content=b"x", headers=bearer(viewer))
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await http.put(pending["uploadUrl"], content=b"x", headers=bearer(writer))).is_success
+
+    # Another namespace's artifact is answered exactly like one that does not exist.
+    base = uploaded["uploadUrl"].rsplit("/", 1)[0]
+    missing = f"{base}/{(await pending_artifact(api, 'team-a', 'tmp.bin'))['id']}"
+    await api.ok(
+        "mutation($id: ID!) { deleteArtifact(input: {id: $id}) { deletedId } }",
+        {"id": missing.rsplit("/", 1)[1]},
+    )
+    for method in ("GET", "HEAD", "PUT"):
+        foreign = await http.request(
+            method, uploaded["uploadUrl"], content=b"x", headers=bearer(outsider)
+        )
+        absent = await http.request(method, missing, content=b"x", headers=bearer(outsider))
+        garbage = await http.request(method, f"{base}/nonsense", headers=bearer(outsider))
+        assert foreign.status_code == absent.status_code == garbage.status_code == 404
+        assert foreign.content == absent.content == garbage.content
+    assert (await read_artifact(api, uploaded["id"]))["state"] == "AVAILABLE"
+
+
+async def test_uploads_and_downloads_are_audited(api: Api, http: httpx.AsyncClient) -> None:
+    writer = await api.token(("audited", "WRITER"), name="trainer")
+    artifact = await pending_artifact(api, "audited")
+    assert await http.put(artifact["uploadUrl"], content=b"0123456789", headers=bearer(writer))
+    assert (await http.get(artifact["uploadUrl"], headers=bearer(writer))).content == b"0123456789"
+    ranged = await http.get(artifact["uploadUrl"], headers={**bearer(), "Range": "bytes=2-3"})
+    assert ranged.content == b"23"
+
+    data = await api.ok(
+        """{ namespace(name: "audited") { auditEvents(filter: {actions: [UPLOADED, DOWNLOADED]}) {
+             edges { node { action objectType objectId actor clientAddress userAgent changes } }
+           } } }"""
+    )
+    events = [e["node"] for e in data["namespace"]["auditEvents"]["edges"]]
+    assert [e["action"] for e in events] == ["DOWNLOADED", "DOWNLOADED", "UPLOADED"]
+    assert {e["objectId"] for e in events} == {artifact["id"]}
+    assert {e["objectType"] for e in events} == {"Artifact"}
+    assert [e["actor"] for e in events] == [BOOTSTRAP_NAME, "trainer", "trainer"]
+    assert all(e["clientAddress"] == "127.0.0.1" and e["userAgent"] == AGENT for e in events)
+    upload = events[2]["changes"]
+    assert upload == {"size": 10, "sha256": hashlib.sha256(b"0123456789").hexdigest()}
+    assert events[0]["changes"]["range"] == "bytes 2-3/10"
+
+
+async def test_tracked_artifacts_are_available_at_once_without_a_download_url(
+    api: Api, http: httpx.AsyncClient
+) -> None:
+    model = await api.create_model("tracked", "llm")
+    digest = "ab" * 32
+    data = await api.ok(
+        f"""mutation($input: TrackArtifactInput!) {{
+              trackArtifact(input: $input) {{ {ARTIFACT_FIELDS} }} }}""",
+        {
+            "input": {
+                "subjectId": model["id"],
+                "name": "weights",
+                "uri": "s3://models/llm/weights.safetensors",
+                "size": 40 * 1024**3,
+                "sha256": digest.upper(),
+            }
+        },
+    )
+    tracked = data["trackArtifact"]
+    assert tracked["state"] == "AVAILABLE" and tracked["storage"] == "EXTERNAL"
+    assert tracked["size"] == 40 * 1024**3 and tracked["sha256"] == digest
+    assert tracked["uri"] == "s3://models/llm/weights.safetensors"
+    assert tracked["downloadUrl"] is None and tracked["uploadUrl"] is None
+    url = f"/artifacts/{tracked['id']}"
+    assert (await http.get(url, headers=bearer())).status_code == 404
+    assert (await http.put(url, content=b"x", headers=bearer())).status_code == 409
+
+    track = """mutation($input: TrackArtifactInput!) { trackArtifact(input: $input) { id } }"""
+    for bad in (
+        {"uri": "javascript:alert(1)"},
+        {"uri": "ftp://host/file"},
+        {"uri": "https://"},
+        {"uri": "gs://bucket/x", "sha256": "not-a-digest"},
+        {"uri": "gs://bucket/x", "size": -1},
+        {"uri": "gs://bucket/x", "name": "../escape"},
+    ):
+        variables = {"input": {"subjectId": model["id"], "name": "bad", **bad}}
+        assert await api.fails(track, variables) == ["BAD_USER_INPUT"], bad
+    ok = {"input": {"subjectId": model["id"], "name": "local", "uri": "file:///data/x.bin"}}
+    await api.ok(track, ok)
+
+
+async def test_artifacts_of_every_subject_are_listed_and_resolve_as_nodes(api: Api) -> None:
+    model = await api.create_model("listed", "net")
+    version = await api.create_version(model["id"])
+    experiment = await api.create_experiment("listed", "train")
+    checkpoint = await api.create_checkpoint(experiment["id"], step=10)
+    subjects = {
+        "Model": model["id"],
+        "ModelVersion": version["id"],
+        "Experiment": experiment["id"],
+        "Checkpoint": checkpoint["id"],
+    }
+    for type_name, id in subjects.items():
+        for i in range(3):
+            await create_artifact(api, id, f"{type_name.lower()}-{i}.bin", kind="file")
+
+    for type_name, id in subjects.items():
+        data = await api.ok(
+            f"""query($id: ID!) {{ node(id: $id) {{ ... on {type_name} {{
+                  artifacts(first: 2) {{ totalCount pageInfo {{ hasNextPage }}
+                    edges {{ node {{ name subject {{ __typename id }} }} }} }} }} }} }}""",
+            {"id": id},
+        )
+        listed = data["node"]["artifacts"]
+        assert listed["totalCount"] == 3 and listed["pageInfo"]["hasNextPage"]
+        names = [e["node"]["name"] for e in listed["edges"]]
+        assert names == [f"{type_name.lower()}-2.bin", f"{type_name.lower()}-1.bin"]
+        assert all(
+            e["node"]["subject"] == {"__typename": type_name, "id": id} for e in listed["edges"]
+        )
+
+    duplicate = await api.fails(
+        """mutation($id: ID!) { createArtifact(input: {subjectId: $id, name: "model-0.bin"}) {
+             id } }""",
+        {"id": model["id"]},
+    )
+    assert duplicate == ["CONFLICT"]
+    viewer = await api.token(("listed", "VIEWER"))
+    refused = await api.fails(
+        """mutation($id: ID!) { createArtifact(input: {subjectId: $id, name: "v.bin"}) { id } }""",
+        {"id": model["id"]},
+        token=viewer,
+    )
+    assert refused == ["FORBIDDEN"]
+
+
+async def test_deleting_an_artifact_or_its_subject_deletes_its_bytes(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    model = await api.create_model("deletes", "net")
+    version = await api.create_version(model["id"])
+    experiment = await api.create_experiment("deletes", "train")
+    checkpoint = await api.create_checkpoint(experiment["id"], step=1)
+    stored: dict[str, dict[str, Any]] = {}
+    for key, subject in (("alone", model), ("version", version), ("checkpoint", checkpoint)):
+        stored[key] = await create_artifact(api, subject["id"], f"{key}.bin")
+        put = await http.put(
+            stored[key]["uploadUrl"], content=os.urandom(MiB + 1), headers=bearer()
+        )
+        assert put.status_code == 200
+
+    def files_of(artifact: dict[str, Any]) -> int:
+        raw = httpx.URL(artifact["uploadUrl"]).path.rsplit("/", 1)[1]
+        found = api_id_to_oid(raw)
+        file = served.db["fs.files"].find_one({"metadata.artifact_id": found})
+        chunks = served.db["fs.chunks"].count_documents({"files_id": file["_id"]}) if file else 0
+        return (1 if file else 0) + chunks
+
+    assert all(files_of(a) == 3 for a in stored.values())
+
+    delete = "mutation($id: ID!) { deleteArtifact(input: {id: $id}) { deletedId } }"
+    writer = await api.token(("deletes", "WRITER"))
+    assert await api.fails(delete, {"id": stored["alone"]["id"]}, token=writer) == ["FORBIDDEN"]
+    await api.ok(delete, {"id": stored["alone"]["id"]})
+    assert files_of(stored["alone"]) == 0
+    assert await read_artifact(api, stored["alone"]["id"]) is None
+    assert (await http.get(stored["alone"]["uploadUrl"], headers=bearer())).status_code == 404
+
+    await api.ok("mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }", model)
+    await api.ok(
+        "mutation($id: ID!) { deleteExperiment(input: {id: $id}) { deletedId } }", experiment
+    )
+    for key in ("version", "checkpoint"):
+        assert files_of(stored[key]) == 0, key
+        assert await read_artifact(api, stored[key]["id"]) is None
+    assert served.orphan_chunks() == 0
+
+
+def api_id_to_oid(global_id: str) -> ObjectId:
+    decoded = from_global_id(global_id)
+    assert decoded is not None
+    return ObjectId(decoded[1])
