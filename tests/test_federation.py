@@ -8,6 +8,7 @@ Everything runs as real processes on loopback: `modelbox serve`, the `deployment
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from pymongo import MongoClient
 from tests import gateways
 from tests.api import ADMIN_TOKEN, Api
 from tests.servers import ServerProcess
+from tests.test_metrics import log
 
 if (reason := gateways.unavailable()) is not None:
     pytest.skip(reason, allow_module_level=True)
@@ -104,6 +106,13 @@ async def hive(federation: Federation) -> AsyncIterator[Api]:
 @pytest.fixture
 async def apollo(federation: Federation) -> AsyncIterator[Api]:
     async with _api(federation.apollo) as api:
+        yield api
+
+
+@pytest.fixture
+async def modelbox(federation: Federation) -> AsyncIterator[Api]:
+    """ModelBox itself, not through a gateway."""
+    async with _api(federation.modelbox) as api:
         yield api
 
 
@@ -198,6 +207,73 @@ async def test_no_token_is_refused_with_unauthenticated(
     body = await gateway.post(NESTED, {"ns": NAMESPACE}, token=None)
     assert body["data"] == {"namespace": None}, body
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"], body
+
+
+METRICS_LOGGED = """subscription($id: ID!) {
+  metricsLogged(subjectId: $id, keys: ["loss"], fromStep: 0) {
+    key kind points { steps values } } }"""
+
+
+@asynccontextmanager
+async def _subscribe_sse(
+    api: Api, query: str, variables: dict[str, object], token: str
+) -> AsyncIterator[AsyncIterator[dict]]:
+    """Results of a subscription through a gateway over GraphQL-over-SSE, one per `next`."""
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {token}"}
+    body = {"query": query, "variables": variables}
+    async with api.client.stream("POST", "/graphql", json=body, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+
+        async def results() -> AsyncIterator[dict]:
+            event = None
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:") and event == "next":
+                    yield json.loads(line.removeprefix("data:"))
+
+        yield results()
+
+
+def _loss(*steps: int) -> dict[str, object]:
+    return {"key": "loss", "steps": list(steps), "values": [step / 10 for step in steps]}
+
+
+async def test_metrics_logged_through_hive_delivers_live_points(
+    hive: Api, modelbox: Api, federation: Federation
+) -> None:
+    subject = federation.version_ids[0]
+    await log(modelbox, subject, _loss(0, 1))
+    variables = {"id": subject}
+    async with (
+        asyncio.timeout(20),
+        _subscribe_sse(hive, METRICS_LOGGED, variables, federation.viewer_token) as results,
+    ):
+        # The stored points first: once they are here, the subscription is live.
+        stored = await anext(results)
+        update = {"key": "loss", "kind": "FLOAT", "points": {"steps": [0, 1], "values": [0.0, 0.1]}}
+        assert stored == {"data": {"metricsLogged": update}}
+        for steps in [(2, 3), (4,)]:
+            await log(modelbox, subject, _loss(*steps))
+            live = await anext(results)
+            points = live["data"]["metricsLogged"]["points"]
+            assert points == {"steps": list(steps), "values": [step / 10 for step in steps]}
+
+
+async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
+    hive: Api, modelbox: Api, federation: Federation
+) -> None:
+    subject = federation.version_ids[1]
+    await log(modelbox, subject, _loss(0))
+    variables = {"id": subject}
+    async with (
+        asyncio.timeout(20),
+        _subscribe_sse(hive, METRICS_LOGGED, variables, federation.outsider_token) as results,
+    ):
+        result = await anext(results)
+    # As if the version did not exist: nothing about it, not even that it is there.
+    assert result["data"] is None, result
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_FOUND"], result
 
 
 def test_composition_fails_on_a_conflicting_subgraph(tmp_path: Path) -> None:
