@@ -40,6 +40,7 @@ test: $(STAMP) lint $(NPM_DEPS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/nested_query.py
+	$(BIN)/python bench/artifacts.py
 
 clean:
 	rm -rf $(VENV) .modelbox

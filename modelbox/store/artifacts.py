@@ -43,6 +43,8 @@ CHUNK_BYTES = 1024 * 1024
 # Chunks per insert: one batch is written while the next one fills from the network.
 BATCH_CHUNKS = 4
 LEASE = timedelta(seconds=60)
+# Chunks a download reads ahead of the client.
+READ_AHEAD = 8
 # A running upload renews its lease this often; one that stalls for longer than LEASE loses it.
 RENEW_SECONDS = 15.0
 
@@ -257,20 +259,40 @@ class Artifacts(Repository):
             await self.files.delete_many({"_id": {"$in": file_ids}}, session=session)
 
     async def read(self, file_id: str, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes `start` to `end` (inclusive) of a stored file, a chunk at a time."""
-        stream = await self.bucket.open_download_stream(object_id(file_id))
+        """Bytes `start` to `end` (inclusive) of a stored file, a chunk at a time.
+
+        A reader task keeps up to READ_AHEAD chunks ready, so the database works on the
+        next chunks while the client receives this one.
+        """
+        ready: asyncio.Queue[bytes | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(READ_AHEAD)
+
+        async def fetch() -> None:
+            stream = await self.bucket.open_download_stream(object_id(file_id))
+            try:
+                await stream.seek(start)
+                remaining = end - start + 1
+                while remaining > 0:
+                    await slots.acquire()
+                    chunk = await stream.readchunk()
+                    if not chunk:
+                        break
+                    ready.put_nowait(chunk[:remaining])
+                    remaining -= min(len(chunk), remaining)
+            finally:
+                await stream.close()
+
+        reader = asyncio.ensure_future(fetch())
+        # However the reader ends (done, failed, cancelled), the loop below stops.
+        reader.add_done_callback(lambda _: ready.put_nowait(None))
         try:
-            await stream.seek(start)
-            remaining = end - start + 1
-            while remaining > 0:
-                chunk = await stream.readchunk()
-                if not chunk:
-                    break
-                piece = chunk[:remaining]
-                remaining -= len(piece)
+            while (piece := await ready.get()) is not None:
+                slots.release()
                 yield piece
+            # A failed read fails the response too: it ends short of its Content-Length.
+            reader.result()
         finally:
-            await stream.close()
+            reader.cancel()
 
     async def record_download(
         self, actor: Actor, artifact: Record, changes: dict[str, Any]
