@@ -1,7 +1,7 @@
 // Hive Gateway configuration for ModelBox federation tests.
 //
 // Run (from this folder):
-//   npx hive-gateway supergraph /path/to/supergraph.graphql -c gateway.config.mjs --host 127.0.0.1 --port 4000
+//   ./node_modules/.bin/hive-gateway supergraph /path/to/supergraph.graphql -c gateway.config.mjs --host 127.0.0.1 --port 4000
 //
 // What it does:
 // * HTTP queries/mutations: the client's `Authorization` header is forwarded to every subgraph
