@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import Base64
 
+from modelbox.graph.columnar import Column
 from modelbox.resolvers import metrics, metrics_live
 from modelbox.resolvers.context import Context
 from modelbox.store import Record
@@ -46,8 +48,14 @@ class MetricPoints:
 
     @classmethod
     def of(cls, columns: Columns) -> MetricPoints:
-        column = COLUMN[columns.kind]
-        return cls(steps=columns.steps, wallclocks=columns.wallclocks, **{column: columns.column})
+        values: list[Any] = columns.column
+        if columns.kind == BYTES:
+            values = [base64.b64encode(value).decode() for value in values]
+        return cls(
+            steps=Column(columns.steps),
+            wallclocks=Column(columns.wallclocks),
+            **{COLUMN[columns.kind]: Column(values)},
+        )
 
 
 def _point(kind: str, last: dict[str, Any] | None) -> MetricPoint | None:

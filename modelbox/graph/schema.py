@@ -24,6 +24,7 @@ from modelbox.config import Settings
 from modelbox.errors import ModelBoxError
 from modelbox.graph.artifacts import SCALARS as ARTIFACT_SCALARS
 from modelbox.graph.artifacts import Artifact
+from modelbox.graph.columnar import ColumnarExecutionContext
 from modelbox.graph.errors import ErrorCodes, with_codes
 from modelbox.graph.mutation import Mutation
 from modelbox.graph.query import Query
@@ -92,6 +93,7 @@ def make_schema(settings: Settings) -> strawberry.federation.Schema:
         types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint, DeletedNode, Artifact],
         extensions=extensions(settings),
         federation_version=FEDERATION_VERSION,
+        execution_context_class=ColumnarExecutionContext,
         config=StrawberryConfig(scalar_map=ARTIFACT_SCALARS),
     )
 

@@ -31,7 +31,7 @@ async def subject(ctx: Context, global_id: str, role: Role) -> tuple[str, Record
 
 
 def _series_points(index: int, item: dict[str, Any], wallclock: float) -> SeriesPoints:
-    """One input series checked: columns of equal length, finite floats, steps ≥ 0."""
+    """One input series checked: one value column, equal lengths, finite floats, steps ≥ 0."""
     where = f"series[{index}]"
     key = validation.check_pattern(f"{where}.key", item["key"], validation.LABEL_KEY, "metric key")
     given = [name for name in INPUT_COLUMNS if item.get(name) is not None]
@@ -65,6 +65,7 @@ def _series_points(index: int, item: dict[str, Any], wallclock: float) -> Series
             f"{where}.wallclocks: not all finite numbers", field=f"{where}.wallclocks"
         )
     kind = INPUT_COLUMNS[given[0]]
+    # Variables cannot carry NaN or infinity, but a literal like 1e999 parses to infinity.
     if kind == FLOAT and not all(map(math.isfinite, column)):
         raise BadUserInput(
             f"{where}.values: {key!r} holds NaN or infinity", field=f"{where}.values"

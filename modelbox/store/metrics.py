@@ -2,8 +2,12 @@
 
 Layout
 - `metric_buckets`: up to `BUCKET_POINTS` points of one series (subject, key) per document,
-  as parallel arrays `steps`, `wallclocks` and one value column (`values`, `tensors` or
+  as parallel columns `steps`, `wallclocks` and one value column (`values`, `tensors` or
   `bytes`), sorted by step inside the bucket, with the bucket's `first_step`/`last_step`.
+  Numeric columns are packed little-endian arrays (int64 steps, float64 wallclocks and
+  values) in one BSON binary each, not BSON arrays: a bucket is then three values instead
+  of three thousand to encode, store and decode, which makes reads about five times faster
+  on the embedded database; tensors and bytes stay BSON arrays of strings and binaries.
   Buckets are insert-only: a request's points become new buckets and no existing bucket is
   ever rewritten. So concurrent writers of one series never contend on a bucket, an insert
   event on the change stream carries exactly the points one request added (what live
@@ -28,6 +32,8 @@ import bisect
 import heapq
 import itertools
 import operator
+import sys
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +58,21 @@ BUCKET_BYTES = 4 * 1024 * 1024
 DUPLICATE_KEY = 11000
 SERIES_INDEX = "subject_key_unique"
 REQUEST_INDEX = "subject_request_unique"
+
+
+def pack(typecode: str, values: list[Any]) -> bytes:
+    """A numeric column as little-endian bytes (`q`: int64, `d`: float64)."""
+    packed = array(typecode, values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(typecode: str, data: bytes) -> list[Any]:
+    unpacked = array(typecode, data)
+    if sys.byteorder == "big":
+        unpacked.byteswap()
+    return unpacked.tolist()
 
 
 @dataclass
@@ -101,11 +122,13 @@ class Columns:
     @staticmethod
     def of_bucket(bucket: dict[str, Any]) -> Columns:
         """The points of a stored bucket (`_id`) or of a change feed's record of one (`id`)."""
+        kind = bucket["kind"]
+        column = bucket[COLUMN[kind]]
         return Columns(
-            bucket["kind"],
-            bucket["steps"],
-            bucket["wallclocks"],
-            bucket[COLUMN[bucket["kind"]]],
+            kind,
+            unpack("q", bucket["steps"]),
+            unpack("d", bucket["wallclocks"]),
+            unpack("d", column) if kind == FLOAT else column,
             {str(bucket["_id"] if "_id" in bucket else bucket["id"])},
         )
 
@@ -153,8 +176,7 @@ def in_step_order(series: SeriesPoints) -> SeriesPoints:
 def bucket_documents(
     subject_id: ObjectId, namespace: str, series: SeriesPoints
 ) -> list[dict[str, Any]]:
-    """The buckets of one series' new points (the layout the benchmark floor writes too)."""
-    series = in_step_order(series)
+    """The buckets of one series' new points, given in step order (see `in_step_order`)."""
     column = COLUMN[series.kind]
     documents = []
     for start, stop in _chunks(series):
@@ -168,9 +190,13 @@ def bucket_documents(
                 "first_step": series.steps[start],
                 "last_step": series.steps[stop - 1],
                 "count": stop - start,
-                "steps": series.steps[start:stop],
-                "wallclocks": series.wallclocks[start:stop],
-                column: series.column[start:stop],
+                "steps": pack("q", series.steps[start:stop]),
+                "wallclocks": pack("d", series.wallclocks[start:stop]),
+                column: (
+                    pack("d", series.column[start:stop])
+                    if series.kind == FLOAT
+                    else series.column[start:stop]
+                ),
             }
         )
     return documents
@@ -179,11 +205,17 @@ def bucket_documents(
 def summary_update(
     subject_id: ObjectId, subject_type: str, namespace: str, series: SeriesPoints
 ) -> UpdateOne:
-    """The upsert that folds one series' new points into its summary."""
+    """The upsert that folds one series' new points (in step order) into its summary."""
     steps, wallclocks, column = series.steps, series.wallclocks, series.column
-    last = max(range(len(steps)), key=lambda i: (steps[i], wallclocks[i]))
+    # The last point: the greatest step, and of several there the latest wallclock.
+    last = len(steps) - 1
+    for i in range(last - 1, -1, -1):
+        if steps[i] != steps[last]:
+            break
+        if wallclocks[i] > wallclocks[last]:
+            last = i
     value_field = POINT_FIELD[series.kind]
-    lowest: dict[str, Any] = {"first_step": min(steps)}
+    lowest: dict[str, Any] = {"first_step": steps[0]}
     highest: dict[str, Any] = {
         "last_step": steps[last],
         "last": {"step": steps[last], "wallclock": wallclocks[last], value_field: column[last]},
@@ -275,6 +307,7 @@ class Metrics:
         """Store the points of every series in one transaction; validated beforehand."""
         subject = object_id(subject_id)
         assert subject is not None, "the resolver passes the id of a loaded subject"
+        series = [in_step_order(s) for s in series]
         buckets = [doc for s in series for doc in bucket_documents(subject, namespace, s)]
         summaries = [summary_update(subject, subject_type, namespace, s) for s in series]
         accepted = sum(len(s.steps) for s in series)
@@ -366,10 +399,10 @@ class Metrics:
             query["last_step"] = {"$gte": from_step}
         if to_step is not None:
             query["first_step"] = {"$lte": to_step}
-        projection = {"steps": 1, "wallclocks": 1, COLUMN[kind]: 1, "kind": 1}
         parts: list[Columns] = []
         held, highest = 0, None
-        cursor = self.buckets.find(query, projection=projection).sort("first_step", 1)
+        # No projection: a bucket is little more than its columns, and projecting is slower.
+        cursor = self.buckets.find(query).sort("first_step", 1)
         async for bucket in cursor:
             # Later buckets start at or after this one: enough points before it means done.
             if limit is not None and held >= limit and highest < bucket["steps"][0]:

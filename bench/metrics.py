@@ -1,0 +1,324 @@
+"""Metrics: ingest, full and downsampled reads, live latency — against PyMongo and MLflow.
+
+One run, one machine, all figures side by side:
+
+* ingest: 1,000,000 float points for one experiment, 10 keys, 1,000 points per key per
+  request (10,000 points per `logMetrics`), over HTTP to a real `modelbox serve` process,
+  from one client and from several concurrent ones; against (a) the floor: the same
+  buckets and summary upserts written straight into the same database with PyMongo, and
+  (b) an MLflow tracking server (sqlite) receiving the same points through `log-batch`.
+* read: a 100,000-point series in full, and downsampled to 1,000 points; against
+  MLflow's `get-history` (all pages) and its sampled `get-history-bulk-interval`.
+* live: from the `logMetrics` response to a subscriber receiving the points, p50 and
+  p99, with 1 and with 100 subscribers on one series (graphql-transport-ws).
+
+The database is the embedded SecantusDB, started here so that the server and the PyMongo
+floor write into the same one; the server is `python -m modelbox serve` pointed at it.
+
+    .venv/bin/python bench/metrics.py                 # full size
+    .venv/bin/python bench/metrics.py --points 100000 --no-mlflow   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import websockets
+from bson import ObjectId
+from pymongo import MongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import mlflow_baseline  # noqa: E402
+
+from modelbox.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.store.metrics import SeriesPoints, bucket_documents, summary_update  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
+
+TOKEN = "mbx_bench-admin-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+KEYS = 10
+PER_KEY = 1000
+LOG = "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"
+FULL = """query($id: ID!) { node(id: $id) { ... on Experiment { metric(key: "loss") {
+  points { steps wallclocks values } } } } }"""
+SAMPLED = """query($id: ID!, $n: Int!) { node(id: $id) { ... on Experiment {
+  metric(key: "loss") { downsampled(maxPoints: $n) { steps wallclocks values } } } } }"""
+LOGGED = """subscription($id: ID!) { metricsLogged(subjectId: $id, keys: ["live"]) {
+  key points { steps values } } }"""
+
+
+def series_batch(first_step: int, keys: int = KEYS, per_key: int = PER_KEY) -> list[dict]:
+    """One request's points: `per_key` consecutive steps for each key, as a training job
+    that buffers its metrics would send them."""
+    steps = list(range(first_step, first_step + per_key))
+    now = time.time()
+    return [
+        {
+            "key": f"loss_{k}",
+            "steps": steps,
+            "wallclocks": [now] * per_key,
+            "values": [1.0 / (s + 1) + k for s in steps],
+        }
+        for k in range(keys)
+    ]
+
+
+def post(client: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    body = orjson.dumps({"query": query, "variables": variables})
+    response = client.post("/graphql", content=body, headers=HEADERS)
+    data = orjson.loads(response.content)
+    if data.get("errors"):
+        raise RuntimeError(data["errors"])
+    return data["data"]
+
+
+def create_experiment(client: httpx.Client, name: str) -> str:
+    data = post(
+        client,
+        "mutation($i: CreateExperimentInput!) { createExperiment(input: $i) { id } }",
+        {"i": {"namespace": "bench", "name": name}},
+    )
+    return data["createExperiment"]["id"]
+
+
+def ingest_http(url: str, total: int, clients: int) -> float:
+    """Points/s through `logMetrics`, `clients` persistent connections sending at once."""
+    per_request = KEYS * PER_KEY
+    requests = total // per_request
+    with httpx.Client(base_url=url, timeout=120) as setup:
+        subject = create_experiment(setup, f"ingest-{clients}")
+
+    def worker(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for r in range(index, requests, clients):
+                batch = {"subjectId": subject, "series": series_batch(r * PER_KEY)}
+                post(client, LOG, {"input": batch})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return requests * per_request / (time.perf_counter() - started)
+
+
+def ingest_floor(uri: str, database: str, total: int) -> float:
+    """Points/s writing the same buckets and summary upserts with PyMongo directly."""
+    with MongoClient(uri) as client:
+        db = client[database]
+        subject = ObjectId()
+        started = time.perf_counter()
+        for r in range(total // (KEYS * PER_KEY)):
+            series = [
+                SeriesPoints(s["key"], "FLOAT", s["steps"], s["wallclocks"], s["values"])
+                for s in series_batch(r * PER_KEY)
+            ]
+            buckets = [b for s in series for b in bucket_documents(subject, "bench", s)]
+            db.metric_buckets.insert_many(buckets)
+            db.metric_series.bulk_write(
+                [summary_update(subject, "Experiment", "bench", s) for s in series], ordered=False
+            )
+        return total / (time.perf_counter() - started)
+
+
+def timed(repeats: int, action: Callable[[], Any]) -> float:
+    """Median seconds of `repeats` runs after one warm-up."""
+    action()
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def reads(url: str, n: int, repeats: int) -> dict[str, float]:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        subject = create_experiment(client, "read")
+        for start in range(0, n, 10_000):
+            steps = list(range(start, min(start + 10_000, n)))
+            series = {"key": "loss", "steps": steps, "values": [1.0 / (s + 1) for s in steps]}
+            post(client, LOG, {"input": {"subjectId": subject, "series": [series]}})
+
+        def full() -> None:
+            data = post(client, FULL, {"id": subject})
+            assert len(data["node"]["metric"]["points"]["steps"]) == n
+
+        def sampled() -> None:
+            data = post(client, SAMPLED, {"id": subject, "n": 1000})
+            assert len(data["node"]["metric"]["downsampled"]["steps"]) <= 1000
+
+        return {"full_s": timed(repeats, full), "sampled_s": timed(repeats, sampled)}
+
+
+async def live(url: str, subscribers: int, rounds: int) -> tuple[float, float]:
+    """p50 and p99 seconds from the logMetrics response to each subscriber's message."""
+    ws_url = url.replace("http://", "ws://") + "/graphql"
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        created = await client.post(
+            "/graphql",
+            headers=HEADERS,
+            json={
+                "query": "mutation($i: CreateExperimentInput!) { createExperiment(input: $i) { id } }",
+                "variables": {"i": {"namespace": "bench", "name": f"live-{subscribers}"}},
+            },
+        )
+        subject = created.json()["data"]["createExperiment"]["id"]
+        received: dict[int, list[float]] = {}
+        sockets = []
+        for _ in range(subscribers):
+            socket = await websockets.connect(ws_url, subprotocols=["graphql-transport-ws"])
+            await socket.send(json.dumps({"type": "connection_init", "payload": HEADERS}))
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            payload = {"query": LOGGED, "variables": {"id": subject}}
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            sockets.append(socket)
+
+        async def listen(socket: websockets.ClientConnection) -> None:
+            async for raw in socket:
+                at = time.perf_counter()
+                message = json.loads(raw)
+                if message["type"] == "next":
+                    step = message["payload"]["data"]["metricsLogged"]["points"]["steps"][0]
+                    received.setdefault(step, []).append(at)
+
+        listeners = [asyncio.create_task(listen(s)) for s in sockets]
+
+        async def log(step: int) -> float:
+            series = {"key": "live", "steps": list(range(step, step + 10)), "values": [0.5] * 10}
+            await client.post(
+                "/graphql",
+                headers=HEADERS,
+                json={
+                    "query": LOG,
+                    "variables": {"input": {"subjectId": subject, "series": [series]}},
+                },
+            )
+            return time.perf_counter()
+
+        # Poke until every subscriber is live: the protocol does not say when that is.
+        step = 0
+        while len(received.get(step - 10, [])) < subscribers:
+            await log(step)
+            step += 10
+            await asyncio.sleep(0.2)
+        latencies = []
+        for _ in range(rounds):
+            answered = await log(step)
+            deadline = time.perf_counter() + 10
+            while len(received.get(step, [])) < subscribers and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            latencies += [max(0.0, at - answered) for at in received.get(step, [])]
+            step += 10
+            await asyncio.sleep(0.05)
+        for task in listeners:
+            task.cancel()
+        for socket in sockets:
+            await socket.close()
+    latencies.sort()
+    return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+
+
+def mlflow_figures(points: int, series_points: int, repeats: int) -> dict[str, float]:
+    with mlflow_baseline.mlflow_server() as base_url:
+        out = {"ingest": mlflow_baseline.ingest(base_url, total_points=points)}
+        run_id = mlflow_baseline.create_run(base_url)
+        mlflow_baseline.log_series(base_url, run_id, "loss", series_points)
+        out["full_s"] = timed(
+            repeats, lambda: mlflow_baseline.read_history(base_url, run_id, "loss")
+        )
+        out["sampled_s"] = timed(
+            repeats,
+            lambda: mlflow_baseline.read_sampled(base_url, run_id, "loss", max_results=1000),
+        )
+        out["sampled_320_s"] = timed(
+            repeats, lambda: mlflow_baseline.read_sampled(base_url, run_id, "loss")
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--series-points", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent ingest clients")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=50, help="live logs per subscriber count")
+    parser.add_argument("--no-mlflow", action="store_true")
+    args = parser.parse_args()
+
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="modelbox-bench-") as tmp:
+        with EmbeddedDatabase(Path(tmp) / "db") as database:
+            env = {
+                "MODELBOX_MONGODB_URI": database.uri,
+                "MODELBOX_DATABASE": "bench",
+                "MODELBOX_ADMIN_TOKEN": TOKEN,
+            }
+            with ServerProcess(env) as server:
+                figures["http_1"] = ingest_http(server.url, args.points, 1)
+                print(f"modelbox ingest, 1 client:  {figures['http_1']:>10,.0f} points/s")
+                figures["http_n"] = ingest_http(server.url, args.points, args.clients)
+                print(
+                    f"modelbox ingest, {args.clients} clients: {figures['http_n']:>10,.0f} points/s"
+                )
+                figures["floor"] = ingest_floor(database.uri, "bench", args.points)
+                print(f"pymongo floor:              {figures['floor']:>10,.0f} points/s")
+                read = reads(server.url, args.series_points, args.repeats)
+                print(
+                    f"modelbox read {args.series_points:,} points: {read['full_s'] * 1000:.0f} ms;"
+                    f" downsampled to 1,000: {read['sampled_s'] * 1000:.1f} ms"
+                )
+                lives = {}
+                for subscribers in (1, 100):
+                    lives[subscribers] = asyncio.run(live(server.url, subscribers, args.rounds))
+                    p50, p99 = lives[subscribers]
+                    print(
+                        f"live, {subscribers:>3} subscribers: p50 {p50 * 1000:.1f} ms,"
+                        f" p99 {p99 * 1000:.1f} ms"
+                    )
+    if args.no_mlflow:
+        return 0
+    mlflow = mlflow_figures(args.points, args.series_points, args.repeats)
+    best = max(figures["http_1"], figures["http_n"])
+    print(f"mlflow ingest:              {mlflow['ingest']:>10,.0f} points/s")
+    print(
+        f"mlflow read: full {mlflow['full_s'] * 1000:.0f} ms; sampled 1,000:"
+        f" {mlflow['sampled_s'] * 1000:.1f} ms; sampled 320: {mlflow['sampled_320_s'] * 1000:.1f} ms"
+    )
+    print("ratios:")
+    print(
+        f"  ingest vs mlflow (1 client):  {figures['http_1'] / mlflow['ingest']:.1f}x  (target >= 10x)"
+    )
+    print(
+        f"  ingest vs mlflow ({args.clients} clients): {figures['http_n'] / mlflow['ingest']:.1f}x"
+    )
+    print(f"  ingest vs pymongo floor:      {best / figures['floor']:.0%}  (target >= 50%)")
+    print(
+        f"  full read / mlflow:           {read['full_s'] / mlflow['full_s']:.3f}  (target <= 0.2)"
+    )
+    print(
+        f"  downsampled / mlflow sampled: {read['sampled_s'] / mlflow['sampled_s']:.3f}"
+        "  (target <= 0.2)"
+    )
+    print(f"  live p50, 100 subscribers:    {lives[100][0] * 1000:.1f} ms  (target < 50 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
