@@ -38,9 +38,10 @@ $(NPM_STAMP): $(FEDERATION)/package.json $(FEDERATION)/package-lock.json
 test: $(STAMP) lint $(NPM_DEPS)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/nested_query.py
 	$(BIN)/python bench/artifacts.py
+	$(BIN)/python bench/federation.py
 
 clean:
 	rm -rf $(VENV) .modelbox

@@ -84,8 +84,8 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=10)
     args = parser.parse_args()
     if (reason := gateways.unavailable()) is not None:
-        print(reason)
-        return 1
+        print(f"bench/federation.py skipped: {reason}")
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
         modelbox = ServerProcess(
