@@ -9,9 +9,10 @@ from datetime import datetime
 import strawberry
 
 from modelbox.graph import metrics as metric_series
+from modelbox.graph.events import Event
 from modelbox.graph.relay import Node
-from modelbox.graph.types import NODE_TYPES, Info
-from modelbox.resolvers import namespace_changes
+from modelbox.graph.types import NODE_TYPES, AuditEvent, Info
+from modelbox.resolvers import audit, events, namespace_changes
 from modelbox.resolvers.ids import to_global_id
 
 
@@ -61,6 +62,31 @@ class Subscription:
     ) -> AsyncGenerator[metric_series.MetricUpdate, None]:
         async for update in metric_series.metrics_logged(info, subject_id, keys, from_step):
             yield update
+
+    @strawberry.subscription(
+        description="Events as they are logged: on one subject, in one namespace, or wherever"
+        " the token may read (VIEWER); only those named in `names`, if given."
+    )
+    async def events(
+        self,
+        info: Info,
+        subject_id: strawberry.ID | None = None,
+        namespace: str | None = None,
+        names: list[str] | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        live = events.live_events(info.context, subject_id, namespace, names)
+        async for record in live:
+            yield Event.from_record(record)
+
+    @strawberry.subscription(
+        description="Audit events as they are written: of a namespace, or of every namespace"
+        " the token administers (ADMIN)."
+    )
+    async def audit_events(
+        self, info: Info, namespace: str | None = None
+    ) -> AsyncGenerator[AuditEvent, None]:
+        async for record in audit.live_audit_events(info.context, namespace):
+            yield AuditEvent.from_record(record)
 
     @strawberry.subscription(
         description="Models, versions, experiments, checkpoints and artifacts of a namespace "

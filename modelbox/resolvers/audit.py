@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from modelbox.access import ALL_NAMESPACES, Role
+from modelbox.errors import Forbidden
+from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.listing import Listing, page_size
+from modelbox.resolvers.live import watch
 from modelbox.resolvers.permissions import require
-from modelbox.store import Record
+from modelbox.store import Change, Record
 
 
 async def audit_events(
@@ -32,3 +36,23 @@ async def _listing(
 ) -> Listing:
     page = await ctx.store.audit.page(scope, page_size(ctx, first), after, **filters)
     return Listing(page, lambda: ctx.store.audit.count(scope, **filters))
+
+
+async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterator[Record]:
+    """Audit events as they are written: of `namespace`, or of every namespace one administers."""
+    principal = ctx.principal
+    if namespace is not None:
+        validation.namespace_name(namespace)
+        require(ctx, namespace, Role.ADMIN)
+    elif not any(principal.can(ns, Role.ADMIN) for ns in [ALL_NAMESPACES, *principal.namespaces]):
+        raise Forbidden("watching the audit trail needs the ADMIN role in some namespace")
+
+    def match(change: Change) -> bool:
+        scopes = change.document["scopes"] if change.document else []
+        if namespace is not None:
+            return namespace in scopes and principal.can(namespace, Role.ADMIN)
+        return any(principal.can(scope, Role.ADMIN) for scope in scopes)
+
+    async for change in watch(ctx, frozenset({ctx.store.audit.collection.name}), match):
+        assert change.document is not None
+        yield change.document

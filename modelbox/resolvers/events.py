@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from modelbox.access import Role
@@ -10,9 +11,10 @@ from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import from_global_id
 from modelbox.resolvers.listing import Listing, children
+from modelbox.resolvers.live import watch
 from modelbox.resolvers.nodes import node
 from modelbox.resolvers.permissions import require
-from modelbox.store import Record
+from modelbox.store import Change, Record
 from modelbox.store.events import utc
 from modelbox.store.records import now
 
@@ -78,3 +80,30 @@ async def events_of(
     times = {key: utc(filters[key]) for key in ("since", "until") if filters.get(key)}
     query = ctx.store.events.query(**{**filters, **times})
     return await children(ctx, ctx.store.events, parent_field, parent, first, after, query)
+
+
+async def live_events(
+    ctx: Context, subject_id: str | None, namespace: str | None, names: list[str] | None
+) -> AsyncIterator[Record]:
+    """Events as they are logged: of one subject, of one namespace, or all the caller may read."""
+    principal = ctx.principal
+    subject_raw = (await subject(ctx, subject_id, Role.VIEWER))["id"] if subject_id else None
+    if namespace is not None:
+        validation.namespace_name(namespace)
+        require(ctx, namespace, Role.VIEWER)
+    wanted = frozenset(names or ())
+
+    def match(change: Change) -> bool:
+        event = change.document
+        return (
+            change.operation == "insert"
+            and event is not None
+            and (subject_raw is None or event["subject_id"] == subject_raw)
+            and (namespace is None or event["namespace"] == namespace)
+            and (not wanted or event["name"] in wanted)
+            and principal.can(event["namespace"], Role.VIEWER)
+        )
+
+    async for change in watch(ctx, frozenset({ctx.store.events.collection_name}), match):
+        assert change.document is not None
+        yield change.document

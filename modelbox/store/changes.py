@@ -59,6 +59,10 @@ class Change:
         )
 
 
+class StreamInvalidated(Exception):
+    """The change stream ended for good on the server's side (e.g. its database was dropped)."""
+
+
 class Subscription:
     """An async context manager, and inside it an async iterator of `Change`s."""
 
@@ -173,14 +177,12 @@ class ChangeFeed:
                 self._collections = frozenset()
 
     async def _open(self) -> AsyncChangeStream[Any]:
-        pipeline = [
-            {
-                "$match": {
-                    "ns.coll": {"$in": sorted(self._collections)},
-                    "operationType": {"$in": list(OPERATIONS)},
-                }
-            }
-        ]
+        watched = {
+            "ns.coll": {"$in": sorted(self._collections)},
+            "operationType": {"$in": list(OPERATIONS)},
+        }
+        # `invalidate` is let through explicitly: some servers drop it with a filter.
+        pipeline = [{"$match": {"$or": [watched, {"operationType": "invalidate"}]}}]
         stream = await self._database.db.watch(
             pipeline, full_document="updateLookup", resume_after=self._token
         )
@@ -203,6 +205,13 @@ class ChangeFeed:
                 await stream.close()
 
     async def _run(self) -> None:
+        try:
+            await self._follow()
+        except Exception as error:
+            # Whatever breaks here, no subscriber is left waiting in silence.
+            await self._lose(error)
+
+    async def _follow(self) -> None:
         failures = 0
         while True:
             try:
@@ -210,32 +219,45 @@ class ChangeFeed:
                     self._stream = await self._open()
                 event = await self._stream.next()
             except (PyMongoError, StopAsyncIteration) as error:
-                # StopAsyncIteration: the stream was invalidated (its database dropped).
                 if failures == len(RESUME_DELAYS):
-                    self._lose(error)
+                    await self._lose(error)
                     return
                 log.warning("change stream broke (%r); resuming", error)
                 await self._close_stream()
                 await asyncio.sleep(RESUME_DELAYS[failures])
                 failures += 1
                 continue
+            if event["operationType"] == "invalidate":
+                # The database was dropped or renamed: no token resumes this stream.
+                await self._lose(StreamInvalidated(event["operationType"]))
+                return
             failures = 0
             self._token = self._stream.resume_token
             self._dispatch(Change.of(event))
 
     def _dispatch(self, change: Change) -> None:
         """Hand `change` to every subscriber that wants it, never waiting for any."""
-        too_slow: list[Subscription] = []
+        dropped: list[Subscription] = []
         for subscription in self._subscribers:
-            wanted = change.collection in subscription.collections and subscription.match(change)
+            if change.collection not in subscription.collections:
+                continue
+            try:
+                wanted = subscription.match(change)
+            except Exception as error:
+                # A broken filter ends its own subscription, not the others'.
+                log.exception("a subscriber's filter failed on %s", change.collection)
+                subscription._fail(LiveUpdatesInterrupted(f"this subscription failed: {error!r}"))
+                dropped.append(subscription)
+                continue
             if wanted and not subscription._offer(change):
-                too_slow.append(subscription)
-        for subscription in too_slow:
+                dropped.append(subscription)
+        for subscription in dropped:
             self._subscribers.remove(subscription)
 
-    def _lose(self, error: BaseException) -> None:
+    async def _lose(self, error: BaseException) -> None:
         """The stream cannot be resumed: every subscriber is told, none is left waiting."""
         log.error("change stream lost: %r", error)
+        await self._close_stream()
         lost = LiveUpdatesInterrupted(
             "live updates were interrupted: the database's change stream could not be "
             "resumed; subscribe again"
