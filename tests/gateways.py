@@ -166,11 +166,16 @@ def deployments_sdl(directory: Path) -> Path:
     return path
 
 
-def compose(out: Path, subgraphs: dict[str, tuple[str, Path]]) -> subprocess.CompletedProcess[str]:
-    """`compose.mjs` over `{name: (graphql url, sdl file)}`; exit status 1 on composition errors."""
+def compose(
+    out: Path, subgraphs: dict[str, tuple[str, Path]], composer: str = "apollo"
+) -> subprocess.CompletedProcess[str]:
+    """`compose.mjs` over `{name: (graphql url, sdl file)}`; exit status 1 on composition errors.
+
+    `composer`: "apollo" (@apollo/composition) or "guild" (@theguild/federation-composition).
+    """
     specs = [f"{name}={url}={sdl}" for name, (url, sdl) in subgraphs.items()]
     return subprocess.run(
-        node("compose.mjs", "--out", str(out), *specs),
+        node("compose.mjs", "--out", str(out), "--composer", composer, *specs),
         cwd=FEDERATION_DIR,
         capture_output=True,
         text=True,

@@ -276,7 +276,11 @@ async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
     assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_FOUND"], result
 
 
-def test_composition_fails_on_a_conflicting_subgraph(tmp_path: Path) -> None:
+COMPOSERS = pytest.mark.parametrize("composer", ["apollo", "guild"])
+
+
+@COMPOSERS
+def test_composition_fails_on_a_conflicting_subgraph(tmp_path: Path, composer: str) -> None:
     # `ModelVersion.version` is Int! in ModelBox; a subgraph that says String! must not compose.
     conflicting = tmp_path / "conflicting.graphql"
     conflicting.write_text(
@@ -291,12 +295,16 @@ def test_composition_fails_on_a_conflicting_subgraph(tmp_path: Path) -> None:
             "modelbox": ("http://127.0.0.1:1/graphql", gateways.modelbox_sdl(tmp_path)),
             "conflicting": ("http://127.0.0.1:2/graphql", conflicting),
         },
+        composer,
     )
     assert result.returncode == 1
-    assert "version" in result.stderr
+    assert "ModelVersion.version" in result.stderr
 
 
-def test_the_exported_sdl_composes_with_the_deployments_subgraph(tmp_path: Path) -> None:
+@COMPOSERS
+def test_the_exported_sdl_composes_with_the_deployments_subgraph(
+    tmp_path: Path, composer: str
+) -> None:
     out = tmp_path / "supergraph.graphql"
     result = gateways.compose(
         out,
@@ -304,6 +312,7 @@ def test_the_exported_sdl_composes_with_the_deployments_subgraph(tmp_path: Path)
             "modelbox": ("http://127.0.0.1:1/graphql", gateways.modelbox_sdl(tmp_path)),
             "deployments": ("http://127.0.0.1:2/graphql", gateways.deployments_sdl(tmp_path)),
         },
+        composer,
     )
     assert result.returncode == 0, result.stderr
     supergraph = out.read_text()

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Compose subgraphs into a supergraph with @apollo/composition.
+// Compose subgraphs into a supergraph with @apollo/composition (default) or, with
+// --composer guild, The Guild's @theguild/federation-composition.
 //
 // Usage:
-//   node compose.mjs --out supergraph.graphql NAME=URL=SCHEMA_FILE [NAME=URL=SCHEMA_FILE ...]
+//   node compose.mjs --out supergraph.graphql [--composer apollo|guild] NAME=URL=SCHEMA_FILE ...
 //   node compose.mjs --out supergraph.graphql NAME=URL            # SDL fetched from URL via { _service { sdl } }
 //
 // URL is the subgraph's HTTP GraphQL endpoint (e.g. http://127.0.0.1:8000/graphql); it is
@@ -11,25 +12,31 @@
 // Exits 1 (printing every error) when composition fails; prints hints to stderr.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'graphql';
-import { composeServices } from '@apollo/composition';
+import { composeServices as composeWithApollo } from '@apollo/composition';
+import { composeServices as composeWithGuild } from '@theguild/federation-composition';
+
+const COMPOSERS = { apollo: composeWithApollo, guild: composeWithGuild };
 
 function usage(msg) {
   if (msg) console.error(`compose.mjs: ${msg}`);
-  console.error('usage: node compose.mjs --out FILE NAME=URL[=SCHEMA_FILE] ...');
+  console.error('usage: node compose.mjs --out FILE [--composer apollo|guild] NAME=URL[=SCHEMA_FILE] ...');
   process.exit(2);
 }
 
 const args = process.argv.slice(2);
 let out;
+let composer = 'apollo';
 const specs = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '--out' || a === '-o') out = args[++i];
   else if (a.startsWith('--out=')) out = a.slice(6);
+  else if (a === '--composer') composer = args[++i];
   else if (a === '-h' || a === '--help') usage();
   else specs.push(a);
 }
 if (!out) usage('--out is required');
+if (!COMPOSERS[composer]) usage(`--composer must be apollo or guild, got ${composer}`);
 if (specs.length === 0) usage('at least one subgraph NAME=URL[=SCHEMA_FILE] is required');
 
 async function fetchSdl(url) {
@@ -74,7 +81,7 @@ for (const spec of specs) {
   services.push({ name, url, typeDefs });
 }
 
-const result = composeServices(services);
+const result = COMPOSERS[composer](services);
 for (const h of result.hints ?? []) console.error(`hint: [${h.definition?.code ?? 'HINT'}] ${h.message}`);
 if (result.errors && result.errors.length) {
   console.error(`composition failed with ${result.errors.length} error(s):`);
