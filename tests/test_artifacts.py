@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -262,6 +263,30 @@ async def test_concurrent_upload_is_refused_and_an_uploaded_artifact_is_immutabl
     assert again.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
     got = await http.get(artifact["uploadUrl"], headers=bearer())
     assert got.content == data
+
+
+async def test_an_upload_left_by_a_dead_server_is_taken_over_when_its_lease_expires(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "takeover")
+    # What a server killed mid-upload leaves: a lease, and the chunks it had written.
+    stale = ObjectId()
+    served.db["fs.chunks"].insert_many(
+        [{"files_id": stale, "n": n, "data": b"partial"} for n in range(3)]
+    )
+    lease = {"file_id": stale, "expires_at": datetime.now(UTC) + timedelta(minutes=1)}
+    artifacts = served.db["artifacts"]
+    artifacts.update_one({"_id": api_id_to_oid(artifact["id"])}, {"$set": {"upload": lease}})
+
+    busy = await http.put(artifact["uploadUrl"], content=b"data", headers=bearer())
+    assert busy.status_code == 409
+
+    expired = {"upload.expires_at": datetime.now(UTC) - timedelta(seconds=1)}
+    artifacts.update_one({"_id": api_id_to_oid(artifact["id"])}, {"$set": expired})
+    put = await http.put(artifact["uploadUrl"], content=b"data", headers=bearer())
+    assert put.status_code == 200, put.text
+    assert served.db["fs.chunks"].count_documents({"files_id": stale}) == 0
+    assert served.orphan_chunks() == 0
 
 
 async def test_ranges_and_head(api: Api, http: httpx.AsyncClient) -> None:
