@@ -40,6 +40,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if match is None or match.group(1) == match.group(2) == "":
         return None
     first, last = match.groups()
+    if first and last and int(last) < int(first):
+        return None
     if first == "":
         # A suffix: the last `last` bytes.
         length = int(last)
@@ -48,7 +50,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(size - length, 0), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    if start >= size:
         raise RangeNotSatisfiable
     return start, end
 

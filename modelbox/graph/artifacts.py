@@ -20,12 +20,20 @@ Info = strawberry.Info[Context, None]
 
 # Sizes in bytes pass 2^31 (GraphQL's Int); JSON numbers carry them exactly up to 2^53.
 Long = NewType("Long", int)
+
+
+def _parse_long(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+        raise ValueError(f"Long cannot represent {value!r}: not a 64-bit integer")
+    return value
+
+
 SCALARS = {
     Long: strawberry.scalar(
         name="Long",
         description="A 64-bit integer (a size in bytes), as a JSON number.",
         serialize=int,
-        parse_value=int,
+        parse_value=_parse_long,
     )
 }
 
