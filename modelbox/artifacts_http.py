@@ -8,6 +8,7 @@ request are answered with the whole body (200), which RFC 9110 allows.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 
@@ -16,11 +17,14 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from modelbox.errors import BadUserInput, ModelBoxError
+from modelbox.errors import BadUserInput, DatabaseUnavailable, ModelBoxError
 from modelbox.resolvers import artifacts
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import to_global_id
 from modelbox.store import Record
+from modelbox.store.database import PyMongoError
+
+log = logging.getLogger("modelbox.artifacts")
 
 ContextFactory = Callable[[HTTPConnection], Awaitable[Context]]
 
@@ -100,6 +104,9 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             )
         except ModelBoxError as error:
             return _error(error)
+        except PyMongoError:
+            log.exception("artifact upload failed: database error")
+            return _error(DatabaseUnavailable())
         except ClientDisconnect:
             # Nobody is left to answer; the partial upload is already cleaned up.
             return Response(status_code=400)
@@ -117,6 +124,9 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
         except ModelBoxError as error:
             return _error(error)
+        except PyMongoError:
+            log.exception("artifact download failed: database error")
+            return _error(DatabaseUnavailable())
         size: int = record["size"]
         headers = _headers(record)
         try:
