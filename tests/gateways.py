@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
+from typing import IO
 
 import httpx
 
@@ -47,15 +47,12 @@ def node(*args: str) -> list[str]:
 class NodeProcess:
     """A program from tests/federation listening on `port`; `ready_path` answers 200 when up."""
 
-    def __init__(
-        self, command: Callable[[int], Sequence[str]], ready_path: str, port: int | None = None
-    ) -> None:
-        self.port = port or free_port()
+    def __init__(self, command: Callable[[int], Sequence[str]], ready_path: str) -> None:
+        self.port = free_port()
         self.command = list(command(self.port))
         self.ready_path = ready_path
         self.process: subprocess.Popen[bytes] | None = None
-        # A file, not a pipe: a chatty program must never block on a full pipe.
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        self.log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -63,6 +60,8 @@ class NodeProcess:
 
     def launch(self) -> NodeProcess:
         env = {**os.environ, "PORT": str(self.port), "NODE_ENV": "test"}
+        # A file, not a pipe: a chatty program must never block on a full pipe.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             self.command,
             cwd=FEDERATION_DIR,
@@ -85,10 +84,11 @@ class NodeProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"{self.command} not ready after {timeout} s: {self.output()}")
 
     def output(self) -> str:
+        if self.log is None or self.log.closed:
+            return ""
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
@@ -105,21 +105,14 @@ class NodeProcess:
             self._signal(signal.SIGKILL)
             self.process = None
         out = self.output()
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
         return out
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-
-    def __enter__(self) -> NodeProcess:
-        return self.launch().wait_ready()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def deployments_subgraph() -> NodeProcess:
