@@ -187,6 +187,26 @@ async def test_bad_requests_are_refused_and_log_nothing(api: Api) -> None:
     assert await series_of(api, run["id"]) == []
 
 
+async def test_long_columns_keep_graphql_number_rules(api: Api) -> None:
+    """Long number lists skip graphql-core's per-item coercion only when nothing is amiss."""
+    run = await api.create_experiment("vision", "columns")
+    steps = list(range(100))
+    ints_too = [1, *[0.5] * 99]  # an int where a Float goes: coerced to 1.0 as GraphQL does
+    await log(api, run["id"], {"key": "loss", "steps": steps, "values": ints_too})
+    assert (await points(api, run["id"], "loss"))["values"][:2] == [1.0, 0.5]
+
+    for bad in (
+        {"key": "a", "steps": [*steps[:-1], 2**31], "values": [0.5] * 100},  # not a 32-bit Int
+        {"key": "b", "steps": [*steps[:-1], 1.5], "values": [0.5] * 100},
+        {"key": "c", "steps": steps, "values": [*[0.5] * 99, "x"]},
+        {"key": "d", "steps": [*steps[:-1], True], "values": [0.5] * 100},
+        {"key": "e", "steps": [0], "bytes": ["not base64!"]},
+    ):
+        codes = await api.fails(LOG, {"input": {"subjectId": run["id"], "series": [bad]}})
+        assert codes == ["BAD_USER_INPUT"], bad
+    assert [s["key"] for s in await series_of(api, run["id"])] == ["loss"]
+
+
 async def test_too_many_points_is_payload_too_large_naming_the_limit(api: Api) -> None:
     run = await api.create_experiment("vision", "big")
     n = 100_001

@@ -21,6 +21,9 @@ def _code(error: GraphQLError) -> str | None:
     if original is None:
         # Syntax and validation errors (including the query limits) are the client's to fix.
         return BadUserInput.code
+    if error.path is None and isinstance(original, (GraphQLError, ValueError)):
+        # A variable a scalar refused before execution (an Int over 32 bits, bad Base64).
+        return BadUserInput.code
     return None
 
 

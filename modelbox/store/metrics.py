@@ -323,10 +323,12 @@ class Metrics:
                     },
                     session=session,
                 )
-            if buckets:
-                await self.buckets.insert_many(buckets, session=session)
+            # Summaries before buckets: concurrent writers of a series conflict on its summary,
+            # and a transaction that must retry then learns it before sending its points.
             if summaries:
                 await self.series.bulk_write(summaries, ordered=False, session=session)
+            if buckets:
+                await self.buckets.insert_many(buckets, session=session)
 
         try:
             async with self.database.client.start_session() as session:
