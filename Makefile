@@ -42,6 +42,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/nested_query.py
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/federation.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) .modelbox
