@@ -105,6 +105,21 @@ async def test_out_of_order_and_concurrent_writers_lose_nothing(api: Api) -> Non
     assert window["steps"] == list(range(1234, 1244))
 
 
+async def test_points_page_through_a_long_series_by_limit_and_from_step(api: Api) -> None:
+    run = await api.create_experiment("vision", "paged")
+    for start in (0, 1000, 2000):
+        steps = list(range(start, start + 1000))
+        await log(api, run["id"], {"key": "loss", "steps": steps, "values": [0.0] * 1000})
+    # A late writer fills in a few steps again, inside the first bucket's range.
+    await log(api, run["id"], {"key": "loss", "steps": [10, 11], "values": [1.0, 1.0]})
+
+    first = await points(api, run["id"], "loss", limit=1500)
+    assert first["steps"] == sorted([*range(1500), 10, 11])[:1500]
+    assert first["values"][10:14] == [0.0, 1.0, 0.0, 1.0]  # equal steps: logged order
+    rest = await points(api, run["id"], "loss", **{"from": first["steps"][-1] + 1})
+    assert rest["steps"] == list(range(1498, 3000))
+
+
 async def test_downsampled_keeps_first_last_and_spikes(api: Api) -> None:
     run = await api.create_experiment("vision", "spiky")
     n = 20_000
