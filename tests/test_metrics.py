@@ -377,3 +377,26 @@ async def test_live_points_only_from_now_and_access_is_checked(settings: Setting
             await log(api, run["id"], {"key": "t", "steps": [3], "tensors": ["[1, 2]"]})
             update = (await ws.next(tensors))["metricsLogged"]
             assert update["kind"] == "TENSOR" and update["points"]["tensors"] == ["[1, 2]"]
+
+
+async def test_step_by_step_logging_is_compacted_into_full_buckets(
+    api: Api, app: Starlette
+) -> None:
+    buckets = app.state.store.metrics.buckets
+    run = await api.create_experiment("vision", "stepwise")
+    # A training loop that logs each step as it goes, some of it from two writers at once.
+    for step in range(100):
+        await log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
+    await asyncio.gather(
+        *(
+            log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
+            for step in range(100, 160)
+        )
+    )
+    stored = await buckets.count_documents({"key": "loss"})
+    assert stored < 40, f"{stored} buckets for 160 points"
+    (summary,) = await series_of(api, run["id"])
+    assert (summary["count"], summary["lastStep"], summary["max"]) == (160, 159, 159.0)
+    read = await points(api, run["id"], "loss")
+    assert read["steps"] == list(range(160))
+    assert read["values"] == [float(s) for s in range(160)]

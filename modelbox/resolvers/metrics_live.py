@@ -1,7 +1,8 @@
 """`metricsLogged`: a series' stored points from a step on, then live ones, no gap, no repeat.
 
-Live points are the insert events of metric buckets: buckets are insert-only, so each
-event carries exactly the points one request added. With `fromStep` the subscription is
+Live points are the insert events of metric buckets: a request's points go into new
+buckets, so each event carries exactly the points one request added (compaction's merged
+buckets are skipped: their points were sent when first logged). With `fromStep` the subscription is
 registered with the change feed first and history is read after; the buckets that history
 came from are remembered and their insert events, caught meanwhile, are skipped. A bucket
 written before the subscription is only in history, one written after history was read is
@@ -59,6 +60,7 @@ async def metrics_logged(
             and document is not None
             and document.get("subject_id") == subject_hex
             and (wanted is None or document["key"] in wanted)
+            and not document.get("compacted")  # old points in new buckets: not news
         )
 
     subscribed = asyncio.Event()

@@ -11,12 +11,15 @@ Layout
   A FLOAT bucket also carries a rollup: the first, last, min and max point of each of 32
   slices of it (`rollup_*` columns). A plot of a long range reads only those (about one
   point in eight) and downsamples them further; every spike is some slice's extreme.
-  Buckets are insert-only: a request's points become new buckets and no existing bucket is
-  ever rewritten. So concurrent writers of one series never contend on a bucket, an insert
-  event on the change stream carries exactly the points one request added (what live
-  subscriptions send), and out-of-order steps are simply buckets whose step ranges overlap.
+  Buckets are written once: a request's points become new buckets, never added to old
+  ones. So concurrent writers of one series never contend on a bucket, an insert event on
+  the change stream carries exactly the points one request added (what live subscriptions
+  send), and out-of-order steps are simply buckets whose step ranges overlap.
   Reads fetch the buckets of a step range by `first_step` and merge them into step order;
   when the ranges do not overlap (the usual, in-order case) that merge is a concatenation.
+  The one rewrite is compaction: a loop that logs every step makes one small bucket per
+  request, so once a series has COMPACT_AFTER small buckets they are merged, in one
+  transaction, into full ones marked `compacted` (see `Metrics.compact`).
 - `metric_series`: one summary per series (kind, count, first/last step, min, max, last
   point), kept current on every write by an upsert of `$inc`/`$min`/`$max`. The last point
   is `$max` of the embedded document `{step, wallclock, value}`: documents compare field by
@@ -24,8 +27,8 @@ Layout
   logging another kind to an existing key hits the unique (subject, key) index instead.
 - `metric_requests`: the idempotency keys seen per subject (unique), kept for a week.
 
-One request is one transaction of three writes: the idempotency key, `insert_many` of the
-buckets and one `bulk_write` of the summaries. A repeated key or a kind clash aborts it, so
+One request is one transaction of three writes: the idempotency key, one `bulk_write` of
+the summaries and `insert_many` of the buckets. A repeated key or a kind clash aborts it, so
 a rejected request logs nothing at all.
 """
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import logging
 import operator
 import sys
 from array import array
@@ -43,11 +47,13 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from modelbox.errors import BadUserInput
 from modelbox.store.database import Database, Session
 from modelbox.store.records import Record, now, object_id, to_record
+
+logger = logging.getLogger(__name__)
 
 FLOAT, TENSOR, BYTES = "FLOAT", "TENSOR", "BYTES"
 # The bucket field that holds each kind's values.
@@ -62,6 +68,11 @@ BUCKET_BYTES = 4 * 1024 * 1024
 # themselves (at most 128 of 1,000 points), under ROLLUP-prefixed columns.
 ROLLUP_GROUPS = 32
 ROLLUP = "rollup_"
+# Buckets under SMALL_BUCKET points come from small requests; once a series has
+# COMPACT_AFTER of them, they are merged into full buckets (at most COMPACT_AT_MOST a time).
+SMALL_BUCKET = 100
+COMPACT_AFTER = 32
+COMPACT_AT_MOST = 1000
 DUPLICATE_KEY = 11000
 SERIES_INDEX = "subject_key_unique"
 REQUEST_INDEX = "subject_request_unique"
@@ -138,7 +149,10 @@ class Columns:
             unpack("q", bucket[prefix + "steps"]),
             unpack("d", bucket[prefix + "wallclocks"]),
             unpack("d", column) if kind == FLOAT else column,
-            {str(bucket["_id"] if "_id" in bucket else bucket["id"])},
+            {
+                str(bucket["_id"] if "_id" in bucket else bucket["id"]),
+                *map(str, bucket.get("sources", ())),
+            },
         )
 
 
@@ -237,8 +251,16 @@ def bucket_documents(
     return documents
 
 
+def small_buckets(buckets: list[dict[str, Any]]) -> int:
+    return sum(1 for bucket in buckets if bucket["count"] < SMALL_BUCKET)
+
+
 def summary_update(
-    subject_id: ObjectId, subject_type: str, namespace: str, series: SeriesPoints
+    subject_id: ObjectId,
+    subject_type: str,
+    namespace: str,
+    series: SeriesPoints,
+    new_small_buckets: int = 0,
 ) -> UpdateOne:
     """The upsert that folds one series' new points (in step order) into its summary."""
     steps, wallclocks, column = series.steps, series.wallclocks, series.column
@@ -262,7 +284,7 @@ def summary_update(
     return UpdateOne(
         {"subject_id": subject_id, "key": series.key, "kind": series.kind},
         {
-            "$inc": {"count": len(steps)},
+            "$inc": {"count": len(steps), "small_buckets": new_small_buckets},
             "$min": lowest,
             "$max": highest,
             "$set": {"updated_at": stamp},
@@ -343,8 +365,12 @@ class Metrics:
         subject = object_id(subject_id)
         assert subject is not None, "the resolver passes the id of a loaded subject"
         series = [in_step_order(s) for s in series]
-        buckets = [doc for s in series for doc in bucket_documents(subject, namespace, s)]
-        summaries = [summary_update(subject, subject_type, namespace, s) for s in series]
+        per_series = [bucket_documents(subject, namespace, s) for s in series]
+        buckets = [doc for docs in per_series for doc in docs]
+        summaries = [
+            summary_update(subject, subject_type, namespace, s, small_buckets(docs))
+            for s, docs in zip(series, per_series, strict=True)
+        ]
         accepted = sum(len(s.steps) for s in series)
 
         async def work(session: Session) -> None:
@@ -377,7 +403,71 @@ class Metrics:
             if SERIES_INDEX in index:
                 raise await self._kind_clash(subject, series) from None
             raise
+        crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
+        if crowded:
+            await self._compact_crowded(subject, crowded)
         return LogResult(accepted=accepted, duplicate=False)
+
+    async def _compact_crowded(self, subject: ObjectId, keys: list[str]) -> None:
+        """Compact the series among `keys` that have gathered COMPACT_AFTER small buckets.
+
+        The request's points are committed by now: a failure here only leaves the small
+        buckets for the next request to compact.
+        """
+        query = {
+            "subject_id": subject,
+            "key": {"$in": keys},
+            "small_buckets": {"$gte": COMPACT_AFTER},
+        }
+        try:
+            async for summary in self.series.find(query, projection={"key": 1}):
+                await self.compact(subject, summary["key"])
+        except PyMongoError:
+            logger.warning("compacting the metric buckets of %s failed", subject, exc_info=True)
+
+    async def compact(self, subject: ObjectId, key: str) -> None:
+        """Merge a series' small buckets into full ones, in one transaction.
+
+        Training loops that log every step make one bucket per request; without this a
+        100,000-step series would be 100,000 documents to read. The new buckets are marked
+        `compacted` (their points are not news: live subscribers skip them) and name their
+        `sources`, so that a history read that meets them knows which buckets it has seen.
+        Two writers compacting at once conflict on the deletes; one retries and finds less.
+        """
+
+        async def work(session: Session) -> None:
+            small = await (
+                self.buckets.find(
+                    {"subject_id": subject, "key": key, "count": {"$lt": SMALL_BUCKET}},
+                    session=session,
+                )
+                .sort("first_step", 1)
+                .limit(COMPACT_AT_MOST)
+                .to_list()
+            )
+            if len(small) < 2:
+                return
+            kind = small[0]["kind"]
+            merged = merge([Columns.of_bucket(bucket) for bucket in small], kind)
+            points = SeriesPoints(key, kind, merged.steps, merged.wallclocks, merged.column)
+            sources = [bucket["_id"] for bucket in small]
+            for bucket in small:
+                sources += bucket.get("sources", [])
+            documents = bucket_documents(subject, small[0]["namespace"], points)
+            for document in documents:
+                document.update(compacted=True, sources=sources)
+            await self.buckets.delete_many(
+                {"_id": {"$in": [b["_id"] for b in small]}}, session=session
+            )
+            await self.buckets.insert_many(documents, session=session)
+            await self.series.update_one(
+                {"subject_id": subject, "key": key},
+                {"$inc": {"small_buckets": small_buckets(documents) - len(small)}},
+                session=session,
+            )
+
+        async with self.database.client.start_session() as session:
+            await session.with_transaction(work)
 
     async def _kind_clash(self, subject: ObjectId, series: Sequence[SeriesPoints]) -> BadUserInput:
         """The error for a request that logs another kind of value to an existing series."""
