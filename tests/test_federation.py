@@ -216,10 +216,12 @@ METRICS_LOGGED = """subscription($id: ID!) {
 
 @asynccontextmanager
 async def _subscribe_sse(
-    api: Api, query: str, variables: dict[str, object], token: str
+    api: Api, query: str, variables: dict[str, object], token: str | None
 ) -> AsyncIterator[AsyncIterator[dict]]:
     """Results of a subscription through a gateway over GraphQL-over-SSE, one per `next`."""
-    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {token}"}
+    headers = {"Accept": "text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     body = {"query": query, "variables": variables}
     async with api.client.stream("POST", "/graphql", json=body, headers=headers) as response:
         assert response.status_code == 200, await response.aread()
@@ -277,6 +279,19 @@ async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
 
 
 COMPOSERS = pytest.mark.parametrize("composer", ["apollo", "guild"])
+
+
+async def test_a_subscription_without_a_token_is_refused_with_unauthenticated(
+    hive: Api, federation: Federation
+) -> None:
+    variables = {"id": federation.version_ids[0]}
+    async with (
+        asyncio.timeout(20),
+        _subscribe_sse(hive, METRICS_LOGGED, variables, None) as results,
+    ):
+        result = await anext(results)
+    assert result["data"] is None, result
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"], result
 
 
 @COMPOSERS
