@@ -23,6 +23,7 @@ from tests import gateways
 from tests.api import ADMIN_TOKEN, Api
 from tests.servers import ServerProcess
 from tests.test_metrics import log
+from tests.ws import WsClient
 
 if (reason := gateways.unavailable()) is not None:
     pytest.skip(reason, allow_module_level=True)
@@ -209,8 +210,8 @@ async def test_no_token_is_refused_with_unauthenticated(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"], body
 
 
-METRICS_LOGGED = """subscription($id: ID!) {
-  metricsLogged(subjectId: $id, keys: ["loss"], fromStep: 0) {
+METRICS_LOGGED = """subscription($id: ID!, $key: String!) {
+  metricsLogged(subjectId: $id, keys: [$key], fromStep: 0) {
     key kind points { steps values } } }"""
 
 
@@ -237,37 +238,54 @@ async def _subscribe_sse(
         yield results()
 
 
-def _loss(*steps: int) -> dict[str, object]:
-    return {"key": "loss", "steps": list(steps), "values": [step / 10 for step in steps]}
+def _points(*steps: int) -> dict[str, list]:
+    return {"steps": list(steps), "values": [step / 10 for step in steps]}
+
+
+async def _log(modelbox: Api, subject: str, key: str, *steps: int) -> None:
+    """Points logged on ModelBox itself (as the admin), not through a gateway."""
+    await log(modelbox, subject, {"key": key, **_points(*steps)})
 
 
 async def test_metrics_logged_through_hive_delivers_live_points(
     hive: Api, modelbox: Api, federation: Federation
 ) -> None:
     subject = federation.version_ids[0]
-    await log(modelbox, subject, _loss(0, 1))
-    variables = {"id": subject}
+    await _log(modelbox, subject, "sse", 0, 1)
+    variables = {"id": subject, "key": "sse"}
     async with (
         asyncio.timeout(20),
         _subscribe_sse(hive, METRICS_LOGGED, variables, federation.viewer_token) as results,
     ):
         # The stored points first: once they are here, the subscription is live.
         stored = await anext(results)
-        update = {"key": "loss", "kind": "FLOAT", "points": {"steps": [0, 1], "values": [0.0, 0.1]}}
+        update = {"key": "sse", "kind": "FLOAT", "points": _points(0, 1)}
         assert stored == {"data": {"metricsLogged": update}}
         for steps in [(2, 3), (4,)]:
-            await log(modelbox, subject, _loss(*steps))
+            await _log(modelbox, subject, "sse", *steps)
             live = await anext(results)
-            points = live["data"]["metricsLogged"]["points"]
-            assert points == {"steps": list(steps), "values": [step / 10 for step in steps]}
+            assert live["data"]["metricsLogged"]["points"] == _points(*steps)
+
+
+async def test_metrics_logged_through_hive_over_graphql_ws(
+    modelbox: Api, federation: Federation
+) -> None:
+    # The token in the client's connection_init is the one Hive hands on to ModelBox.
+    subject = federation.version_ids[0]
+    await _log(modelbox, subject, "ws", 0)
+    async with WsClient(federation.hive, token=federation.viewer_token) as ws:
+        op = await ws.subscribe(METRICS_LOGGED, {"id": subject, "key": "ws"})
+        assert (await ws.next(op))["metricsLogged"]["points"] == _points(0)
+        await _log(modelbox, subject, "ws", 1, 2)
+        assert (await ws.next(op))["metricsLogged"]["points"] == _points(1, 2)
 
 
 async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
     hive: Api, modelbox: Api, federation: Federation
 ) -> None:
     subject = federation.version_ids[1]
-    await log(modelbox, subject, _loss(0))
-    variables = {"id": subject}
+    await _log(modelbox, subject, "hidden", 0)
+    variables = {"id": subject, "key": "hidden"}
     async with (
         asyncio.timeout(20),
         _subscribe_sse(hive, METRICS_LOGGED, variables, federation.outsider_token) as results,
@@ -278,13 +296,10 @@ async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
     assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_FOUND"], result
 
 
-COMPOSERS = pytest.mark.parametrize("composer", ["apollo", "guild"])
-
-
 async def test_a_subscription_without_a_token_is_refused_with_unauthenticated(
     hive: Api, federation: Federation
 ) -> None:
-    variables = {"id": federation.version_ids[0]}
+    variables = {"id": federation.version_ids[0], "key": "sse"}
     async with (
         asyncio.timeout(20),
         _subscribe_sse(hive, METRICS_LOGGED, variables, None) as results,
@@ -292,6 +307,9 @@ async def test_a_subscription_without_a_token_is_refused_with_unauthenticated(
         result = await anext(results)
     assert result["data"] is None, result
     assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"], result
+
+
+COMPOSERS = pytest.mark.parametrize("composer", ["apollo", "guild"])
 
 
 @COMPOSERS
