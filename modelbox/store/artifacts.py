@@ -2,9 +2,10 @@
 
 Uploaded bytes are stored in the GridFS layout (`fs.files`, `fs.chunks`), read back through
 `AsyncGridFSBucket`. They are written here rather than through `open_upload_stream`: PyMongo's
-GridIn holds up to 48 MB of chunks before each insert (a 1 GiB upload peaked 190 MB above its
-start) and stops reading while it inserts; this writer keeps one small batch in flight while
-the next one fills, so memory stays flat and the network and the database work side by side.
+GridIn holds up to 48 MB of chunks before each insert (writing 128 MiB through it raised a
+process's peak RSS by ~190 MB) and stops reading while it inserts; this writer keeps one
+small batch in flight while the next one fills, so memory stays flat and the network and
+the database work side by side.
 
 An upload holds a lease on its PENDING artifact (`upload: {file_id, expires_at}`), taken and
 released atomically: of two concurrent PUTs one is refused, and a lease left behind by a
@@ -43,8 +44,9 @@ CHUNK_BYTES = 1024 * 1024
 # Chunks per insert: one batch is written while the next one fills from the network.
 BATCH_CHUNKS = 4
 LEASE = timedelta(seconds=60)
-# Chunks a download reads ahead of the client.
-READ_AHEAD = 8
+# Chunks a download reads ahead of the client: about one getMore batch (16 MiB), so the
+# next batch is fetched while the client receives this one.
+READ_AHEAD = 16
 # A running upload renews its lease this often; one that stalls for longer than LEASE loses it.
 RENEW_SECONDS = 15.0
 
