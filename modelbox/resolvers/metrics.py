@@ -105,13 +105,7 @@ async def log_metrics(
     type_name, record = await subject(ctx, subject_id, Role.WRITER)
     validation.text(idempotency_key, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
     points = check_request(ctx, series)
-    existing = await ctx.store.metrics.kinds(record["id"], [p.key for p in points])
-    for p in points:
-        if existing.get(p.key, p.kind) != p.kind:
-            raise BadUserInput(
-                f"series: {p.key!r} holds {existing[p.key]} values; it cannot take {p.kind} values",
-                field="series",
-            )
+    # A key that already holds another kind of value is refused by the store's transaction.
     return await ctx.store.metrics.log(
         record["id"], type_name, record["namespace"], points, idempotency_key
     )

@@ -391,18 +391,23 @@ class Metrics:
             if buckets:
                 await self.buckets.insert_many(buckets, session=session)
 
-        try:
-            async with self.database.client.start_session() as session:
-                await session.with_transaction(work)
-        except (DuplicateKeyError, BulkWriteError) as error:
-            index = _duplicate_index(error)
-            if index is None:
-                raise
-            if REQUEST_INDEX in index:
-                return LogResult(accepted=0, duplicate=True)
-            if SERIES_INDEX in index:
-                raise await self._kind_clash(subject, series) from None
-            raise
+        for attempt in range(2):
+            try:
+                async with self.database.client.start_session() as session:
+                    await session.with_transaction(work)
+                break
+            except (DuplicateKeyError, BulkWriteError) as error:
+                index = _duplicate_index(error)
+                if index is None:
+                    raise
+                if REQUEST_INDEX in index:
+                    return LogResult(accepted=0, duplicate=True)
+                if SERIES_INDEX not in index:
+                    raise
+                clash = await self._kind_clash(subject, series)
+                # No clash: another writer created the same new series first; now it exists.
+                if clash is not None or attempt == 1:
+                    raise clash or error from None
         crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
         if crowded:
             await self._compact_crowded(subject, crowded)
@@ -469,7 +474,9 @@ class Metrics:
         async with self.database.client.start_session() as session:
             await session.with_transaction(work)
 
-    async def _kind_clash(self, subject: ObjectId, series: Sequence[SeriesPoints]) -> BadUserInput:
+    async def _kind_clash(
+        self, subject: ObjectId, series: Sequence[SeriesPoints]
+    ) -> BadUserInput | None:
         """The error for a request that logs another kind of value to an existing series."""
         wanted = {s.key: s.kind for s in series}
         async for doc in self.series.find({"subject_id": subject, "key": {"$in": list(wanted)}}):
@@ -479,15 +486,7 @@ class Metrics:
                     f" it cannot take {wanted[doc['key']]} values",
                     field="series.key",
                 )
-        return BadUserInput("series.key: a series changed kind while logging", field="series.key")
-
-    async def kinds(self, subject_id: str, keys: list[str]) -> dict[str, str]:
-        """The kind of each of `keys` that already exists for the subject."""
-        cursor = self.series.find(
-            {"subject_id": object_id(subject_id), "key": {"$in": keys}},
-            projection={"key": 1, "kind": 1},
-        )
-        return {doc["key"]: doc["kind"] async for doc in cursor}
+        return None
 
     async def summaries(self, keys: list[tuple[str, str]]) -> list[Record | None]:
         """Series summaries by (subject id, key), in the order of `keys` (a DataLoader batch)."""
