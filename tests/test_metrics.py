@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from modelbox.config import Settings
 from tests.api import Api
 from tests.live import running, until_live
+from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
 
 LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted duplicate } }"""
@@ -400,3 +401,29 @@ async def test_step_by_step_logging_is_compacted_into_full_buckets(
     read = await points(api, run["id"], "loss")
     assert read["steps"] == list(range(160))
     assert read["values"] == [float(s) for s in range(160)]
+
+
+async def test_series_of_many_subjects_load_in_a_fixed_number_of_queries(
+    counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
+) -> None:
+    api, counter = counted
+    query = """{ namespace(name: "vision") { experiments(first: 50) { edges { node {
+        metricSeries { key count } metric(key: "loss") { last { value } } } } } } }"""
+
+    async def commands_for(experiments: int) -> int:
+        for i in range(experiments):
+            run = await api.create_experiment("vision", f"run-{experiments}-{i}")
+            await log(
+                api,
+                run["id"],
+                {"key": "loss", "steps": [0], "values": [0.5]},
+                {"key": "acc", "steps": [0], "values": [0.9]},
+            )
+        counter.names.clear()
+        data = await api.ok(query)
+        for edge in data["namespace"]["experiments"]["edges"]:
+            assert [s["key"] for s in edge["node"]["metricSeries"]] == ["acc", "loss"]
+            assert edge["node"]["metric"]["last"]["value"] == 0.5
+        return len(counter.names)
+
+    assert await commands_for(1) == await commands_for(9)
