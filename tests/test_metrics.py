@@ -119,6 +119,7 @@ async def test_points_page_through_a_long_series_by_limit_and_from_step(api: Api
     assert first["values"][10:14] == [0.0, 1.0, 0.0, 1.0]  # equal steps: logged order
     rest = await points(api, run["id"], "loss", **{"from": first["steps"][-1] + 1})
     assert rest["steps"] == list(range(1498, 3000))
+    assert (await points(api, run["id"], "loss", limit=0))["steps"] == []
 
 
 async def test_downsampled_keeps_first_last_and_spikes(api: Api) -> None:

@@ -534,7 +534,8 @@ class Metrics:
         cursor = self.buckets.find(query, projection=skipped).sort("first_step", 1)
         async for bucket in cursor:
             # Later buckets start at or after this one: enough points before it means done.
-            if limit is not None and held >= limit and highest < bucket["first_step"]:
+            seen_up_to = -1 if highest is None else highest
+            if limit is not None and held >= limit and seen_up_to < bucket["first_step"]:
                 break
             part = step_window(Columns.of_bucket(bucket, rollup), from_step, to_step)
             parts.append(part)
