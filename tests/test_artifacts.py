@@ -18,6 +18,8 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from modelbox.app import create_app
+from modelbox.config import Settings
 from modelbox.resolvers.ids import from_global_id
 from modelbox.store.tokens import BOOTSTRAP_NAME
 from tests.api import ADMIN_TOKEN, Api
@@ -531,3 +533,13 @@ def api_id_to_oid(global_id: str) -> ObjectId:
     decoded = from_global_id(global_id)
     assert decoded is not None
     return ObjectId(decoded[1])
+
+
+async def test_transfer_urls_use_the_public_url_when_one_is_set(settings: Settings) -> None:
+    app = create_app(settings.with_(public_url="https://models.example.com/mbx/"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as c:
+            artifact = await pending_artifact(Api(c), "public")
+    assert artifact["uploadUrl"].startswith("https://models.example.com/mbx/artifacts/")
+    assert artifact["uploadUrl"].endswith(artifact["id"])
