@@ -43,6 +43,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/federation.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) .modelbox

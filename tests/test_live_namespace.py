@@ -86,3 +86,39 @@ async def test_revoking_the_token_ends_its_subscriptions(settings: Settings) -> 
                 except OperationError as ended:
                     assert ended.codes == ["UNAUTHENTICATED"]
                     break
+
+
+async def test_namespace_watcher_sees_artifacts_and_cascaded_deletes(settings: Settings) -> None:
+    query = """subscription($ns: String!) { namespaceChanges(namespace: $ns) { type node {
+      id __typename ... on Artifact { name uri } ... on DeletedNode { type } } } }"""
+    async with running(settings) as (server, api), WsClient(server.url) as ws:
+        op = await ws.subscribe(query, {"ns": "vision"})
+        await until_live(ws, op, lambda i: api.create_model("vision", f"probe-{i}"))
+        model = await api.create_model("vision", "resnet")
+        version = await api.create_version(model["id"])
+        tracked = await api.ok(
+            """mutation($input: TrackArtifactInput!) { trackArtifact(input: $input) { id } }""",
+            {"input": {"subjectId": version["id"], "name": "weights", "uri": "s3://b/w.pt"}},
+        )
+        artifact_id = tracked["trackArtifact"]["id"]
+        for mutation, id in [("deleteArtifact", artifact_id), ("deleteModel", model["id"])]:
+            await api.ok(
+                f"mutation($id: ID!) {{ {mutation}(input: {{id: $id}}) {{ deletedId }} }}",
+                {"id": id},
+            )
+        seen: list[tuple[str, str, str]] = []
+        while ("DELETED", "Model", model["id"]) not in seen:
+            change = (await ws.next(op))["namespaceChanges"]
+            node = change["node"]
+            kind = node.get("type") or node["__typename"]
+            if not node.get("name", "").startswith("probe-"):
+                seen.append((change["type"], kind, node["id"]))
+        assert seen == [
+            ("CREATED", "Model", model["id"]),
+            ("UPDATED", "Model", model["id"]),  # it numbers its new version: latestVersion moves
+            ("CREATED", "ModelVersion", version["id"]),
+            ("CREATED", "Artifact", artifact_id),
+            ("DELETED", "Artifact", artifact_id),
+            ("DELETED", "ModelVersion", version["id"]),  # with its model
+            ("DELETED", "Model", model["id"]),
+        ]

@@ -24,10 +24,14 @@ class Context:
     # Where the request reached us (`scheme://host[/root]`): the base of artifact URLs
     # unless `settings.public_url` names another.
     base_url: str | None = None
-    loaders: Loaders = field(init=False)
+    # Made when first used: a subscription refreshes them per delivery, most never use them.
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.store, lambda: self.principal)
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.store, lambda: self.principal)
+        return self._loaders
 
     @property
     def principal(self) -> Principal:
@@ -36,10 +40,9 @@ class Context:
             raise self.refusal or Unauthenticated("a bearer token is required")
         return self._principal
 
-    def fresh_loaders(self) -> Loaders:
+    def fresh_loaders(self) -> None:
         """Loaders for one operation on a long-lived (WebSocket) context: nothing stale."""
-        self.loaders = Loaders(self.store, lambda: self.principal)
-        return self.loaders
+        self._loaders = None
 
     def sign_in(self, other: Context) -> None:
         """Take `other`'s identity: a WebSocket authenticates after its context was made."""
