@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,8 +148,28 @@ async def direct(uri: str, database: str, size: int) -> tuple[float, float]:
     return written, read
 
 
-async def through_api(url: str, size: int, digest: str, memory: Memory) -> tuple[float, float]:
-    """Seconds to PUT and to GET the file through the API, sampling the server's memory."""
+async def curl_get(url: str, size: int) -> float:
+    """Seconds for curl to GET `url` (a client with no Python overhead), or NaN without curl."""
+    if shutil.which("curl") is None:
+        return math.nan
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        "curl", "-sf", "-o", "/dev/null", "-w", "%{size_download}",
+        "-H", f"Authorization: Bearer {TOKEN}", url,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    assert int(out) == size, out
+    return time.perf_counter() - started
+
+
+async def through_api(
+    url: str, size: int, digest: str, memory: Memory
+) -> tuple[float, float, float]:
+    """Seconds to PUT, to GET (httpx) and to GET (curl) the file through the API.
+
+    The server's memory is sampled meanwhile.
+    """
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
         data = await graphql(
@@ -184,12 +206,13 @@ async def through_api(url: str, size: int, digest: str, memory: Memory) -> tuple
                     offset += len(data)
             read = time.perf_counter() - started
             assert offset == size
+            read_curl = await curl_get(artifact["uploadUrl"], size)
         await graphql(
             client,
             "mutation($id: ID!) { deleteArtifact(input: {id: $id}) { deletedId } }",
             id=artifact["id"],
         )
-    return written, read
+    return written, read, read_curl
 
 
 def rate(size: int, seconds: float) -> float:
@@ -210,20 +233,24 @@ async def main() -> None:
         server, url = start_server(db.uri, "bench")
         try:
             memory = Memory(server.pid)
-            ratios: dict[str, list[float]] = {"upload": [], "download": []}
+            ratios: dict[str, list[float]] = {"upload": [], "download": [], "download (curl)": []}
             for round in range(1, args.rounds + 1):
                 # Alternate which goes first, so neither always finds the database warmer.
                 if round % 2:
                     d_up, d_down = await direct(db.uri, "bench", size)
-                    a_up, a_down = await through_api(url, size, digest.hexdigest(), memory)
+                    a_up, a_down, a_curl = await through_api(url, size, digest.hexdigest(), memory)
                 else:
-                    a_up, a_down = await through_api(url, size, digest.hexdigest(), memory)
+                    a_up, a_down, a_curl = await through_api(url, size, digest.hexdigest(), memory)
                     d_up, d_down = await direct(db.uri, "bench", size)
                 print(f"round {round}: {args.mib} MiB, GridFS chunks of {CHUNK_BYTES // MiB} MiB")
-                for what, api, base in (("upload", a_up, d_up), ("download", a_down, d_down)):
+                for what, api, base in (
+                    ("upload", a_up, d_up),
+                    ("download", a_down, d_down),
+                    ("download (curl)", a_curl, d_down),
+                ):
                     ratios[what].append(base / api)
                     print(
-                        f"  {what:8}  API {rate(size, api):6.1f} MB/s   "
+                        f"  {what:15}  API {rate(size, api):6.1f} MB/s   "
                         f"AsyncGridFSBucket {rate(size, base):6.1f} MB/s   "
                         f"ratio {base / api:.0%}"
                     )
