@@ -122,3 +122,30 @@ async def test_namespace_watcher_sees_artifacts_and_cascaded_deletes(settings: S
             ("DELETED", "ModelVersion", version["id"]),  # with its model
             ("DELETED", "Model", model["id"]),
         ]
+
+
+async def test_each_delivery_loads_afresh(settings: Settings) -> None:
+    query = """subscription($ns: String!) { namespaceChanges(namespace: $ns) { type node {
+      ... on ModelVersion { version model { description } } } } }"""
+    async with running(settings) as (server, api), WsClient(server.url) as ws:
+        model = await api.create_model("vision", "resnet", description="first")
+        op = await ws.subscribe(query, {"ns": "vision"})
+        await until_live(ws, op, lambda i: api.create_model("vision", f"probe-{i}"))
+        versions: list[dict] = []
+
+        async def next_version() -> dict:
+            while True:
+                change = (await ws.next(op))["namespaceChanges"]
+                if change["type"] == "CREATED" and "version" in change["node"]:
+                    return change["node"]
+
+        await api.create_version(model["id"])
+        versions.append(await next_version())
+        await api.ok(
+            'mutation($id: ID!) { updateModel(input: {id: $id, description: "second"}) { id } }',
+            {"id": model["id"]},
+        )
+        await api.create_version(model["id"])
+        versions.append(await next_version())
+        # The model behind both versions is read again for the second one, not remembered.
+        assert [v["model"]["description"] for v in versions] == ["first", "second"]
