@@ -543,3 +543,14 @@ async def test_transfer_urls_use_the_public_url_when_one_is_set(settings: Settin
             artifact = await pending_artifact(Api(c), "public")
     assert artifact["uploadUrl"].startswith("https://models.example.com/mbx/artifacts/")
     assert artifact["uploadUrl"].endswith(artifact["id"])
+
+
+async def test_artifacts_resolve_as_federation_entities_through_access_control(api: Api) -> None:
+    artifact = await pending_artifact(api, "federated")
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+                 ... on Artifact { id name state } } }"""
+    representations = {"r": [{"__typename": "Artifact", "id": artifact["id"]}]}
+    data = await api.ok(query, representations)
+    assert data["_entities"] == [{"id": artifact["id"], "name": "model.bin", "state": "PENDING"}]
+    outsider = await api.token(("elsewhere", "VIEWER"))
+    assert (await api.ok(query, representations, token=outsider))["_entities"] == [None]
