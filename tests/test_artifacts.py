@@ -151,6 +151,8 @@ async def test_multi_megabyte_round_trip_is_byte_for_byte(
     assert artifact["state"] == "PENDING" and artifact["storage"] == "GRIDFS"
     assert artifact["uploadUrl"].startswith(f"{served.server.url}/artifacts/")
     assert artifact["downloadUrl"] is None
+    early = await http.get(artifact["uploadUrl"], headers=bearer())
+    assert early.status_code == 404 and "PENDING" in early.json()["errors"][0]["message"]
 
     put = await http.put(artifact["uploadUrl"], content=data, headers=bearer())
     assert put.status_code == 200, put.text
@@ -169,6 +171,10 @@ async def test_multi_megabyte_round_trip_is_byte_for_byte(
     assert got.headers["etag"] == f'"{digest}"'
     assert got.headers["accept-ranges"] == "bytes"
     assert 'filename="model.safetensors"' in got.headers["content-disposition"]
+    cached = await http.get(
+        stored["downloadUrl"], headers={**bearer(), "If-None-Match": f'"{digest}"'}
+    )
+    assert cached.status_code == 304 and cached.content == b""
 
 
 async def test_wrong_sha256_is_refused_then_a_correct_upload_succeeds(
