@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -560,3 +561,18 @@ async def test_artifacts_resolve_as_federation_entities_through_access_control(a
     assert data["_entities"] == [{"id": artifact["id"], "name": "model.bin", "state": "PENDING"}]
     outsider = await api.token(("elsewhere", "VIEWER"))
     assert (await api.ok(query, representations, token=outsider))["_entities"] == [None]
+
+
+async def test_of_many_simultaneous_uploads_exactly_one_wins(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "races")
+    bodies = [os.urandom(2 * MiB) for _ in range(6)]
+    responses = await asyncio.gather(
+        *(http.put(artifact["uploadUrl"], content=body, headers=bearer()) for body in bodies)
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 409, 409, 409, 409, 409]
+    winner = bodies[[r.status_code for r in responses].index(200)]
+    assert (await http.get(artifact["uploadUrl"], headers=bearer())).content == winner
+    assert served.orphan_chunks() == 0
