@@ -150,6 +150,11 @@ class ChangeFeed:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def watching(self) -> bool:
+        """Whether the change stream is open (it is while anyone subscribes)."""
+        return self._task is not None
+
     async def close(self) -> None:
         async with self._lock:
             for subscription in self._subscribers:
