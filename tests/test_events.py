@@ -144,14 +144,15 @@ async def test_a_bad_batch_writes_nothing_and_names_the_limit(api: Api) -> None:
     assert "max_event_payload_bytes" in error["message"]
     assert "events[1].payload" in error["message"]
 
+    ok = {"name": "ok"}
     many = [{"name": "tick"}] * 1001
     body = await api.post(LOG, {"input": {"subjectId": run["id"], "events": many}})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "max_events_per_request" in body["errors"][0]["message"]
 
-    bad_name = [{"name": "ok"}, {"name": "not a name!"}]
-    codes = await api.fails(LOG, {"input": {"subjectId": run["id"], "events": bad_name}})
-    assert codes == ["BAD_USER_INPUT"]
+    for bad in ({"name": "not a name!"}, {"name": "old", "wallclock": "1969-12-31T23:59:59Z"}):
+        codes = await api.fails(LOG, {"input": {"subjectId": run["id"], "events": [ok, bad]}})
+        assert codes == ["BAD_USER_INPUT"]
     assert (await timeline(api, run["id"]))["totalCount"] == 0
 
     namespace = await api.ok('{ namespace(name: "vision") { id } }')

@@ -15,7 +15,7 @@ from modelbox.resolvers.live import watch
 from modelbox.resolvers.nodes import node
 from modelbox.resolvers.permissions import require
 from modelbox.store import Change, Record
-from modelbox.store.events import utc
+from modelbox.store.events import EARLIEST, LATEST, utc
 from modelbox.store.records import now
 
 SUBJECT_TYPES = ("Experiment", "Checkpoint", "Model", "ModelVersion")
@@ -45,8 +45,13 @@ def _clean(ctx: Context, index: int, event: dict[str, Any]) -> dict[str, Any]:
     validation.json_value(
         event.get("payload"), f"{field}.payload", limit, "max_event_payload_bytes"
     )
-    wallclock = event.get("wallclock")
-    return {**event, "wallclock": utc(wallclock) if wallclock is not None else now()}
+    wallclock = utc(event["wallclock"]) if event.get("wallclock") is not None else now()
+    if not EARLIEST <= wallclock < LATEST:
+        raise BadUserInput(
+            f"{field}.wallclock: must be between {EARLIEST:%Y} and {LATEST:%Y}",
+            field=f"{field}.wallclock",
+        )
+    return {**event, "wallclock": wallclock}
 
 
 async def log_events(ctx: Context, subject_id: str, events: list[dict[str, Any]]) -> list[Record]:

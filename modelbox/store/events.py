@@ -25,6 +25,11 @@ from modelbox.store.repository import Repository
 Document = dict[str, Any]
 
 
+# `order` keys hold 13 digits of milliseconds: from the epoch into the year 2286.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2286, 11, 20, tzinfo=UTC)
+
+
 def order_key(wallclock: datetime, id: ObjectId) -> str:
     """Wallclock order, unique: milliseconds since the epoch, then the id (both fixed-width)."""
     return f"{_millis(wallclock):013d}{id}"
