@@ -138,7 +138,9 @@ async def main() -> None:
         await serving
 
     print(f"nested query: 1 namespace -> {len(edges)} models -> {objects} versions -> experiment")
-    print(f"  ModelBox over HTTP: {len(api_commands)} database commands ({', '.join(api_commands)})")
+    print(
+        f"  ModelBox over HTTP: {len(api_commands)} database commands ({', '.join(api_commands)})"
+    )
     print(f"  ModelBox over HTTP: median {median_ms(api_times):.1f} ms over {RUNS} runs")
     print(f"  baseline, PyMongo one query per parent: {len(naive_commands)} database commands")
     print(f"  baseline, PyMongo one query per parent: median {median_ms(naive_times):.1f} ms")

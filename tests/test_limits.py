@@ -11,7 +11,9 @@ async def test_query_depth_is_limited(api: Api) -> None:
     inner = "name"
     for _ in range(depth):
         inner = f"model {{ namespace {{ models {{ edges {{ node {{ {inner} }} }} }} }} }}"
-    body = await api.post(f'{{ namespace(name: "x") {{ models {{ edges {{ node {{ {inner} }} }} }} }} }}')
+    body = await api.post(
+        f'{{ namespace(name: "x") {{ models {{ edges {{ node {{ {inner} }} }} }} }} }}'
+    )
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "depth" in error["message"]
@@ -49,7 +51,8 @@ async def test_oversized_body_is_refused_before_parsing(api: Api) -> None:
 async def test_oversized_metadata_is_refused_and_nothing_is_written(api: Api) -> None:
     big = {"blob": "y" * (Settings().max_metadata_bytes + 1)}
     body = await api.post(
-        "mutation($m: JSON) { createModel(input: {namespace: \"lim\", name: \"m\", metadata: $m}) { id } }",
+        'mutation($m: JSON) { createModel(input: {namespace: "lim", name: "m", metadata: $m})'
+        " { id } }",
         {"m": big},
     )
     error = body["errors"][0]
