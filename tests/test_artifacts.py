@@ -30,7 +30,9 @@ MiB = 1024 * 1024
 LIMIT = 8 * MiB
 AGENT = "artifact-tests/1.0"
 
-ARTIFACT_FIELDS = "id name kind storage state uri size sha256 contentType uploadUrl downloadUrl"
+ARTIFACT_FIELDS = (
+    "id name kind storage state uri size sha256 contentType uploadUrl downloadUrl updatedAt"
+)
 
 
 @dataclass
@@ -283,19 +285,21 @@ async def test_an_upload_left_by_a_dead_server_is_taken_over_when_its_lease_expi
     served.db["fs.chunks"].insert_many(
         [{"files_id": stale, "n": n, "data": b"partial"} for n in range(3)]
     )
-    lease = {"file_id": stale, "expires_at": datetime.now(UTC) + timedelta(minutes=1)}
-    artifacts = served.db["artifacts"]
-    artifacts.update_one({"_id": api_id_to_oid(artifact["id"])}, {"$set": {"upload": lease}})
+    oid = api_id_to_oid(artifact["id"])
+    leases = served.db["artifact_uploads"]
+    expires = datetime.now(UTC) + timedelta(minutes=1)
+    leases.insert_one({"_id": oid, "file_id": stale, "expires_at": expires})
 
     busy = await http.put(artifact["uploadUrl"], content=b"data", headers=bearer())
     assert busy.status_code == 409
 
-    expired = {"upload.expires_at": datetime.now(UTC) - timedelta(seconds=1)}
-    artifacts.update_one({"_id": api_id_to_oid(artifact["id"])}, {"$set": expired})
+    expired = {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}
+    leases.update_one({"_id": oid}, {"$set": expired})
     put = await http.put(artifact["uploadUrl"], content=b"data", headers=bearer())
     assert put.status_code == 200, put.text
     assert served.db["fs.chunks"].count_documents({"files_id": stale}) == 0
     assert served.orphan_chunks() == 0
+    assert leases.count_documents({"_id": oid}) == 0
 
 
 async def test_ranges_and_head(api: Api, http: httpx.AsyncClient) -> None:
@@ -576,3 +580,26 @@ async def test_of_many_simultaneous_uploads_exactly_one_wins(
     winner = bodies[[r.status_code for r in responses].index(200)]
     assert (await http.get(artifact["uploadUrl"], headers=bearer())).content == winner
     assert served.orphan_chunks() == 0
+
+
+async def test_deleting_an_artifact_mid_upload_ends_the_upload_and_leaves_no_bytes(
+    api: Api, http: httpx.AsyncClient, served: Served
+) -> None:
+    artifact = await pending_artifact(api, "doomed")
+    before = (await read_artifact(api, artifact["id"]))["updatedAt"]
+    data = os.urandom(7 * MiB)
+    with open_upload(served, artifact["uploadUrl"], len(data)) as sock:
+        sock.sendall(data[: 5 * MiB])
+        served.wait_for(lambda: served.orphan_chunks() > 0, "chunks of the running upload")
+        # A running upload leaves the artifact itself untouched (nothing for live watchers).
+        assert (await read_artifact(api, artifact["id"]))["updatedAt"] == before
+        await api.ok(
+            "mutation($id: ID!) { deleteArtifact(input: {id: $id}) { deletedId } }",
+            {"id": artifact["id"]},
+        )
+        sock.sendall(data[5 * MiB :])
+        status, body = read_response(sock)
+    assert status == 409, body
+    assert b"deleted" in body
+    served.wait_for(lambda: served.orphan_chunks() == 0, "the upload's chunks to be deleted")
+    assert served.db["artifact_uploads"].count_documents({}) == 0

@@ -7,9 +7,11 @@ process's peak RSS by ~190 MB) and stops reading while it inserts; this writer k
 small batch in flight while the next one fills, so memory stays flat and the network and
 the database work side by side.
 
-An upload holds a lease on its PENDING artifact (`upload: {file_id, expires_at}`), taken and
-released atomically: of two concurrent PUTs one is refused, and a lease left behind by a
-crashed server expires and its partial file is deleted by the next upload.
+An upload holds a lease on its PENDING artifact, a document of its own in `artifact_uploads`
+(`{_id: artifact id, file_id, expires_at}`) so that the artifact itself only changes when an
+upload completes. The lease is taken and released atomically: of two concurrent PUTs one is
+refused, and a lease left behind by a crashed server expires and its partial file is deleted
+by the next upload.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bson import Int64, ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from modelbox.access import Actor
 from modelbox.errors import BadUserInput, Conflict, NotFound, PayloadTooLarge
@@ -101,13 +104,6 @@ class ChunkWriter:
         self._in_flight = asyncio.ensure_future(self.chunks.insert_many(batch))
 
 
-def _file_ids(document: Document) -> list[ObjectId]:
-    """The GridFS files an artifact document refers to: its bytes, and an upload's."""
-    upload = document.get("upload") or {}
-    ids = [object_id(document.get("file_id") or ""), upload.get("file_id")]
-    return [i for i in ids if isinstance(i, ObjectId)]
-
-
 class Artifacts(Repository):
     collection_name = "artifacts"
     object_type = "Artifact"
@@ -117,6 +113,7 @@ class Artifacts(Repository):
         self.bucket = AsyncGridFSBucket(database.db, BUCKET, chunk_size_bytes=CHUNK_BYTES)
         self.files = database[f"{BUCKET}.files"]
         self.chunks = database[f"{BUCKET}.chunks"]
+        self.uploads = database["artifact_uploads"]
 
     async def create(
         self,
@@ -184,33 +181,36 @@ class Artifacts(Repository):
         oid = object_id(id)
         file_id = ObjectId()
         stamp = now()
-        before = await self.collection.find_one_and_update(
-            {
-                "_id": oid,
-                "storage": GRIDFS,
-                "state": PENDING,
-                "$or": [{"upload": None}, {"upload.expires_at": {"$lte": stamp}}],
-            },
-            {"$set": {"upload": {"file_id": file_id, "expires_at": stamp + LEASE}}},
-            return_document=ReturnDocument.BEFORE,
-        )
-        if before is None:
-            current = await self.collection.find_one({"_id": oid})
-            if current is None:
-                raise NotFound("artifact does not exist")
-            if current["storage"] != GRIDFS:
-                raise Conflict("artifact is tracked by URI: its bytes are not kept in ModelBox")
-            if current["state"] == AVAILABLE:
-                raise Conflict("artifact is already uploaded and cannot change: create a new one")
-            raise Conflict("another upload of this artifact is in progress")
-        # A lease that expired belonged to an upload that died: delete what it left.
-        await self._delete_bytes(_file_ids(before))
-        return before, file_id
+        try:
+            # Takes a free or expired lease; a live one makes the upsert's insert collide.
+            before = await self.uploads.find_one_and_update(
+                {"_id": oid, "expires_at": {"$lte": stamp}},
+                {"$set": {"file_id": file_id, "expires_at": stamp + LEASE}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            raise Conflict("another upload of this artifact is in progress") from None
+        if before is not None:
+            # A lease that expired belonged to an upload that died: delete what it left.
+            await self._delete_bytes([before["file_id"]])
+        artifact = await self.collection.find_one({"_id": oid})
+        refusal = None
+        if artifact is None:
+            refusal = NotFound("artifact does not exist")
+        elif artifact["storage"] != GRIDFS:
+            refusal = Conflict("artifact is tracked by URI: its bytes are not kept in ModelBox")
+        elif artifact["state"] == AVAILABLE:
+            refusal = Conflict("artifact is already uploaded and cannot change: create a new one")
+        if refusal is not None:
+            await self.uploads.delete_one({"_id": oid, "file_id": file_id})
+            raise refusal
+        assert artifact is not None
+        return artifact, file_id
 
     async def _renew(self, oid: ObjectId, file_id: ObjectId) -> None:
-        result = await self.collection.update_one(
-            {"_id": oid, "upload.file_id": file_id},
-            {"$set": {"upload.expires_at": now() + LEASE}},
+        result = await self.uploads.update_one(
+            {"_id": oid, "file_id": file_id}, {"$set": {"expires_at": now() + LEASE}}
         )
         if result.matched_count == 0:
             raise Conflict("the upload was taken over or the artifact deleted while it ran")
@@ -219,9 +219,11 @@ class Artifacts(Repository):
         self, session: Session, actor: Actor, artifact: Document, file: Document, sha256: str
     ) -> Record:
         """The file's entry, the state change and its audit event, in one transaction."""
+        lease = {"_id": artifact["_id"], "file_id": file["_id"]}
+        released = await self.uploads.delete_one(lease, session=session)
         await self.files.insert_one(file, session=session)
         after = await self.collection.find_one_and_update(
-            {"_id": artifact["_id"], "state": PENDING, "upload.file_id": file["_id"]},
+            {"_id": artifact["_id"], "state": PENDING},
             {
                 "$set": {
                     "state": AVAILABLE,
@@ -229,13 +231,12 @@ class Artifacts(Repository):
                     "sha256": sha256,
                     "file_id": file["_id"],
                     "updated_at": now(),
-                },
-                "$unset": {"upload": ""},
+                }
             },
             return_document=ReturnDocument.AFTER,
             session=session,
         )
-        if after is None:
+        if released.deleted_count == 0 or after is None:
             raise Conflict("the upload was taken over or the artifact deleted while it ran")
         await self.audit.record(
             session,
@@ -251,9 +252,7 @@ class Artifacts(Repository):
     async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
         await writer.settle()
         await self._delete_bytes([writer.file_id])
-        await self.collection.update_one(
-            {"_id": oid, "upload.file_id": writer.file_id}, {"$unset": {"upload": ""}}
-        )
+        await self.uploads.delete_one({"_id": oid, "file_id": writer.file_id})
 
     async def _delete_bytes(self, file_ids: list[ObjectId], session: Session | None = None) -> None:
         if file_ids:
@@ -314,7 +313,7 @@ class Artifacts(Repository):
 
         async def work(session: Session) -> Record:
             record = await self._delete(session, actor, id)
-            await self._delete_bytes(_file_ids(record), session)
+            await self._delete_with_bytes(session, [record])
             return record
 
         return await self.database.transaction(work)
@@ -325,4 +324,12 @@ class Artifacts(Repository):
         docs = await self.collection.find(query, session=session).to_list()
         if docs:
             await self.collection.delete_many(query, session=session)
-            await self._delete_bytes([i for doc in docs for i in _file_ids(doc)], session)
+            await self._delete_with_bytes(session, docs)
+
+    async def _delete_with_bytes(self, session: Session, artifacts: list[Document]) -> None:
+        """The bytes of deleted artifacts, and of any upload running into one of them."""
+        ids = [object_id(a.get("_id") or a["id"]) for a in artifacts]
+        leases = await self.uploads.find({"_id": {"$in": ids}}, session=session).to_list()
+        await self.uploads.delete_many({"_id": {"$in": ids}}, session=session)
+        file_ids = [object_id(a["file_id"]) for a in artifacts if a.get("file_id")]
+        await self._delete_bytes([*file_ids, *(lease["file_id"] for lease in leases)], session)

@@ -78,6 +78,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
         ),
         IndexSpec("subject_newest", [("subject_id", ASCENDING), ("_id", DESCENDING)]),
     ],
+    # Upload leases, by artifact id: only `_id` is looked up.
+    "artifact_uploads": [],
     # GridFS's own indexes, under the names GridFS clients give them.
     "fs.files": [
         IndexSpec("filename_1_uploadDate_1", [("filename", ASCENDING), ("uploadDate", ASCENDING)])
