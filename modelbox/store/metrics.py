@@ -34,12 +34,14 @@ a rejected request logs nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import heapq
 import itertools
 import logging
 import operator
 import sys
+import weakref
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -352,6 +354,11 @@ class Metrics:
         self.series = database["metric_series"]
         self.buckets = database["metric_buckets"]
         self.requests = database["metric_requests"]
+        # Writers of one subject in this process take turns: concurrent transactions on the
+        # same summaries would otherwise conflict and retry against each other.
+        self._writing: weakref.WeakValueDictionary[ObjectId, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def log(
         self,
@@ -391,9 +398,10 @@ class Metrics:
             if buckets:
                 await self.buckets.insert_many(buckets, session=session)
 
+        turn = self._writing.setdefault(subject, asyncio.Lock())
         for attempt in range(2):
             try:
-                async with self.database.client.start_session() as session:
+                async with turn, self.database.client.start_session() as session:
                     await session.with_transaction(work)
                 break
             except (DuplicateKeyError, BulkWriteError) as error:
