@@ -49,9 +49,18 @@ async def test_namespace_watcher_sees_create_update_delete_in_order(
 
 async def test_websocket_refuses_a_bad_token_and_asks_for_one(settings: Settings) -> None:
     async with running(settings) as (server, _):
-        with pytest.raises(ConnectionRefused):
-            await WsClient(server.url, token="mbx_not-a-token").connect()
-        for protocol in (TRANSPORT_WS, LEGACY_WS):
+        # graphql-transport-ws can only close (4403); graphql-ws says why in connection_error.
+        for protocol, detail in [
+            (TRANSPORT_WS, "4403"),
+            (LEGACY_WS, {"message": "the token is invalid, expired or revoked"}),
+        ]:
+            with pytest.raises(ConnectionRefused) as refused_at_connect:
+                await WsClient(server.url, token="mbx_not-a-token", protocol=protocol).connect()
+            if isinstance(detail, dict):
+                assert refused_at_connect.value.detail["message"] == detail["message"]
+                assert refused_at_connect.value.detail["extensions"]["code"] == "UNAUTHENTICATED"
+            else:
+                assert refused_at_connect.value.detail == detail
             async with WsClient(server.url, token=None, protocol=protocol) as ws:
                 op = await ws.subscribe(WATCH, {"ns": "vision"})
                 with pytest.raises(OperationError) as refused:
