@@ -68,7 +68,7 @@ async def log_events(ctx: Context, subject_id: str, events: list[dict[str, Any]]
             limit=limit,
         )
     cleaned = [_clean(ctx, i, event) for i, event in enumerate(events)]
-    return await ctx.store.events.log(ctx.actor, target["type"], target, cleaned)
+    return await ctx.store.events.log(target["type"], target, cleaned)
 
 
 async def events_of(

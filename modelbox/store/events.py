@@ -15,7 +15,6 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from modelbox.access import Actor
 from modelbox.store.audit import AuditLog
 from modelbox.store.database import Database, Session
 from modelbox.store.paging import SortKey
@@ -76,9 +75,7 @@ class Events(Repository):
             }
         return query
 
-    async def log(
-        self, actor: Actor, subject_type: str, subject: Record, events: list[Document]
-    ) -> list[Record]:
+    async def log(self, subject_type: str, subject: Record, events: list[Document]) -> list[Record]:
         """Store `events` (name, source, wallclock, payload) on `subject`; all or none.
 
         Returned in the order given. Telemetry is not audited: the subject's own
