@@ -71,6 +71,13 @@ def _error(error: ModelBoxError) -> Response:
     return _json(body, error.http_status, headers)
 
 
+def _closing(response: Response) -> Response:
+    """A refused upload ends its connection: the rest of its body (gigabytes, maybe) is not
+    read and thrown away, as it would be to keep the connection alive."""
+    response.headers["Connection"] = "close"
+    return response
+
+
 def _declared_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
@@ -109,10 +116,10 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
                 _declared_length(request),
             )
         except ModelBoxError as error:
-            return _error(error)
+            return _closing(_error(error))
         except PyMongoError:
             log.exception("artifact upload failed: database error")
-            return _error(DatabaseUnavailable())
+            return _closing(_error(DatabaseUnavailable()))
         except ClientDisconnect:
             # Nobody is left to answer; the partial upload is already cleaned up.
             return Response(status_code=400)

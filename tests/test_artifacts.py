@@ -272,6 +272,12 @@ async def test_concurrent_upload_is_refused_and_an_uploaded_artifact_is_immutabl
     again = await http.put(artifact["uploadUrl"], content=b"new bytes", headers=bearer())
     assert again.status_code == 409
     assert again.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
+    # Refused before its body: answered at once, and the connection closed rather than the
+    # promised bytes read and thrown away.
+    with open_upload(served, artifact["uploadUrl"], LIMIT) as sock:
+        status, _ = read_response(sock)
+        assert status == 409
+        assert sock.recv(1) == b""
     got = await http.get(artifact["uploadUrl"], headers=bearer())
     assert got.content == data
 
