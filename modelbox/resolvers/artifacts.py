@@ -78,9 +78,8 @@ def _checked(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
 async def _create(ctx: Context, fields: dict[str, Any], state: dict[str, Any]) -> Record:
     fields = dict(fields)
     type_name, raw = expect_id(fields.pop("subject_id"), *SUBJECT_TYPES, field="subjectId")
-    subject = await load_for(
-        ctx, _subject_loader(ctx, type_name), raw, Role.WRITER, type_name.lower()
-    )
+    what = "model version" if type_name == "ModelVersion" else type_name.lower()
+    subject = await load_for(ctx, _subject_loader(ctx, type_name), raw, Role.WRITER, what)
     return await ctx.store.artifacts.create(
         ctx.actor, type_name, subject, {**_checked(ctx, fields), **state}
     )
