@@ -428,3 +428,34 @@ async def test_series_of_many_subjects_load_in_a_fixed_number_of_queries(
         return len(counter.names)
 
     assert await commands_for(1) == await commands_for(9)
+
+
+async def test_two_servers_logging_step_by_step_lose_and_repeat_nothing(
+    settings: Settings,
+) -> None:
+    """Writers in two processes conflict in the database (no in-process turn-taking between
+    them), their small buckets get compacted meanwhile, and a subscriber that joined midway
+    still sees every point once."""
+    async with (
+        running(settings) as (first, first_api),
+        running(settings) as (_, second_api),
+        WsClient(first.url) as ws,
+    ):
+        run = await first_api.create_experiment("vision", "two-writers")
+
+        async def write(api: Api, steps: range) -> None:
+            for step in steps:
+                await log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
+
+        writing = asyncio.ensure_future(
+            asyncio.gather(write(first_api, range(0, 200, 2)), write(second_api, range(1, 200, 2)))
+        )
+        await asyncio.sleep(0.5)  # join midway, with history to read first
+        op = await ws.subscribe(LOGGED, {"id": run["id"], "from": 0})
+        await writing
+        seen = await collect(ws, op, 200)
+        assert sorted(step for _, step, _ in seen) == list(range(200))
+        await ws.nothing(op)
+        (summary,) = await series_of(first_api, run["id"])
+        assert (summary["count"], summary["firstStep"], summary["lastStep"]) == (200, 0, 199)
+        assert (await points(second_api, run["id"], "loss"))["steps"] == list(range(200))
