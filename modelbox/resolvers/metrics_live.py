@@ -65,37 +65,35 @@ async def metrics_logged(
 
     subscribed = asyncio.Event()
     changes = watch(ctx, frozenset({ctx.store.metrics.buckets.name}), match, subscribed)
-    if from_step is None:
-        async for change in changes:
-            if update := _live(change, None):
-                yield update
-        return
-
     # The feed is read one change ahead in a task, so that it is subscribed before history.
     pending = asyncio.ensure_future(anext(changes))
     try:
-        ready = asyncio.ensure_future(subscribed.wait())
-        await asyncio.wait({ready, pending}, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        if pending.done():
-            pending.result()  # the feed refused this subscriber: raise why
         sent: set[str] = set()
-        for summary in (await ctx.store.metrics.summaries_of([subject_hex]))[0]:
-            if wanted is not None and summary["key"] not in wanted:
-                continue
-            history = await ctx.store.metrics.points(
-                subject_hex, summary["key"], summary["kind"], from_step
-            )
-            sent |= history.bucket_ids
-            for start in range(0, len(history), HISTORY_CHUNK):
-                yield MetricUpdate(summary["key"], history.slice(start, start + HISTORY_CHUNK))
+        if from_step is not None:
+            ready = asyncio.ensure_future(subscribed.wait())
+            await asyncio.wait({ready, pending}, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if pending.done():
+                pending.result()  # raises why the feed refused this subscriber, if it did
+            for summary in (await ctx.store.metrics.summaries_of([subject_hex]))[0]:
+                if wanted is not None and summary["key"] not in wanted:
+                    continue
+                history = await ctx.store.metrics.points(
+                    subject_hex, summary["key"], summary["kind"], from_step
+                )
+                sent |= history.bucket_ids
+                for start in range(0, len(history), HISTORY_CHUNK):
+                    yield MetricUpdate(summary["key"], history.slice(start, start + HISTORY_CHUNK))
         while True:
-            change = await pending
+            try:
+                change = await pending
+            except StopAsyncIteration:
+                return
             pending = asyncio.ensure_future(anext(changes))
             if change.document_id not in sent and (update := _live(change, from_step)):
                 yield update
     finally:
         pending.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await pending
         await changes.aclose()
