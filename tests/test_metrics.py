@@ -201,6 +201,9 @@ async def test_bad_requests_are_refused_and_log_nothing(api: Api) -> None:
         LOG, {"input": {"subjectId": run["id"], "series": [good, dict(good)]}}
     )  # the same key twice
     assert codes == ["BAD_USER_INPUT"]
+    many = [{"key": f"k{i}", "steps": [0], "values": [1.0]} for i in range(1001)]
+    codes = await api.fails(LOG, {"input": {"subjectId": run["id"], "series": many}})
+    assert codes == ["BAD_USER_INPUT"]
     assert await series_of(api, run["id"]) == []
 
 

@@ -28,6 +28,8 @@ SUBJECT_TYPES = ("Experiment", "ModelVersion")
 # The value column of each kind, as the input names it.
 INPUT_COLUMNS = {"values": FLOAT, "tensors": TENSOR, "bytes": BYTES}
 MAX_IDEMPOTENCY_KEY = 256
+# Each series is a summary upsert in the request's transaction.
+MAX_SERIES_PER_REQUEST = 1000
 
 
 async def subject(ctx: Context, global_id: str, role: Role) -> tuple[str, Record]:
@@ -46,7 +48,7 @@ def _series_points(index: int, item: dict[str, Any], wallclock: float) -> Series
     if len(given) != 1:
         raise BadUserInput(
             f"{where}: give exactly one of values, tensors or bytes ({key!r} has {len(given)})",
-            field=f"{where}",
+            field=where,
         )
     column: list[Any] = item[given[0]]
     steps: list[int] = item["steps"]
@@ -91,6 +93,13 @@ def check_request(ctx: Context, series: list[dict[str, Any]]) -> list[SeriesPoin
             " (max_metric_points_per_request); split it into several requests",
             field="series",
             limit=limit,
+        )
+    if len(series) > MAX_SERIES_PER_REQUEST:
+        raise BadUserInput(
+            f"series: {len(series)} series in one request, over the limit of"
+            f" {MAX_SERIES_PER_REQUEST}",
+            field="series",
+            limit=MAX_SERIES_PER_REQUEST,
         )
     keys = [item["key"] for item in series]
     if len(set(keys)) != len(keys):
