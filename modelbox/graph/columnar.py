@@ -55,7 +55,7 @@ def _set_aside(value: Any, type_: Any, path: Path, aside: list[tuple[Path, list[
         type_ = type_.of_type
     if is_list_type(type_) and isinstance(value, list):
         item = type_.of_type
-        scalar = item.of_type.name if is_non_null_type(item) else None
+        scalar = getattr(item.of_type, "name", None) if is_non_null_type(item) else None
         if scalar in ("Int", "Float"):
             if len(value) >= SHORT_CUT_ITEMS and _plainly_valid(scalar, value):
                 aside.append((path, value))
