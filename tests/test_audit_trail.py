@@ -69,3 +69,22 @@ async def test_audit_events_cannot_be_written_through_the_api(api: Api) -> None:
     mutation_fields = await api.ok("{ __schema { mutationType { fields { name } } } }")
     names = [f["name"] for f in mutation_fields["__schema"]["mutationType"]["fields"]]
     assert not [name for name in names if "audit" in name.lower()]
+
+
+async def test_what_a_delete_takes_with_it_is_audited_one_by_one(api: Api) -> None:
+    model = await api.create_model("audited", "parent")
+    version = await api.create_version(model["id"])
+    tracked = await api.ok(
+        """mutation($s: ID!) { trackArtifact(input: {subjectId: $s, name: "weights",
+             uri: "s3://bucket/weights.pt"}) { id } }""",
+        {"s": version["id"]},
+    )
+    await api.ok(
+        "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }", {"id": model["id"]}
+    )
+    deleted = await _events(api, actions=["DELETED"])
+    assert {(e["objectType"], e["objectId"]) for e in deleted} == {
+        ("Model", model["id"]),
+        ("ModelVersion", version["id"]),
+        ("Artifact", tracked["trackArtifact"]["id"]),
+    }

@@ -318,12 +318,12 @@ class Artifacts(Repository):
 
         return await self.database.transaction(work)
 
-    async def delete_subjects(self, session: Session, subject_ids: list[ObjectId]) -> None:
-        """The artifacts of deleted objects go, bytes and all, in the transaction deleting them."""
-        query = {"subject_id": {"$in": subject_ids}}
-        docs = await self.collection.find(query, session=session).to_list()
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
+        """The artifacts of deleted objects go, bytes and all, audited, in the same transaction."""
+        docs = await self._delete_where(session, actor, {"subject_id": {"$in": subject_ids}})
         if docs:
-            await self.collection.delete_many(query, session=session)
             await self._delete_with_bytes(session, docs)
 
     async def _delete_with_bytes(self, session: Session, artifacts: list[Document]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from modelbox.access import Actor
 from modelbox.store.audit import AuditLog
 from modelbox.store.database import Database, Session
 from modelbox.store.paging import SortKey
@@ -148,7 +149,9 @@ class Events(Repository):
                     session=session,
                 )
 
-    async def delete_subjects(self, session: Session, subject_ids: list[ObjectId]) -> None:
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
         """Events go with their subject, in the transaction that deletes it."""
         await self.collection.delete_many({"subject_id": {"$in": subject_ids}}, session=session)
         await self.timelines.delete_many({"_id": {"$in": subject_ids}}, session=session)

@@ -51,6 +51,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from modelbox.access import Actor
 from modelbox.errors import BadUserInput
 from modelbox.store.database import Database, Session
 from modelbox.store.records import Record, now, object_id, to_record
@@ -553,7 +554,9 @@ class Metrics:
         merged = merge(parts, kind)
         return merged if limit is None or len(merged) <= limit else merged.slice(0, limit)
 
-    async def delete_subjects(self, session: Session, subject_ids: list[ObjectId]) -> None:
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
         """Drop every metric of these subjects (called when they are deleted)."""
         query = {"subject_id": {"$in": subject_ids}}
         for collection in (self.buckets, self.series, self.requests):

@@ -47,8 +47,9 @@ class Repository:
         self.database = database
         self.audit = audit
         self.collection = database[self.collection_name]
-        # Data hanging off these objects (metric points…), deleted in the same transaction.
-        self.on_delete: list[Callable[[Session, list[ObjectId]], Awaitable[None]]] = []
+        # Data hanging off these objects (metric points…), deleted in the same transaction;
+        # each hook gets the actor, so what is audited stays audited when it goes in a cascade.
+        self.on_delete: list[Callable[[Session, Actor, list[ObjectId]], Awaitable[None]]] = []
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
         """Records in the order of `ids`, None where there is none (for DataLoaders).
@@ -163,7 +164,7 @@ class Repository:
         if doc is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
         for cascade in self.on_delete:
-            await cascade(session, [doc["_id"]])
+            await cascade(session, actor, [doc["_id"]])
         await self.audit.record(
             session,
             actor,
@@ -185,7 +186,7 @@ class Repository:
                 {"_id": {"$in": [d["_id"] for d in docs]}}, session=session
             )
             for cascade in self.on_delete:
-                await cascade(session, [d["_id"] for d in docs])
+                await cascade(session, actor, [d["_id"] for d in docs])
             for doc in docs:
                 await self.audit.record(
                     session,
