@@ -33,6 +33,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
             "a model named {name!r} already exists in namespace {namespace!r}",
         ),
     ],
+    # `_id` is the model's; created with the model so transactions only ever update it.
+    "model_version_counters": [],
     "model_versions": [
         _unique(
             "model_version_unique",

@@ -31,6 +31,9 @@ class Models(Repository):
     def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
         super().__init__(database, audit)
         self.namespaces = namespaces
+        # Version counters live apart from the models, so numbering a version is not a
+        # change of its model (watchers of the namespace would see one otherwise).
+        self.counters = database["model_version_counters"]
 
     @staticmethod
     def query(
@@ -51,7 +54,9 @@ class Models(Repository):
     async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
         async def work(session: Session) -> Record:
             await self.namespaces.ensure(session, actor, fields["namespace"])
-            return await self._insert(session, actor, {**fields, "version_counter": 0})
+            model = await self._insert(session, actor, fields)
+            await self.counters.insert_one({"_id": object_id(model["id"]), "n": 0}, session=session)
+            return model
 
         return await self.database.transaction(work)
 
@@ -63,19 +68,19 @@ class Models(Repository):
 
         async def work(session: Session) -> Record:
             deleted = await versions._delete_where(session, actor, {"model_id": object_id(id)})
+            await self.counters.delete_one({"_id": object_id(id)}, session=session)
             return await self._delete(session, actor, id, {"versions_deleted": len(deleted)})
 
         return await self.database.transaction(work)
 
     async def next_version(self, session: Session, model_id: str) -> int:
         """Take the model's next version number; concurrent callers conflict and retry."""
-        doc = await self.collection.find_one_and_update(
+        doc = await self.counters.find_one_and_update(
             {"_id": object_id(model_id)},
-            {"$inc": {"version_counter": 1}},
-            projection={"version_counter": 1},
+            {"$inc": {"n": 1}},
             return_document=ReturnDocument.AFTER,
             session=session,
         )
         if doc is None:
             raise NotFound(f"Model {model_id} does not exist")
-        return int(doc["version_counter"])
+        return int(doc["n"])
