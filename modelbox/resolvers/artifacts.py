@@ -16,9 +16,9 @@ from modelbox.errors import BadUserInput, NotFound, PayloadTooLarge
 from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.fields import clean_fields
-from modelbox.resolvers.ids import expect_id, from_global_id, to_global_id
+from modelbox.resolvers.ids import from_global_id, to_global_id
 from modelbox.resolvers.listing import Listing, children
-from modelbox.resolvers.permissions import load_for
+from modelbox.resolvers.permissions import load_for, load_node, load_typed
 from modelbox.store import Record
 from modelbox.store.artifacts import AVAILABLE, EXTERNAL, GRIDFS, PENDING
 
@@ -37,23 +37,12 @@ CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?
 MAX_URI = 2048
 
 
-def _subject_loader(ctx: Context, type_name: str) -> Any:
-    loaders = ctx.loaders
-    return {
-        "Experiment": loaders.experiment,
-        "Checkpoint": loaders.checkpoint,
-        "Model": loaders.model,
-        "ModelVersion": loaders.version,
-    }[type_name]
-
-
 async def artifact(ctx: Context, global_id: str, role: Role = Role.VIEWER) -> Record:
-    _, raw = expect_id(global_id, "Artifact")
-    return await load_for(ctx, ctx.loaders.artifact, raw, role, "artifact")
+    return await load_node(ctx, global_id, "Artifact", role)
 
 
 async def subject_of(ctx: Context, record: Record) -> tuple[str, Record]:
-    subject = await _subject_loader(ctx, record["subject_type"]).load(record["subject_id"])
+    subject = await ctx.loaders.of_type[record["subject_type"]].load(record["subject_id"])
     assert subject is not None, "a readable artifact's subject is in its namespace"
     return record["subject_type"], subject
 
@@ -77,9 +66,9 @@ def _checked(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def _create(ctx: Context, fields: dict[str, Any], state: dict[str, Any]) -> Record:
     fields = dict(fields)
-    type_name, raw = expect_id(fields.pop("subject_id"), *SUBJECT_TYPES, field="subjectId")
-    what = "model version" if type_name == "ModelVersion" else type_name.lower()
-    subject = await load_for(ctx, _subject_loader(ctx, type_name), raw, Role.WRITER, what)
+    type_name, subject = await load_typed(
+        ctx, fields.pop("subject_id"), *SUBJECT_TYPES, role=Role.WRITER, field="subjectId"
+    )
     return await ctx.store.artifacts.create(
         ctx.actor, type_name, subject, {**_checked(ctx, fields), **state}
     )

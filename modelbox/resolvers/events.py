@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from modelbox.access import Role
-from modelbox.errors import BadUserInput, NotFound
+from modelbox.errors import BadUserInput
 from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
-from modelbox.resolvers.ids import from_global_id
 from modelbox.resolvers.listing import Listing, children
 from modelbox.resolvers.live import watch
-from modelbox.resolvers.nodes import node
-from modelbox.resolvers.permissions import require
+from modelbox.resolvers.permissions import load_typed, require
 from modelbox.store import Change, Record
 from modelbox.store.events import EARLIEST, LATEST, utc
 from modelbox.store.records import now
@@ -26,15 +24,8 @@ async def subject(ctx: Context, global_id: str, role: Role, field: str = "subjec
 
     Its type is kept in the record as `type`.
     """
-    decoded = from_global_id(global_id)
-    if decoded is None or decoded[0] not in SUBJECT_TYPES:
-        expected = ", ".join(SUBJECT_TYPES)
-        raise BadUserInput(f"{field}: not the id of one of {expected}", field=field)
-    found = await node(ctx, global_id)
-    if found is None:
-        raise NotFound(f"{field}: {decoded[0]} does not exist")
-    require(ctx, found[1]["namespace"], role)
-    return {**found[1], "type": found[0]}
+    type_name, record = await load_typed(ctx, global_id, *SUBJECT_TYPES, role=role, field=field)
+    return {**record, "type": type_name}
 
 
 def _clean(ctx: Context, index: int, event: dict[str, Any]) -> dict[str, Any]:

@@ -9,24 +9,9 @@ from modelbox.errors import BadUserInput
 from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.fields import clean_fields
-from modelbox.resolvers.ids import expect_id
 from modelbox.resolvers.listing import Listing, children
-from modelbox.resolvers.permissions import load_for, require
+from modelbox.resolvers.permissions import load_node, require
 from modelbox.store import Record
-
-
-async def experiment(
-    ctx: Context, global_id: str, role: Role = Role.VIEWER, field: str = "id"
-) -> Record:
-    _, raw = expect_id(global_id, "Experiment", field=field)
-    return await load_for(ctx, ctx.loaders.experiment, raw, role, "experiment")
-
-
-async def checkpoint(
-    ctx: Context, global_id: str, role: Role = Role.VIEWER, field: str = "id"
-) -> Record:
-    _, raw = expect_id(global_id, "Checkpoint", field=field)
-    return await load_for(ctx, ctx.loaders.checkpoint, raw, role, "checkpoint")
 
 
 async def create_experiment(ctx: Context, fields: dict[str, Any]) -> Record:
@@ -37,19 +22,21 @@ async def create_experiment(ctx: Context, fields: dict[str, Any]) -> Record:
 
 
 async def update_experiment(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
-    target = await experiment(ctx, global_id, Role.WRITER)
+    target = await load_node(ctx, global_id, "Experiment", Role.WRITER)
     return await ctx.store.experiments.update(ctx.actor, target, clean_fields(ctx, changes))
 
 
 async def delete_experiment(ctx: Context, global_id: str) -> str:
-    target = await experiment(ctx, global_id, Role.ADMIN)
+    target = await load_node(ctx, global_id, "Experiment", Role.ADMIN)
     await ctx.store.experiments.delete(ctx.actor, target["id"], ctx.store.checkpoints)
     return target["id"]
 
 
 async def create_checkpoint(ctx: Context, fields: dict[str, Any]) -> Record:
     fields = dict(fields)
-    parent = await experiment(ctx, fields.pop("experiment_id"), Role.WRITER, "experimentId")
+    parent = await load_node(
+        ctx, fields.pop("experiment_id"), "Experiment", Role.WRITER, "experimentId"
+    )
     if fields["step"] < 0:
         raise BadUserInput("step: must not be negative", field="step")
     return await ctx.store.checkpoints.create(ctx.actor, parent, clean_fields(ctx, fields))

@@ -67,6 +67,16 @@ class Loaders:
         self.metric_series = DataLoader(load_fn=store.metrics.summaries)
         self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
         self.artifact = self._authorized(store.artifacts.get_many)
+        # The loader of each node type, for global ids, which say what type they are.
+        self.of_type: dict[str, DataLoader[Any, Record | None]] = {
+            "Namespace": self.namespace,
+            "Model": self.model,
+            "ModelVersion": self.version,
+            "Experiment": self.experiment,
+            "Checkpoint": self.checkpoint,
+            "Event": self.event,
+            "Artifact": self.artifact,
+        }
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[tuple[str, str], int]] = {}
 

@@ -11,8 +11,7 @@ from modelbox.access import Role
 from modelbox.errors import BadUserInput, PayloadTooLarge
 from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
-from modelbox.resolvers.ids import expect_id
-from modelbox.resolvers.permissions import load_for
+from modelbox.resolvers.permissions import load_typed
 from modelbox.store import Record
 from modelbox.store.metrics import (
     BYTES,
@@ -34,10 +33,7 @@ MAX_SERIES_PER_REQUEST = 1000
 
 async def subject(ctx: Context, global_id: str, role: Role) -> tuple[str, Record]:
     """The experiment or model version a metric request is about, as (type, record)."""
-    type_name, raw = expect_id(global_id, *SUBJECT_TYPES, field="subjectId")
-    if type_name == "Experiment":
-        return type_name, await load_for(ctx, ctx.loaders.experiment, raw, role, "experiment")
-    return type_name, await load_for(ctx, ctx.loaders.version, raw, role, "model version")
+    return await load_typed(ctx, global_id, *SUBJECT_TYPES, role=role, field="subjectId")
 
 
 def _series_points(index: int, item: dict[str, Any], wallclock: float) -> SeriesPoints:

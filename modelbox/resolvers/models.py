@@ -6,25 +6,12 @@ from typing import Any
 
 from modelbox.access import Role
 from modelbox.errors import BadUserInput
-from modelbox.resolvers import experiments, validation
+from modelbox.resolvers import validation
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.fields import clean_fields
-from modelbox.resolvers.ids import expect_id
 from modelbox.resolvers.listing import Listing, children
-from modelbox.resolvers.permissions import load_for, require
+from modelbox.resolvers.permissions import load_node, require
 from modelbox.store import Record
-
-
-async def model(ctx: Context, global_id: str, role: Role = Role.VIEWER) -> Record:
-    _, raw = expect_id(global_id, "Model", field="id")
-    return await load_for(ctx, ctx.loaders.model, raw, role, "model")
-
-
-async def version(
-    ctx: Context, global_id: str, role: Role = Role.VIEWER, field: str = "id"
-) -> Record:
-    _, raw = expect_id(global_id, "ModelVersion", field=field)
-    return await load_for(ctx, ctx.loaders.version, raw, role, "model version")
 
 
 async def create_model(ctx: Context, fields: dict[str, Any]) -> Record:
@@ -35,12 +22,12 @@ async def create_model(ctx: Context, fields: dict[str, Any]) -> Record:
 
 
 async def update_model(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
-    target = await model(ctx, global_id, Role.WRITER)
+    target = await load_node(ctx, global_id, "Model", Role.WRITER)
     return await ctx.store.models.update(ctx.actor, target["id"], clean_fields(ctx, changes))
 
 
 async def delete_model(ctx: Context, global_id: str) -> str:
-    target = await model(ctx, global_id, Role.ADMIN)
+    target = await load_node(ctx, global_id, "Model", Role.ADMIN)
     await ctx.store.models.delete(ctx.actor, target["id"], ctx.store.versions)
     return target["id"]
 
@@ -51,11 +38,11 @@ async def _lineage(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
     checkpoint_id = fields.pop("checkpoint_id", None)
     experiment_id = fields.pop("experiment_id", None)
     if checkpoint_id is not None:
-        checkpoint = await experiments.checkpoint(ctx, checkpoint_id, field="checkpointId")
+        checkpoint = await load_node(ctx, checkpoint_id, "Checkpoint", field="checkpointId")
         fields["checkpoint_id"] = checkpoint["id"]
         fields["experiment_id"] = checkpoint["experiment_id"]
     if experiment_id is not None:
-        experiment = await experiments.experiment(ctx, experiment_id, field="experimentId")
+        experiment = await load_node(ctx, experiment_id, "Experiment", field="experimentId")
         if fields.get("experiment_id", experiment["id"]) != experiment["id"]:
             raise BadUserInput(
                 "experimentId: the checkpoint belongs to another experiment", field="experimentId"
@@ -66,7 +53,7 @@ async def _lineage(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def create_model_version(ctx: Context, fields: dict[str, Any]) -> Record:
     fields = dict(fields)
-    parent = await model(ctx, fields.pop("model_id"), Role.WRITER)
+    parent = await load_node(ctx, fields.pop("model_id"), "Model", Role.WRITER, "modelId")
     if fields.get("name") is not None:
         validation.object_name(fields["name"])
     fields = await _lineage(ctx, clean_fields(ctx, fields))
@@ -74,12 +61,12 @@ async def create_model_version(ctx: Context, fields: dict[str, Any]) -> Record:
 
 
 async def update_model_version(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
-    target = await version(ctx, global_id, Role.WRITER)
+    target = await load_node(ctx, global_id, "ModelVersion", Role.WRITER)
     return await ctx.store.versions.update(ctx.actor, target, clean_fields(ctx, changes))
 
 
 async def delete_model_version(ctx: Context, global_id: str) -> str:
-    target = await version(ctx, global_id, Role.ADMIN)
+    target = await load_node(ctx, global_id, "ModelVersion", Role.ADMIN)
     await ctx.store.versions.delete(ctx.actor, target["id"])
     return target["id"]
 

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from strawberry.dataloader import DataLoader
-
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import from_global_id
 from modelbox.store import Record
-
-
-def _loaders(ctx: Context) -> dict[str, DataLoader[Any, Record | None]]:
-    loaders = ctx.loaders
-    return {
-        "Model": loaders.model,
-        "ModelVersion": loaders.version,
-        "Experiment": loaders.experiment,
-        "Checkpoint": loaders.checkpoint,
-        "Event": loaders.event,
-        "Namespace": loaders.namespace,
-        "Artifact": loaders.artifact,
-    }
 
 
 async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
@@ -31,7 +14,7 @@ async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
     if decoded is None:
         return None
     type_name, raw = decoded
-    loader = _loaders(ctx).get(type_name)
+    loader = ctx.loaders.of_type.get(type_name)
     if loader is None:
         return None
     record = await loader.load(raw)

@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 from modelbox.access import Role
 from modelbox.errors import Forbidden, NotFound
 from modelbox.resolvers.context import Context
+from modelbox.resolvers.ids import expect_id
 from modelbox.store import Record
 
 
@@ -34,3 +35,19 @@ async def load_for(
         raise NotFound(f"{what} does not exist")
     require(ctx, record["namespace"], role)
     return record
+
+
+async def load_typed(
+    ctx: Context, global_id: str, *type_names: str, role: Role, field: str = "id"
+) -> tuple[str, Record]:
+    """`(type, record)` for a global id given in an input, which must name one of `type_names`."""
+    type_name, raw = expect_id(global_id, *type_names, field=field)
+    record = await load_for(ctx, ctx.loaders.of_type[type_name], raw, role, f"{field}: {type_name}")
+    return type_name, record
+
+
+async def load_node(
+    ctx: Context, global_id: str, type_name: str, role: Role = Role.VIEWER, field: str = "id"
+) -> Record:
+    """The `type_name` object a global id in an input names, if the caller holds `role`."""
+    return (await load_typed(ctx, global_id, type_name, role=role, field=field))[1]
