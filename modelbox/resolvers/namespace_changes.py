@@ -17,9 +17,6 @@ from modelbox.resolvers.context import Context
 from modelbox.resolvers.live import watch
 from modelbox.resolvers.permissions import require
 from modelbox.store import AuditAction, Change, Record, Store
-from modelbox.store.repository import Repository
-
-WATCHED = ("models", "versions", "experiments", "checkpoints", "artifacts")
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,22 @@ class NamespaceChange:
 
 
 def watched(store: Store) -> dict[str, str]:
-    """{collection: object type} of what a namespace watcher sees (artifacts where present)."""
-    repositories = [getattr(store, name, None) for name in WATCHED]
-    return {r.collection_name: r.object_type for r in repositories if isinstance(r, Repository)}
+    """{collection: object type} of what a namespace watcher sees."""
+    repositories = (
+        store.models,
+        store.versions,
+        store.experiments,
+        store.checkpoints,
+        store.artifacts,
+    )
+    return {r.collection_name: r.object_type for r in repositories}
 
 
 async def namespace_changes(ctx: Context, namespace: str) -> AsyncIterator[NamespaceChange]:
     validation.namespace_name(namespace)
     require(ctx, namespace, Role.VIEWER)
     types = watched(ctx.store)
-    audit = ctx.store.audit.collection.name
+    audit = ctx.store.audit.collection_name
     principal = ctx.principal
 
     def match(change: Change) -> bool:

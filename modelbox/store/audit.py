@@ -39,8 +39,10 @@ def jsonable(value: Any) -> Any:
 
 
 class AuditLog:
+    collection_name = "audit_events"
+
     def __init__(self, database: Database) -> None:
-        self.collection = database["audit_events"]
+        self.collection = database[self.collection_name]
 
     async def record(
         self,
