@@ -296,13 +296,14 @@ async def test_a_subscription_of_another_namespace_gets_an_error_and_no_points(
     assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_FOUND"], result
 
 
-async def test_a_subscription_without_a_token_is_refused_with_unauthenticated(
-    hive: Api, federation: Federation
+@pytest.mark.parametrize("token", [None, "mbx_not-a-token"])
+async def test_a_subscription_without_a_live_token_is_refused_with_unauthenticated(
+    hive: Api, federation: Federation, token: str | None
 ) -> None:
     variables = {"id": federation.version_ids[0], "key": "sse"}
     async with (
         asyncio.timeout(20),
-        _subscribe_sse(hive, METRICS_LOGGED, variables, None) as results,
+        _subscribe_sse(hive, METRICS_LOGGED, variables, token) as results,
     ):
         result = await anext(results)
     assert result["data"] is None, result
