@@ -39,3 +39,11 @@ async def test_the_same_query_is_validated_once(api: Api) -> None:
     await api.ok(query)
     await api.ok(query)
     assert cache.cache_info().hits == hits + 2
+
+
+async def test_a_subscription_sent_as_a_plain_request_is_refused_by_name(api: Api) -> None:
+    body = await api.post('subscription { namespaceChanges(namespace: "x") { type } }')
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "WebSocket" in error["message"]

@@ -18,10 +18,12 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from modelbox.config import Settings
-from modelbox.errors import ModelBoxError
+from modelbox.errors import BadUserInput, ModelBoxError
 from modelbox.graph.artifacts import SCALARS as ARTIFACT_SCALARS
 from modelbox.graph.artifacts import Artifact
 from modelbox.graph.columnar import ColumnarExecutionContext
@@ -34,6 +36,10 @@ from modelbox.graph.types import Checkpoint, Experiment, Model, ModelVersion, Na
 from modelbox.resolvers.context import Context
 
 FEDERATION_VERSION = "2.9"
+SUBSCRIPTION_NEEDS_A_STREAM = GraphQLError(
+    "subscriptions are served over WebSocket at /graphql (graphql-transport-ws or graphql-ws)",
+    extensions={"code": BadUserInput.code},
+)
 
 
 class ModelBoxSchema(strawberry.federation.Schema):
@@ -44,9 +50,19 @@ class ModelBoxSchema(strawberry.federation.Schema):
         return None
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # A subscription needs a stream: one sent as a plain request is refused by name
+        # instead of being run like a query.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        try:
+            result = await super().execute(*args, **kwargs)
+        except InvalidOperationTypeError as error:
+            if error.operation_type != OperationType.SUBSCRIPTION:
+                raise
+            return ExecutionResult(data=None, errors=[SUBSCRIPTION_NEEDS_A_STREAM])
         # Syntax errors and the token limit end the operation before extensions see the
         # result, so codes are given here too (`with_codes` leaves coded errors alone).
-        result = await super().execute(*args, **kwargs)
         if result.errors:
             result.errors = with_codes(result.errors)
         return result
