@@ -9,11 +9,10 @@ from typing import Any, NewType
 import strawberry
 from strawberry.scalars import JSON
 
-from modelbox.graph.relay import Connection, Node, connection
+from modelbox.graph.relay import Connection, Node, connection, resolve_entity
 from modelbox.resolvers import artifacts
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import to_global_id
-from modelbox.resolvers.nodes import node
 from modelbox.store import Record
 
 Info = strawberry.Info[Context, None]
@@ -116,8 +115,7 @@ class Artifact(Node):
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Artifact | None:
-        found = await node(info.context, id)
-        return cls.from_record(found[1]) if found and found[0] == "Artifact" else None
+        return await resolve_entity(info, id, cls)
 
     @strawberry.field(description="Where to PUT the bytes while the artifact is PENDING.")
     def upload_url(self, info: Info) -> str | None:

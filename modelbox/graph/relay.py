@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from modelbox.resolvers.listing import Listing
+from modelbox.resolvers.nodes import node
 from modelbox.store import Record
 
 T = TypeVar("T")
@@ -54,3 +55,9 @@ def connection(listing: Listing, convert: Callable[[Record], T]) -> Connection[T
         ),
         count=listing.count,
     )
+
+
+async def resolve_entity(info: strawberry.Info, global_id: str, cls: Any) -> Any:
+    """Federation entities resolve like `node(id:)`: through the authorizing loaders."""
+    found = await node(info.context, global_id)
+    return cls.from_record(found[1]) if found and found[0] == cls.__name__ else None

@@ -19,11 +19,10 @@ from modelbox.graph.inputs import (
     ModelVersionFilter,
     plain,
 )
-from modelbox.graph.relay import Connection, Node, connection
+from modelbox.graph.relay import Connection, Node, connection, resolve_entity
 from modelbox.resolvers import audit, experiments, models, namespaces
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import to_global_id
-from modelbox.resolvers.nodes import node
 from modelbox.store import Record
 
 Info = strawberry.Info[Context, None]
@@ -173,7 +172,7 @@ class Model(Node):
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Model | None:
-        return await _reference(info, id, cls)
+        return await resolve_entity(info, id, cls)
 
     @strawberry.field
     async def namespace(self, info: Info) -> Namespace:
@@ -242,7 +241,7 @@ class ModelVersion(Node):
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> ModelVersion | None:
-        return await _reference(info, id, cls)
+        return await resolve_entity(info, id, cls)
 
     @strawberry.field
     async def model(self, info: Info) -> Model:
@@ -318,7 +317,7 @@ class Experiment(Node):
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Experiment | None:
-        return await _reference(info, id, cls)
+        return await resolve_entity(info, id, cls)
 
     @strawberry.field
     async def namespace(self, info: Info) -> Namespace:
@@ -376,7 +375,7 @@ class Checkpoint(Node):
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Checkpoint | None:
-        return await _reference(info, id, cls)
+        return await resolve_entity(info, id, cls)
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:
@@ -459,9 +458,3 @@ NODE_TYPES: dict[str, Any] = {
     "Artifact": Artifact,
     "Event": Event,
 }
-
-
-async def _reference(info: Info, global_id: str, cls: Any) -> Any:
-    """Federation entities resolve like `node(id:)`: through the authorizing loaders."""
-    found = await node(info.context, global_id)
-    return cls.from_record(found[1]) if found and found[0] == cls.__name__ else None
