@@ -41,7 +41,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _wait_gone(pid: int, timeout: float = 10) -> bool:
+def _wait_gone(pid: int, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
