@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
-from pymongo.errors import PyMongoError
-from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,7 +25,7 @@ from modelbox.graph.schema import make_schema
 from modelbox.http_limits import BodySizeLimit
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.tokens import principal_of
-from modelbox.store import Store
+from modelbox.store import CommandListener, DatabaseError, Store
 from modelbox.ws_frames import TextFrameWebSocket
 
 log = logging.getLogger("modelbox")
@@ -106,7 +104,7 @@ async def authenticate(
         return Context(store, settings, actor)
     try:
         record = await store.tokens.authenticate(token)
-    except PyMongoError:
+    except DatabaseError:
         log.exception("cannot check a token: the database is unreachable")
         return Context(store, settings, actor, refusal=DatabaseUnavailable())
     if record is None:

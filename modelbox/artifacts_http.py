@@ -22,8 +22,7 @@ from modelbox.errors import BadUserInput, DatabaseUnavailable, ModelBoxError
 from modelbox.resolvers import artifacts
 from modelbox.resolvers.context import Context
 from modelbox.resolvers.ids import to_global_id
-from modelbox.store import Record
-from modelbox.store.database import PyMongoError
+from modelbox.store import DatabaseError, Record
 
 log = logging.getLogger("modelbox.artifacts")
 
@@ -117,7 +116,7 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             )
         except ModelBoxError as error:
             return _closing(_error(error))
-        except PyMongoError:
+        except DatabaseError:
             log.exception("artifact upload failed: database error")
             return _closing(_error(DatabaseUnavailable()))
         except ClientDisconnect:
@@ -137,7 +136,7 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
         except ModelBoxError as error:
             return _error(error)
-        except PyMongoError:
+        except DatabaseError:
             log.exception("artifact download failed: database error")
             return _error(DatabaseUnavailable())
         size: int = record["size"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pymongo.errors import PyMongoError as DatabaseError
 from pymongo.monitoring import CommandListener
 
 from modelbox.store.artifacts import Artifacts
@@ -56,4 +57,15 @@ class Store:
         await self.database.close()
 
 
-__all__ = ["AuditAction", "Change", "ChangeFeed", "Page", "Record", "Store"]
+# Callers above the store catch `DatabaseError` (the database unreachable, or failing) and
+# may pass `CommandListener`s to watch its commands; neither needs the driver itself.
+__all__ = [
+    "AuditAction",
+    "Change",
+    "ChangeFeed",
+    "CommandListener",
+    "DatabaseError",
+    "Page",
+    "Record",
+    "Store",
+]

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 from pymongo.monitoring import CommandListener
 
 from modelbox.errors import Conflict
@@ -71,4 +71,4 @@ class Database:
         await self.client.close()
 
 
-__all__ = ["Database", "Document", "PyMongoError", "Session"]
+__all__ = ["Database", "Document", "Session"]
