@@ -108,6 +108,7 @@ class EmbeddedDatabase:
                     f"{EXECUTABLE} exited with {self._process.returncode}; see {log_path}"
                 )
             try:
+                client: MongoClient[dict[str, object]]
                 with MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
                     client.admin.command("ping")
                 return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import strawberry
 from graphql import GraphQLError
@@ -35,7 +35,8 @@ from modelbox.graph.subscription import DeletedNode, Subscription
 from modelbox.graph.types import Checkpoint, Experiment, Model, ModelVersion, Namespace
 from modelbox.resolvers.context import Context
 
-FEDERATION_VERSION = "2.9"
+# Both Apollo composition and The Guild's composer accept it (tests/test_federation.py).
+FEDERATION_VERSION: Literal["2.9"] = "2.9"
 SUBSCRIPTION_NEEDS_A_STREAM = GraphQLError(
     "subscriptions are served over WebSocket at /graphql (graphql-transport-ws or graphql-ws)",
     extensions={"code": BadUserInput.code},

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 
+import strawberry
+
 from modelbox.errors import BadUserInput
 
 
-def to_global_id(type_name: str, raw_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("=")
+def to_global_id(type_name: str, raw_id: str) -> strawberry.ID:
+    encoded = base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode()
+    return strawberry.ID(encoded.rstrip("="))
 
 
 def from_global_id(global_id: str) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ async def namespaces(ctx: Context, first: int | None, after: str | None) -> List
     principal = ctx.principal
     only = None if principal.sees_all_namespaces else principal.namespaces
     size = page_size(ctx, first)
-    page = await ctx.store.namespaces.page(size, after, only)
+    page = await ctx.store.namespaces.visible_page(size, after, only)
 
     return Listing(page, lambda: ctx.store.namespaces.count(only))
 

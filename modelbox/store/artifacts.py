@@ -31,7 +31,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from modelbox.access import Actor
-from modelbox.errors import BadUserInput, Conflict, NotFound, PayloadTooLarge
+from modelbox.errors import BadUserInput, Conflict, ModelBoxError, NotFound, PayloadTooLarge
 from modelbox.store.audit import AuditAction, AuditLog
 from modelbox.store.database import Database, Document, Session
 from modelbox.store.records import Record, now, object_id, to_record
@@ -195,7 +195,7 @@ class Artifacts(Repository):
             # A lease that expired belonged to an upload that died: delete what it left.
             await self._delete_bytes([before["file_id"]])
         artifact = await self.collection.find_one({"_id": oid})
-        refusal = None
+        refusal: ModelBoxError | None = None
         if artifact is None:
             refusal = NotFound("artifact does not exist")
         elif artifact["storage"] != GRIDFS:

@@ -44,7 +44,7 @@ class Namespaces(Repository):
         }
         return [found.get(name) for name in names]
 
-    async def page(
+    async def visible_page(
         self, first: int, after: str | None = None, only: frozenset[str] | None = None
     ) -> Page:
         """Namespaces by name; `only` restricts the list to those a caller may see."""

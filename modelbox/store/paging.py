@@ -87,7 +87,7 @@ async def find_pages_by_parent(
     first: int,
 ) -> dict[Any, Page]:
     """First pages of many parents' children in one round trip (for DataLoaders)."""
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"$and": [query, {parent_field: {"$in": parents}}]}},
         {
             "$setWindowFields": {
@@ -114,7 +114,7 @@ async def count_by_parent(
     parents: list[Any],
     query: dict[str, Any],
 ) -> dict[Any, int]:
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"$and": [query, {parent_field: {"$in": parents}}]}},
         {"$group": {"_id": f"${parent_field}", "n": {"$sum": 1}}},
     ]
