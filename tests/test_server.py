@@ -126,7 +126,7 @@ def test_database_outage_is_reported_masked_and_recovered(tmp_path: Path) -> Non
         database.stop()
 
 
-@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_stopping_the_server_stops_the_database(tmp_path: Path, signal_name: str) -> None:
     import signal
 
