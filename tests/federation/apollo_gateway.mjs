@@ -7,10 +7,10 @@
 //
 // The client's Authorization header is forwarded to every subgraph request by a
 // RemoteGraphQLDataSource.willSendRequest hook.
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { serveOverHttp } from './serve_http.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, env, dflt) => {
@@ -42,30 +42,9 @@ const gateway = new ApolloGateway({
 const server = new ApolloServer({ gateway, csrfPrevention: false, stopOnTerminationSignals: false });
 await server.start();
 
-const httpServer = http.createServer(async (req, res) => {
-  try {
-    const url = new URL(req.url, `http://${req.headers.host ?? 'localhost'}`);
-    if (url.pathname === '/health') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'); return; }
-    if (url.pathname !== '/graphql' && url.pathname !== '/') { res.writeHead(404).end('not found'); return; }
-    const chunks = [];
-    for await (const c of req) chunks.push(c);
-    const raw = Buffer.concat(chunks).toString('utf8');
-    const headers = new HeaderMap();
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    const isJson = (headers.get('content-type') ?? '').includes('json');
-    const result = await server.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method.toUpperCase(), headers, search: url.search, body: raw && isJson ? JSON.parse(raw) : raw },
-      context: async () => ({ authorization: req.headers.authorization }),
-    });
-    for (const [k, v] of result.headers) res.setHeader(k, v);
-    res.statusCode = result.status ?? 200;
-    if (result.body.kind === 'complete') res.end(result.body.string);
-    else { for await (const chunk of result.body.asyncIterator) res.write(chunk); res.end(); }
-  } catch (e) {
-    res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: String(e?.message ?? e) }] }));
-  }
+serveOverHttp(server, {
+  host,
+  port,
+  label: 'apollo gateway',
+  context: (req) => ({ authorization: req.headers.authorization }),
 });
-httpServer.listen(port, host, () => console.error(`apollo gateway ready at http://${host}:${port}/graphql`));
-const stop = () => { httpServer.close(); httpServer.closeAllConnections(); server.stop().finally(() => process.exit(0)); };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);

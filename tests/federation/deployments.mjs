@@ -7,11 +7,11 @@
 // Data is deterministic: every ModelVersion id gets two deployments, "staging" (1 replica)
 // and "production" (3 replicas). Incoming Authorization headers are logged to stderr when
 // DEPLOYMENTS_LOG_AUTH=1, and exposed as Deployment.seenAuthorization for tests.
-import http from 'node:http';
-import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
+import { serveOverHttp } from './serve_http.mjs';
 
 export const FEDERATION_VERSION = '2.9';
 
@@ -89,39 +89,16 @@ async function main() {
   const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()], csrfPrevention: false, stopOnTerminationSignals: false });
   await server.start();
 
-  const httpServer = http.createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, `http://${req.headers.host ?? 'localhost'}`);
-      if (url.pathname === '/health') { res.writeHead(200).end('ok'); return; }
-      if (url.pathname !== '/graphql' && url.pathname !== '/') { res.writeHead(404).end('not found'); return; }
-      const chunks = [];
-      for await (const c of req) chunks.push(c);
-      const raw = Buffer.concat(chunks).toString('utf8');
-      const headers = new HeaderMap();
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+  serveOverHttp(server, {
+    host,
+    port,
+    label: 'deployments subgraph',
+    context: (req) => {
       const auth = req.headers.authorization ?? null;
       if (process.env.DEPLOYMENTS_LOG_AUTH === '1') console.error(`deployments: ${req.method} authorization=${JSON.stringify(auth)}`);
-      const result = await server.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: {
-          method: req.method.toUpperCase(),
-          headers,
-          search: url.search,
-          body: raw && (headers.get('content-type') ?? '').includes('json') ? JSON.parse(raw) : raw,
-        },
-        context: async () => ({ auth }),
-      });
-      for (const [k, v] of result.headers) res.setHeader(k, v);
-      res.statusCode = result.status ?? 200;
-      if (result.body.kind === 'complete') res.end(result.body.string);
-      else { for await (const chunk of result.body.asyncIterator) res.write(chunk); res.end(); }
-    } catch (e) {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: String(e?.message ?? e) }] }));
-    }
+      return { auth };
+    },
   });
-  httpServer.listen(port, host, () => console.error(`deployments subgraph ready at http://${host}:${port}/graphql`));
-  const stop = () => { httpServer.close(); httpServer.closeAllConnections(); server.stop().finally(() => process.exit(0)); };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
