@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -30,6 +31,15 @@ class ServerProcess:
     def output(self) -> str:
         """Everything the server has printed so far."""
         return "".join(self._lines)
+
+    def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """The first match of `pattern` in the output, waiting for the reader to catch up."""
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, self.output)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not printed; output:\n{self.output}")
+            time.sleep(0.05)
+        return found
 
     @property
     def url(self) -> str:

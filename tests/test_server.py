@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
@@ -54,10 +53,8 @@ def test_first_session_with_the_embedded_database(tmp_path: Path) -> None:
     env = _env(MODELBOX_DATA_DIR=str(tmp_path / "db"))
     server = ServerProcess(env, cwd=tmp_path).start()
     try:
-        match = re.search(r"admin token \(shown once, keep it\): (mbx_\S+)", server.output)
-        assert match, server.output
-        token = match.group(1)
-        db_pid = int(re.search(r"embedded database pid (\d+)", server.output).group(1))  # type: ignore[union-attr]
+        token = server.wait_for(r"admin token \(shown once, keep it\): (mbx_\S+)").group(1)
+        db_pid = int(server.wait_for(r"embedded database pid (\d+)").group(1))
 
         model = gql(
             server,
@@ -85,6 +82,8 @@ def test_first_session_with_the_embedded_database(tmp_path: Path) -> None:
 
     again = ServerProcess(env, cwd=tmp_path).start()
     try:
+        # Start-up is logged after the token would have been printed.
+        again.wait_for("Application startup complete")
         assert "admin token" not in again.output, "the admin token is shown only once"
         data = gql(again, token, NESTED)["data"]
         assert len(data["namespace"]["model"]["versions"]["edges"]) == 2
@@ -131,7 +130,7 @@ def test_stopping_the_server_stops_the_database(tmp_path: Path, signal_name: str
     import signal
 
     server = ServerProcess(_env(MODELBOX_DATA_DIR=str(tmp_path / "db")), cwd=tmp_path).start()
-    db_pid = int(re.search(r"embedded database pid (\d+)", server.output).group(1))  # type: ignore[union-attr]
+    db_pid = int(server.wait_for(r"embedded database pid (\d+)").group(1))
     assert server.process is not None
     server.process.send_signal(getattr(signal, signal_name))
     server.process.wait(20)
