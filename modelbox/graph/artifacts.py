@@ -8,6 +8,7 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 from modelbox.graph.relay import Connection, Node, connection, resolve_entity
 from modelbox.resolvers import artifacts
@@ -27,7 +28,7 @@ def _parse_long(value: object) -> int:
     return value
 
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     Long: strawberry.scalar(
         name="Long",
         description="A 64-bit integer (a size in bytes), as a JSON number.",

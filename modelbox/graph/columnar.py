@@ -26,6 +26,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     is_input_object_type,
+    is_input_type,
     is_list_type,
     is_non_null_type,
     type_from_ast,
@@ -77,10 +78,10 @@ def _variable_types(schema: GraphQLSchema, document: DocumentNode) -> dict[str, 
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1:
         return {}
-    types = {}
+    types: dict[str, GraphQLInputType] = {}
     for definition in operations[0].variable_definitions or ():
         found = type_from_ast(schema, definition.type)
-        if found is not None:
+        if is_input_type(found):
             types[definition.variable.name.value] = found
     return types
 

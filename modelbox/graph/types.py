@@ -8,7 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from modelbox.graph import metrics as metric_series
+# Not `metrics`: that is the name of the key/value metrics field of versions and checkpoints.
+from modelbox.graph import metrics as metric_graph
 from modelbox.graph.artifacts import Artifact, artifacts_field
 from modelbox.graph.enums import AuditAction, ExperimentStatus, RoleName
 from modelbox.graph.events import Event, events_field
@@ -264,12 +265,12 @@ class ModelVersion(Node):
     @strawberry.field(description="Metric series logged against this version; all without keys.")
     async def metric_series(
         self, info: Info, keys: list[str] | None = None
-    ) -> list[metric_series.MetricSeries]:
-        return await metric_series.series_of(info, self.record, keys)
+    ) -> list[metric_graph.MetricSeries]:
+        return await metric_graph.series_of(info, self.record, keys)
 
     @strawberry.field
-    async def metric(self, info: Info, key: str) -> metric_series.MetricSeries | None:
-        return await metric_series.one_series(info, self.record, key)
+    async def metric(self, info: Info, key: str) -> metric_graph.MetricSeries | None:
+        return await metric_graph.one_series(info, self.record, key)
 
 
 @strawberry.federation.type(keys=["id"])
@@ -340,12 +341,12 @@ class Experiment(Node):
     @strawberry.field(description="Metric series logged in this run; all of them without keys.")
     async def metric_series(
         self, info: Info, keys: list[str] | None = None
-    ) -> list[metric_series.MetricSeries]:
-        return await metric_series.series_of(info, self.record, keys)
+    ) -> list[metric_graph.MetricSeries]:
+        return await metric_graph.series_of(info, self.record, keys)
 
     @strawberry.field
-    async def metric(self, info: Info, key: str) -> metric_series.MetricSeries | None:
-        return await metric_series.one_series(info, self.record, key)
+    async def metric(self, info: Info, key: str) -> metric_graph.MetricSeries | None:
+        return await metric_graph.one_series(info, self.record, key)
 
 
 @strawberry.federation.type(keys=["id"])

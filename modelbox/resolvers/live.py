@@ -8,7 +8,7 @@ and gives each delivered change fresh DataLoaders, so nothing is served stale.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from modelbox.errors import Unauthenticated
 from modelbox.resolvers.context import Context
@@ -21,7 +21,7 @@ async def watch(
     collections: frozenset[str],
     match: Callable[[Change], bool],
     subscribed: asyncio.Event | None = None,
-) -> AsyncIterator[Change]:
+) -> AsyncGenerator[Change, None]:
     """The changes to `collections` that `match` accepts, while the caller's token is good.
 
     `match` runs for every change in the process, so it must be cheap and must not

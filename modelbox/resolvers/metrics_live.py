@@ -64,7 +64,7 @@ async def metrics_logged(
         )
 
     subscribed = asyncio.Event()
-    changes = watch(ctx, frozenset({ctx.store.metrics.buckets.name}), match, subscribed)
+    changes = watch(ctx, frozenset({ctx.store.metrics.buckets_collection}), match, subscribed)
     # The feed is read one change ahead in a task, so that it is subscribed before history.
     pending = asyncio.ensure_future(anext(changes))
     try:

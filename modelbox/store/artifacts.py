@@ -331,5 +331,5 @@ class Artifacts(Repository):
         ids = [object_id(a.get("_id") or a["id"]) for a in artifacts]
         leases = await self.uploads.find({"_id": {"$in": ids}}, session=session).to_list()
         await self.uploads.delete_many({"_id": {"$in": ids}}, session=session)
-        file_ids = [object_id(a["file_id"]) for a in artifacts if a.get("file_id")]
+        file_ids = [ObjectId(a["file_id"]) for a in artifacts if a.get("file_id")]
         await self._delete_bytes([*file_ids, *(lease["file_id"] for lease in leases)], session)

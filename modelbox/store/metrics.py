@@ -350,10 +350,13 @@ def step_window(columns: Columns, from_step: int | None, to_step: int | None) ->
 class Metrics:
     """Logging and reading metric series of experiments and model versions."""
 
+    # Watched by metricsLogged: each request's new buckets are its live points.
+    buckets_collection = "metric_buckets"
+
     def __init__(self, database: Database) -> None:
         self.database = database
         self.series = database["metric_series"]
-        self.buckets = database["metric_buckets"]
+        self.buckets = database[self.buckets_collection]
         self.requests = database["metric_requests"]
         # Writers of one subject in this process take turns: concurrent transactions on the
         # same summaries would otherwise conflict and retry against each other.
