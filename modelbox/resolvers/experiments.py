@@ -28,7 +28,7 @@ async def update_experiment(ctx: Context, global_id: str, changes: dict[str, Any
 
 async def delete_experiment(ctx: Context, global_id: str) -> str:
     target = await load_node(ctx, global_id, "Experiment", Role.ADMIN)
-    await ctx.store.experiments.delete(ctx.actor, target["id"], ctx.store.checkpoints)
+    await ctx.store.experiments.delete(ctx.actor, target["id"])
     return target["id"]
 
 

@@ -28,7 +28,7 @@ async def update_model(ctx: Context, global_id: str, changes: dict[str, Any]) ->
 
 async def delete_model(ctx: Context, global_id: str) -> str:
     target = await load_node(ctx, global_id, "Model", Role.ADMIN)
-    await ctx.store.models.delete(ctx.actor, target["id"], ctx.store.versions)
+    await ctx.store.models.delete(ctx.actor, target["id"])
     return target["id"]
 
 

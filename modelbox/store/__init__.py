@@ -36,6 +36,10 @@ class Store:
         self.experiments = Experiments(self.database, self.audit, self.namespaces)
         self.checkpoints = Checkpoints(self.database, self.audit)
         self.tokens = ApiTokens(self.database, self.audit)
+        # Everything that hangs off a deleted object goes in the transaction deleting it,
+        # each audited as its own repository audits deletes.
+        self.models.on_delete.append(self.versions.children_of("model_id"))
+        self.experiments.on_delete.append(self.checkpoints.children_of("experiment_id"))
         self.metrics = Metrics(self.database)
         # An experiment's or a version's metric points go in the transaction that deletes it.
         self.experiments.on_delete.append(self.metrics.delete_subjects)

@@ -55,17 +55,6 @@ class Experiments(Repository):
             lambda s: self._update(s, actor, experiment["id"], changes)
         )
 
-    async def delete(self, actor: Actor, id: str, checkpoints: Repository) -> Record:
-        """Delete the experiment and, in the same transaction, its checkpoints."""
-
-        async def work(session: Session) -> Record:
-            deleted = await checkpoints._delete_where(
-                session, actor, {"experiment_id": object_id(id)}
-            )
-            return await self._delete(session, actor, id, {"checkpoints_deleted": len(deleted)})
-
-        return await self.database.transaction(work)
-
 
 class Checkpoints(Repository):
     collection_name = "checkpoints"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 
 from modelbox.access import Actor
@@ -34,6 +35,7 @@ class Models(Repository):
         # Version counters live apart from the models, so numbering a version is not a
         # change of its model (watchers of the namespace would see one otherwise).
         self.counters = database["model_version_counters"]
+        self.on_delete.append(self._drop_counter)
 
     @staticmethod
     def query(
@@ -63,15 +65,10 @@ class Models(Repository):
     async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> Record:
         return await self.database.transaction(lambda s: self._update(s, actor, id, changes))
 
-    async def delete(self, actor: Actor, id: str, versions: Repository) -> Record:
-        """Delete the model and, in the same transaction, all its versions."""
-
-        async def work(session: Session) -> Record:
-            deleted = await versions._delete_where(session, actor, {"model_id": object_id(id)})
-            await self.counters.delete_one({"_id": object_id(id)}, session=session)
-            return await self._delete(session, actor, id, {"versions_deleted": len(deleted)})
-
-        return await self.database.transaction(work)
+    async def _drop_counter(
+        self, session: Session, actor: Actor, model_ids: list[ObjectId]
+    ) -> None:
+        await self.counters.delete_many({"_id": {"$in": model_ids}}, session=session)
 
     async def next_version(self, session: Session, model_id: str) -> int:
         """Take the model's next version number; concurrent callers conflict and retry."""

@@ -32,6 +32,10 @@ def changed_fields(before: dict[str, Any], changes: dict[str, Any]) -> dict[str,
     }
 
 
+# Called with the ids of deleted objects, inside the transaction that deletes them.
+DeleteHook = Callable[[Session, Actor, list[ObjectId]], Awaitable[None]]
+
+
 def _parent_value(field: str, value: str) -> Any:
     # References to other documents are ObjectIds; namespaces are referenced by name.
     return object_id(value) if field.endswith("_id") else value
@@ -49,7 +53,7 @@ class Repository:
         self.collection = database[self.collection_name]
         # Data hanging off these objects (metric points…), deleted in the same transaction;
         # each hook gets the actor, so what is audited stays audited when it goes in a cascade.
-        self.on_delete: list[Callable[[Session, Actor, list[ObjectId]], Awaitable[None]]] = []
+        self.on_delete: list[DeleteHook] = []
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
         """Records in the order of `ids`, None where there is none (for DataLoaders).
@@ -107,10 +111,20 @@ class Repository:
         counts = await count_by_parent(self.collection, parent_field, values, query)
         return [counts[v] for v in values]
 
-    async def _insert(self, session: Session, actor: Actor, document: dict[str, Any]) -> Record:
+    async def _insert(
+        self,
+        session: Session,
+        actor: Actor,
+        document: dict[str, Any],
+        *,
+        scopes: list[str] | None = None,
+        unaudited: frozenset[str] = frozenset(),
+    ) -> Record:
+        """Insert and audit it; `unaudited` fields (secrets) stay out of the audit trail."""
         stamp = now()
         document = {**document, "created_at": stamp, "updated_at": stamp}
         result = await self.collection.insert_one(document, session=session)
+        skipped = {"created_at", "updated_at", *unaudited}
         await self.audit.record(
             session,
             actor,
@@ -118,7 +132,8 @@ class Repository:
             self.object_type,
             result.inserted_id,
             document.get("namespace"),
-            {k: v for k, v in document.items() if k not in ("created_at", "updated_at")},
+            {k: v for k, v in document.items() if k not in skipped},
+            scopes=scopes,
         )
         return to_record(document)
 
@@ -156,6 +171,18 @@ class Repository:
         after = await self.collection.find_one({"_id": before["_id"]}, session=session)
         assert after is not None
         return to_record(after)
+
+    async def delete(self, actor: Actor, id: str) -> Record:
+        """Delete one object and, through `on_delete`, all that hangs off it, in one transaction."""
+        return await self.database.transaction(lambda s: self._delete(s, actor, id))
+
+    def children_of(self, parent_field: str) -> DeleteHook:
+        """An `on_delete` hook for a parent repository: its children here go with it, audited."""
+
+        async def cascade(session: Session, actor: Actor, parent_ids: list[ObjectId]) -> None:
+            await self._delete_where(session, actor, {parent_field: {"$in": parent_ids}})
+
+        return cascade
 
     async def _delete(
         self, session: Session, actor: Actor, id: str, changes: dict[str, Any] | None = None

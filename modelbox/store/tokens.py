@@ -52,23 +52,12 @@ class ApiTokens(Repository):
             "expires_at": expires_at,
             "revoked_at": None,
             "created_by": actor.name,
-            "created_at": now(),
         }
 
         async def work(session: Session) -> Record:
-            result = await self.collection.insert_one(document, session=session)
-            audited = {k: v for k, v in document.items() if k != "hash"}
-            await self.audit.record(
-                session,
-                actor,
-                AuditAction.CREATED,
-                self.object_type,
-                result.inserted_id,
-                None,
-                audited,
-                scopes=_scopes(roles),
+            return await self._insert(
+                session, actor, document, scopes=_scopes(roles), unaudited=frozenset({"hash"})
             )
-            return to_record(document)
 
         return await self.database.transaction(work), token
 

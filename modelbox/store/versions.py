@@ -65,9 +65,6 @@ class ModelVersions(Repository):
 
         return await self.database.transaction(work)
 
-    async def delete(self, actor: Actor, id: str) -> Record:
-        return await self.database.transaction(lambda s: self._delete(s, actor, id))
-
     async def _take_aliases(
         self, session: Session, actor: Actor, model_id: str, aliases: list[str], keep: str | None
     ) -> None:
