@@ -3,7 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY modelbox ./modelbox
-RUN pip install --no-cache-dir . && useradd --create-home modelbox
+RUN pip install --no-cache-dir ".[server]" && useradd --create-home modelbox
 
 USER modelbox
 # In a container the server listens on every interface; the database comes from

@@ -12,7 +12,7 @@ NPM_DEPS := $(if $(shell command -v node >/dev/null && command -v npm),$(NPM_STA
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[server,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -31,8 +31,8 @@ import httpx
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
-from modelbox.embedded import EmbeddedDatabase, free_port
-from modelbox.store.artifacts import CHUNK_BYTES
+from modelbox.server.embedded import EmbeddedDatabase, free_port
+from modelbox.server.store.artifacts import CHUNK_BYTES
 
 TOKEN = "mbx_bench-admin-token"
 MiB = 1024 * 1024

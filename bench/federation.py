@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from modelbox.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
 from tests import gateways  # noqa: E402
 from tests.api import ADMIN_TOKEN, Api  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402

@@ -35,9 +35,9 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from modelbox.embedded import EmbeddedDatabase  # noqa: E402
-from modelbox.store.events import order_key  # noqa: E402
-from modelbox.store.records import now  # noqa: E402
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.server.store.events import order_key  # noqa: E402
+from modelbox.server.store.records import now  # noqa: E402
 from tests.live import server_env  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 from tests.ws import WsClient  # noqa: E402

@@ -44,8 +44,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mlflow_baseline  # noqa: E402
 
-from modelbox.embedded import EmbeddedDatabase  # noqa: E402
-from modelbox.store.metrics import SeriesPoints, bucket_documents, summary_update  # noqa: E402
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.server.store.metrics import SeriesPoints, bucket_documents, summary_update  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
 TOKEN = "mbx_bench-admin-token"

@@ -26,9 +26,9 @@ from pymongo.monitoring import (
     CommandSucceededEvent,
 )
 
-from modelbox.app import create_app
-from modelbox.config import Settings
-from modelbox.embedded import EmbeddedDatabase, free_port
+from modelbox.server.config import Settings
+from modelbox.server.embedded import EmbeddedDatabase, free_port
+from modelbox.server.web.app import create_app
 
 TOKEN = "mbx_bench-admin-token"
 RUNS = 50

@@ -16,9 +16,9 @@ import pytest
 from pymongo import MongoClient
 from starlette.applications import Starlette
 
-from modelbox.app import create_app
-from modelbox.config import Settings
-from modelbox.embedded import EmbeddedDatabase
+from modelbox.server.config import Settings
+from modelbox.server.embedded import EmbeddedDatabase
+from modelbox.server.web.app import create_app
 from tests.api import ADMIN_TOKEN, Api
 
 

@@ -19,8 +19,8 @@ from typing import IO
 
 import httpx
 
-from modelbox.embedded import free_port
-from modelbox.graph.schema import schema
+from modelbox.server.embedded import free_port
+from modelbox.server.graph.schema import schema
 
 FEDERATION_DIR = Path(__file__).parent / "federation"
 NODE = shutil.which("node")

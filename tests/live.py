@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from modelbox.config import Settings
+from modelbox.server.config import Settings
 from tests.api import Api
 from tests.servers import ServerProcess
 from tests.ws import WsClient

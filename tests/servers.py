@@ -13,7 +13,7 @@ from types import TracebackType
 
 import httpx
 
-from modelbox.embedded import free_port
+from modelbox.server.embedded import free_port
 
 
 class ServerProcess:

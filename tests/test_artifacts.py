@@ -19,10 +19,10 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from modelbox.app import create_app
-from modelbox.config import Settings
-from modelbox.resolvers.ids import from_global_id
-from modelbox.store.tokens import BOOTSTRAP_NAME
+from modelbox.server.config import Settings
+from modelbox.server.resolvers.ids import from_global_id
+from modelbox.server.store.tokens import BOOTSTRAP_NAME
+from modelbox.server.web.app import create_app
 from tests.api import ADMIN_TOKEN, Api
 from tests.servers import ServerProcess
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from modelbox.config import Settings
-from modelbox.errors import LiveUpdatesInterrupted, SubscriberTooSlow
-from modelbox.store import Change, Store
+from modelbox.server.config import Settings
+from modelbox.server.errors import LiveUpdatesInterrupted, SubscriberTooSlow
+from modelbox.server.store import Change, Store
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pymongo.monitoring import (
     CommandSucceededEvent,
 )
 
-from modelbox.app import create_app
-from modelbox.config import Settings
+from modelbox.server.config import Settings
+from modelbox.server.web.app import create_app
 from tests.api import Api
 
 NESTED_QUERY = """

@@ -8,14 +8,14 @@ import pytest
 from graphql import GraphQLError
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from modelbox.errors import NotFound
-from modelbox.graph.errors import MASKED_MESSAGE, with_codes
+from modelbox.server.errors import NotFound
+from modelbox.server.graph.errors import MASKED_MESSAGE, with_codes
 from tests.api import Api
 
 
 def test_unexpected_errors_are_masked_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     secret = RuntimeError("connection string mongodb://user:pw@db")
-    with caplog.at_level(logging.ERROR, logger="modelbox.errors"):
+    with caplog.at_level(logging.ERROR, logger="modelbox.server.errors"):
         [masked, kept] = with_codes(
             [
                 GraphQLError("connection string mongodb://user:pw@db", original_error=secret),

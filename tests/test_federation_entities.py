@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from graphql import ObjectTypeDefinitionNode, StringValueNode, parse
 
-from modelbox.graph.schema import FEDERATION_VERSION, schema
+from modelbox.server.graph.schema import FEDERATION_VERSION, schema
 from tests.api import Api
 
 ENTITIES = """query($reps: [_Any!]!) { _entities(representations: $reps) {

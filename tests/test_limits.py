@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelbox.config import Settings
+from modelbox.server.config import Settings
 from tests.api import ADMIN_TOKEN, Api
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from modelbox.config import Settings
-from modelbox.embedded import EmbeddedDatabase
+from modelbox.server.config import Settings
+from modelbox.server.embedded import EmbeddedDatabase
 from tests.api import Api
 from tests.live import running, until_live
 from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient

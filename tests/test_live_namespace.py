@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelbox.config import Settings
+from modelbox.server.config import Settings
 from tests.live import running, until_live
 from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
 

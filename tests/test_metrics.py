@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from modelbox.config import Settings
+from modelbox.server.config import Settings
 from tests.api import Api
 from tests.live import running, until_live
 from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelbox.embedded import EmbeddedDatabase, free_port
+from modelbox.server.embedded import EmbeddedDatabase, free_port
 from tests.servers import ServerProcess
 
 NESTED = """{ namespace(name: "first") { model(name: "resnet") { name

@@ -1,0 +1,5 @@
+"""The `modelbox` command line."""
+
+from modelbox.cli.main import main
+
+__all__ = ["main"]

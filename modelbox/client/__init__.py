@@ -1,0 +1,1 @@
+"""The ModelBox client library (being built; see the client issue)."""

@@ -1,0 +1,1 @@
+"""The ModelBox service: `web/` → `graph/` → `resolvers/` → `store/`; needs the `server` extra."""

@@ -1,0 +1,1 @@
+"""The GraphQL schema: Strawberry types, inputs and the root types, one module per domain."""

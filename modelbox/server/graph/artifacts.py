@@ -1,0 +1,147 @@
+"""Artifacts in the graph: the type, its inputs, and the `artifacts` connection field."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, NewType
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
+
+from modelbox.server.graph.relay import Connection, Node, connection, resolve_entity
+from modelbox.server.resolvers import artifacts
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.store import Record
+
+Info = strawberry.Info[Context, None]
+
+# Sizes in bytes pass 2^31 (GraphQL's Int); JSON numbers carry them exactly up to 2^53.
+Long = NewType("Long", int)
+
+
+def _parse_long(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+        raise ValueError(f"Long cannot represent {value!r}: not a 64-bit integer")
+    return value
+
+
+SCALARS: dict[object, ScalarDefinition] = {
+    Long: strawberry.scalar(
+        name="Long",
+        description="A 64-bit integer (a size in bytes), as a JSON number.",
+        serialize=int,
+        parse_value=_parse_long,
+    )
+}
+
+
+@strawberry.enum
+class ArtifactStorage(enum.Enum):
+    GRIDFS = "GRIDFS"
+    EXTERNAL = "EXTERNAL"
+
+
+@strawberry.enum
+class ArtifactState(enum.Enum):
+    PENDING = "PENDING"
+    AVAILABLE = "AVAILABLE"
+
+
+@strawberry.input
+class CreateArtifactInput:
+    subject_id: strawberry.ID = strawberry.field(
+        description="The Experiment, Checkpoint, Model or ModelVersion it belongs to."
+    )
+    name: str = strawberry.field(description="A relative path: `model.pt`, `weights/best.bin`.")
+    kind: str | None = strawberry.field(default=None, description="model, checkpoint, dataset…")
+    content_type: str | None = None
+    sha256: str | None = strawberry.field(
+        default=None, description="If given, an upload whose bytes hash otherwise is refused."
+    )
+    metadata: JSON | None = None
+
+
+@strawberry.input
+class TrackArtifactInput:
+    subject_id: strawberry.ID
+    name: str
+    uri: str = strawberry.field(description="s3://, gs://, az://, abfss://, hdfs://, https://…")
+    size: Long | None = None
+    sha256: str | None = None
+    kind: str | None = None
+    content_type: str | None = None
+    metadata: JSON | None = None
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A file: uploaded into ModelBox (GRIDFS) or stored elsewhere and tracked by URI.",
+)
+class Artifact(Node):
+    record: strawberry.Private[Record]
+    name: str
+    kind: str | None
+    storage: ArtifactStorage
+    state: ArtifactState
+    uri: str | None = strawberry.field(description="Where an EXTERNAL artifact is stored.")
+    size: Long | None
+    sha256: str | None = strawberry.field(
+        description="Hex; computed by the server on upload, declared by the client before it."
+    )
+    content_type: str | None
+    metadata: JSON | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, r: Record) -> Artifact:
+        return cls(
+            id=to_global_id("Artifact", r["id"]),
+            record=r,
+            name=r["name"],
+            kind=r.get("kind"),
+            storage=ArtifactStorage(r["storage"]),
+            state=ArtifactState(r["state"]),
+            uri=r.get("uri"),
+            size=r.get("size"),
+            sha256=r.get("sha256"),
+            content_type=r.get("content_type"),
+            metadata=r.get("metadata"),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Artifact | None:
+        return await resolve_entity(info, id, cls)
+
+    @strawberry.field(description="Where to PUT the bytes while the artifact is PENDING.")
+    def upload_url(self, info: Info) -> str | None:
+        return artifacts.upload_url(info.context, self.record)
+
+    @strawberry.field(description="Where to GET the bytes of an uploaded, AVAILABLE artifact.")
+    def download_url(self, info: Info) -> str | None:
+        return artifacts.download_url(info.context, self.record)
+
+    @strawberry.field(description="The experiment, checkpoint, model or version it belongs to.")
+    async def subject(self, info: Info) -> Node:
+        # graph.types imports this module for its `artifacts` fields: import it when used.
+        from modelbox.server.graph.types import NODE_TYPES
+
+        type_name, record = await artifacts.subject_of(info.context, self.record)
+        return NODE_TYPES[type_name].from_record(record)  # type: ignore[no-any-return]
+
+
+async def _artifacts(
+    root: Any, info: Info, first: int | None = None, after: str | None = None
+) -> Connection[Artifact]:
+    listing = await artifacts.artifacts_of(info.context, root.record, first, after)
+    return connection(listing, Artifact.from_record)
+
+
+def artifacts_field() -> Any:
+    """The `artifacts(first, after)` connection of an experiment, checkpoint, model or version."""
+    return strawberry.field(resolver=_artifacts, description="Its files, newest first.")

@@ -1,0 +1,131 @@
+"""Events: the `Event` node, `logEvents`'s input, and the `events` connections' filter.
+
+`graph/types.py` adds an `events` field to each subject and to Namespace with
+`events_field`; this module does not import it back (see `Event.subject`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from modelbox.server.graph.inputs import plain
+from modelbox.server.graph.relay import Connection, Node, connection
+from modelbox.server.resolvers import events
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.nodes import node
+from modelbox.server.store import Record
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.input
+class EventInput:
+    name: str
+    source: str | None = None
+    wallclock: datetime | None = strawberry.field(default=None, description="Default: now.")
+    payload: JSON | None = None
+
+
+@strawberry.input
+class LogEventsInput:
+    subject_id: strawberry.ID = strawberry.field(
+        description="An Experiment, Checkpoint, Model or ModelVersion."
+    )
+    events: list[EventInput]
+
+
+@strawberry.input
+class EventFilter:
+    names: list[str] | None = strawberry.UNSET
+    source: str | None = strawberry.UNSET
+    since: datetime | None = strawberry.field(default=strawberry.UNSET, description="Inclusive.")
+    until: datetime | None = strawberry.field(default=strawberry.UNSET, description="Exclusive.")
+
+
+@strawberry.type(description="Something an external system reported about a subject.")
+class Event(Node):
+    record: strawberry.Private[Record]
+    name: str
+    source: str | None
+    wallclock: datetime
+    payload: JSON | None
+    since_previous: float | None = strawberry.field(
+        description="Seconds since the previous event of the same subject; null for its first."
+    )
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, r: Record) -> Event:
+        return cls(
+            id=strawberry.ID(to_global_id("Event", r["id"])),
+            record=r,
+            name=r["name"],
+            source=r.get("source"),
+            wallclock=r["wallclock"],
+            payload=r.get("payload"),
+            since_previous=r.get("since_previous"),
+            created_at=r["created_at"],
+        )
+
+    @strawberry.field(description="The Experiment, Checkpoint, Model or ModelVersion.")
+    async def subject(self, info: Info) -> Node:
+        # Imported here: graph/types.py imports this module for its `events` fields.
+        from modelbox.server.graph.types import NODE_TYPES
+
+        r = self.record
+        found = await node(info.context, to_global_id(r["subject_type"], r["subject_id"]))
+        assert found is not None, "a readable event's subject is readable"
+        return NODE_TYPES[found[0]].from_record(found[1])
+
+
+async def _events(
+    info: Info,
+    parent_field: str,
+    parent: str,
+    first: int | None,
+    after: str | None,
+    filter: EventFilter | None,
+) -> Connection[Event]:
+    listing = await events.events_of(
+        info.context, parent_field, parent, first, after, plain(filter) or {}
+    )
+    return connection(listing, Event.from_record)
+
+
+async def _subject_events(
+    root: Any,
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    filter: EventFilter | None = None,
+) -> Connection[Event]:
+    return await _events(info, "subject_id", root.record["id"], first, after, filter)
+
+
+async def _namespace_events(
+    root: Any,
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    filter: EventFilter | None = None,
+) -> Connection[Event]:
+    return await _events(info, "namespace", root.record["name"], first, after, filter)
+
+
+def events_field(namespace: bool = False) -> Any:
+    """The `events(first, after, filter)` timeline of a subject, or of a whole namespace."""
+    return strawberry.field(
+        resolver=_namespace_events if namespace else _subject_events,
+        description="Events reported about this, in wallclock order.",
+    )
+
+
+async def log_events(info: Info, input: LogEventsInput) -> list[Event]:
+    fields = plain(input)
+    records = await events.log_events(info.context, fields["subject_id"], fields["events"])
+    return [Event.from_record(record) for record in records]

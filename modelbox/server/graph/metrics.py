@@ -1,0 +1,197 @@
+"""Metric series in the graph: columnar points, summaries, `logMetrics`."""
+
+from __future__ import annotations
+
+import base64
+import enum
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.scalars import Base64
+
+from modelbox.server.graph.columnar import Column
+from modelbox.server.resolvers import metrics, metrics_live
+from modelbox.server.resolvers.context import Context
+from modelbox.server.store import Record
+from modelbox.server.store.metrics import BYTES, COLUMN, FLOAT, POINT_FIELD, TENSOR, Columns
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.enum
+class MetricKind(enum.Enum):
+    FLOAT = FLOAT
+    TENSOR = TENSOR
+    BYTES = BYTES
+
+
+@strawberry.type(description="One point; exactly one of value, tensor and bytes is set.")
+class MetricPoint:
+    step: int
+    wallclock: float = strawberry.field(description="Seconds since the Unix epoch (UTC).")
+    value: float | None = None
+    tensor: str | None = None
+    bytes: Base64 | None = None
+
+
+@strawberry.type(
+    description="Points as parallel columns in ascending step order; the column of the"
+    " series' kind is set, the other two are null."
+)
+class MetricPoints:
+    steps: list[int]
+    wallclocks: list[float]
+    values: list[float | None] | None = None
+    tensors: list[str | None] | None = None
+    bytes: list[Base64 | None] | None = None
+
+    @classmethod
+    def of(cls, columns: Columns) -> MetricPoints:
+        values: list[Any] = columns.column
+        if columns.kind == BYTES:
+            values = [base64.b64encode(value).decode() for value in values]
+        return cls(
+            steps=Column(columns.steps),
+            wallclocks=Column(columns.wallclocks),
+            **{COLUMN[columns.kind]: Column(values)},
+        )
+
+
+def _point(kind: str, last: dict[str, Any] | None) -> MetricPoint | None:
+    if last is None:
+        return None
+    value = POINT_FIELD[kind]
+    return MetricPoint(step=last["step"], wallclock=last["wallclock"], **{value: last[value]})
+
+
+@strawberry.type(description="A named series of points logged against an experiment or version.")
+class MetricSeries:
+    summary: strawberry.Private[Record]
+    key: str
+    kind: MetricKind
+    count: int
+    first_step: int | None
+    last_step: int | None
+    min: float | None
+    max: float | None
+    last: MetricPoint | None
+
+    @classmethod
+    def from_record(cls, r: Record) -> MetricSeries:
+        return cls(
+            summary=r,
+            key=r["key"],
+            kind=MetricKind(r["kind"]),
+            count=r["count"],
+            first_step=r.get("first_step"),
+            last_step=r.get("last_step"),
+            min=r.get("min"),
+            max=r.get("max"),
+            last=_point(r["kind"], r.get("last")),
+        )
+
+    @strawberry.field(
+        description="Exact points in ascending step order, at most `limit` (capped by the"
+        " server's max_metric_points_per_read); page on with fromStep = last step + 1."
+    )
+    async def points(
+        self,
+        info: Info,
+        from_step: int | None = None,
+        to_step: int | None = None,
+        limit: int | None = None,
+    ) -> MetricPoints:
+        columns = await metrics.points(info.context, self.summary, from_step, to_step, limit)
+        return MetricPoints.of(columns)
+
+    @strawberry.field(
+        description="At most maxPoints points for a plot: the step range is cut into groups"
+        " and each keeps its first, last, minimum and maximum point, so spikes survive."
+    )
+    async def downsampled(
+        self,
+        info: Info,
+        max_points: int,
+        from_step: int | None = None,
+        to_step: int | None = None,
+    ) -> MetricPoints:
+        columns = await metrics.downsampled(
+            info.context, self.summary, max_points, from_step, to_step
+        )
+        return MetricPoints.of(columns)
+
+
+async def series_of(info: Info, subject: Record, keys: list[str] | None) -> list[MetricSeries]:
+    return [
+        MetricSeries.from_record(r) for r in await metrics.series_of(info.context, subject, keys)
+    ]
+
+
+async def one_series(info: Info, subject: Record, key: str) -> MetricSeries | None:
+    record = await metrics.one_series(info.context, subject, key)
+    return MetricSeries.from_record(record) if record else None
+
+
+@strawberry.input(description="One key, many points, columnar; exactly one value column.")
+class MetricSeriesInput:
+    key: str
+    steps: list[int]
+    wallclocks: list[float] | None = strawberry.field(
+        default=None, description="Seconds since the Unix epoch; the server's time if left out."
+    )
+    values: list[float] | None = None
+    tensors: list[str] | None = None
+    bytes: list[Base64] | None = None
+
+
+@strawberry.input
+class LogMetricsInput:
+    subject_id: strawberry.ID = strawberry.field(description="An Experiment or a ModelVersion.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="The same key sent again logs nothing more (duplicate: true)."
+    )
+    series: list[MetricSeriesInput]
+
+
+@strawberry.type
+class LogMetricsPayload:
+    accepted: int = strawberry.field(description="Points stored by this request.")
+    duplicate: bool = strawberry.field(description="True when the idempotency key was seen.")
+
+
+async def log_metrics(info: Info, input: LogMetricsInput) -> LogMetricsPayload:
+    # Field by field rather than `plain`, which would walk every point of every column.
+    series = [
+        {
+            "key": s.key,
+            "steps": s.steps,
+            "wallclocks": s.wallclocks,
+            "values": s.values,
+            "tensors": s.tensors,
+            "bytes": s.bytes,
+        }
+        for s in input.series
+    ]
+    result = await metrics.log_metrics(
+        info.context, input.subject_id, series, input.idempotency_key
+    )
+    return LogMetricsPayload(accepted=result.accepted, duplicate=result.duplicate)
+
+
+@strawberry.type(description="Points of one series just logged (or, first, stored ones).")
+class MetricUpdate:
+    key: str
+    kind: MetricKind
+    points: MetricPoints
+
+
+async def metrics_logged(
+    info: Info, subject_id: str, keys: list[str] | None, from_step: int | None
+) -> AsyncGenerator[MetricUpdate, None]:
+    async for update in metrics_live.metrics_logged(info.context, subject_id, keys, from_step):
+        yield MetricUpdate(
+            key=update.key,
+            kind=MetricKind(update.points.kind),
+            points=MetricPoints.of(update.points),
+        )

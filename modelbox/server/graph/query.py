@@ -1,0 +1,62 @@
+"""The root Query."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from modelbox.server.graph.inputs import AuditEventFilter, plain
+from modelbox.server.graph.relay import Connection, Node, connection
+from modelbox.server.graph.types import NODE_TYPES, AuditEvent, Info, Namespace, Principal
+from modelbox.server.resolvers import audit, namespaces, nodes, tokens
+
+
+async def _node(info: Info, id: str) -> Node | None:
+    found = await nodes.node(info.context, id)
+    if found is None:
+        return None
+    type_name, record = found
+    return NODE_TYPES[type_name].from_record(record)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null if it is not yours to read.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _node(info, id)
+
+    @strawberry.field
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        # Gathered, so the loaders batch all the ids into one query per type.
+        return list(await asyncio.gather(*(_node(info, id) for id in ids)))
+
+    @strawberry.field
+    async def namespace(self, info: Info, name: str) -> Namespace | None:
+        record = await namespaces.namespace(info.context, name)
+        return Namespace.from_record(record) if record else None
+
+    @strawberry.field(description="The namespaces the caller holds a role in.")
+    async def namespaces(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Namespace]:
+        listing = await namespaces.namespaces(info.context, first, after)
+        return connection(listing, Namespace.from_record)
+
+    @strawberry.field
+    async def viewer(self, info: Info) -> Principal:
+        return Principal.from_record(await tokens.viewer(info.context))
+
+    @strawberry.field(
+        description="The whole audit trail, newest first, tokens for all namespaces included "
+        '(ADMIN of "*" only; namespace admins read `Namespace.auditEvents`).'
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditEventFilter | None = None,
+    ) -> Connection[AuditEvent]:
+        listing = await audit.all_audit_events(info.context, first, after, plain(filter) or {})
+        return connection(listing, AuditEvent.from_record)

@@ -1,0 +1,63 @@
+"""Relay building blocks: the Node interface and cursor connections."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from modelbox.server.resolvers.listing import Listing
+from modelbox.server.resolvers.nodes import node
+from modelbox.server.store import Record
+
+T = TypeVar("T")
+
+
+@strawberry.interface(description="An object with a global id; `node(id:)` resolves any of them.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many objects the whole list holds, across all pages.")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+def connection(listing: Listing, convert: Callable[[Record], T]) -> Connection[T]:
+    page = listing.page
+    edges = [
+        Edge(cursor=cursor, node=convert(record))
+        for cursor, record in zip(page.cursors, page.records, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None
+        ),
+        count=listing.count,
+    )
+
+
+async def resolve_entity(info: strawberry.Info, global_id: str, cls: Any) -> Any:
+    """Federation entities resolve like `node(id:)`: through the authorizing loaders."""
+    found = await node(info.context, global_id)
+    return cls.from_record(found[1]) if found and found[0] == cls.__name__ else None

@@ -1,0 +1,1 @@
+"""The work behind the fields: access checks, validation, DataLoaders, live updates."""

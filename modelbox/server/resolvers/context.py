@@ -1,0 +1,52 @@
+"""The per-request context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modelbox.server.access import Actor, Principal
+from modelbox.server.config import Settings
+from modelbox.server.errors import ModelBoxError, Unauthenticated
+from modelbox.server.resolvers.loaders import Loaders
+from modelbox.server.store import Store
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: Settings
+    actor: Actor
+    # Why there is no principal, when there is none: raised by every field that needs one.
+    refusal: ModelBoxError | None = None
+    _principal: Principal | None = None
+    # What a WebSocket client sent in `connection_init` (Strawberry sets it).
+    connection_params: dict[str, object] | None = None
+    # Where the request reached us (`scheme://host[/root]`): the base of artifact URLs
+    # unless `settings.public_url` names another.
+    base_url: str | None = None
+    # Made when first used: a subscription refreshes them per delivery, most never use them.
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.store, lambda: self.principal)
+        return self._loaders
+
+    @property
+    def principal(self) -> Principal:
+        """The caller; every resolver that reads or writes data goes through here."""
+        if self._principal is None:
+            raise self.refusal or Unauthenticated("a bearer token is required")
+        return self._principal
+
+    def fresh_loaders(self) -> None:
+        """Loaders for one operation on a long-lived (WebSocket) context: nothing stale."""
+        self._loaders = None
+
+    def sign_in(self, other: Context) -> None:
+        """Take `other`'s identity: a WebSocket authenticates after its context was made."""
+        self.actor = other.actor
+        self._principal = other._principal
+        self.refusal = other.refusal
+        self.fresh_loaders()

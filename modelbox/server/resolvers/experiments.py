@@ -1,0 +1,50 @@
+"""Experiments and checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbox.server.access import Role
+from modelbox.server.errors import BadUserInput
+from modelbox.server.resolvers import validation
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.fields import clean_fields
+from modelbox.server.resolvers.listing import Listing, children
+from modelbox.server.resolvers.permissions import load_node, require
+from modelbox.server.store import Record
+
+
+async def create_experiment(ctx: Context, fields: dict[str, Any]) -> Record:
+    validation.namespace_name(fields["namespace"])
+    validation.object_name(fields["name"])
+    require(ctx, fields["namespace"], Role.WRITER)
+    return await ctx.store.experiments.create(ctx.actor, clean_fields(ctx, fields))
+
+
+async def update_experiment(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
+    target = await load_node(ctx, global_id, "Experiment", Role.WRITER)
+    return await ctx.store.experiments.update(ctx.actor, target, clean_fields(ctx, changes))
+
+
+async def delete_experiment(ctx: Context, global_id: str) -> str:
+    target = await load_node(ctx, global_id, "Experiment", Role.ADMIN)
+    await ctx.store.experiments.delete(ctx.actor, target["id"])
+    return target["id"]
+
+
+async def create_checkpoint(ctx: Context, fields: dict[str, Any]) -> Record:
+    fields = dict(fields)
+    parent = await load_node(
+        ctx, fields.pop("experiment_id"), "Experiment", Role.WRITER, "experimentId"
+    )
+    if fields["step"] < 0:
+        raise BadUserInput("step: must not be negative", field="step")
+    return await ctx.store.checkpoints.create(ctx.actor, parent, clean_fields(ctx, fields))
+
+
+async def checkpoints_of(
+    ctx: Context, parent: Record, first: int | None, after: str | None
+) -> Listing:
+    return await children(
+        ctx, ctx.store.checkpoints, "experiment_id", parent["id"], first, after, {}
+    )

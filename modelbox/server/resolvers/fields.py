@@ -1,0 +1,30 @@
+"""Validation of the fields that models, versions, experiments and checkpoints share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from modelbox.server.resolvers import validation
+from modelbox.server.resolvers.context import Context
+
+
+def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
+    """Check every field by its kind; short free-text fields are bounded in length."""
+    limit = ctx.settings.max_metadata_bytes
+    checks: dict[str, Callable[[Any], Any]] = {
+        "description": lambda v: validation.text(v, "description"),
+        "labels": validation.labels,
+        "datasets": validation.datasets,
+        "metadata": lambda v: validation.json_value(v, "metadata", limit),
+        "hyperparameters": lambda v: validation.json_value(v, "hyperparameters", limit),
+        "aliases": validation.aliases,
+        "metrics": validation.key_values,
+    }
+    cleaned = dict(fields)
+    for key, value in fields.items():
+        if key in checks:
+            cleaned[key] = checks[key](value)
+        elif isinstance(value, str):
+            validation.text(value, key, validation.MAX_SHORT_TEXT)
+    return cleaned

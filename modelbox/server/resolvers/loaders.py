@@ -1,0 +1,147 @@
+"""Per-request DataLoaders: every read of an object goes through one of these.
+
+They batch (a nested query costs round trips bounded by its depth) and they
+authorize: an object in a namespace the caller may not read loads as None,
+whichever path asked for it (`node`, nested fields, federation entities).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from strawberry.dataloader import DataLoader
+
+from modelbox.server.access import Principal, Role
+from modelbox.server.store import Page, Record, Store
+from modelbox.server.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One connection to load: the children of `parent` matching `query`."""
+
+    parent: str
+    first: int
+    after: str | None
+    query_json: str
+
+    @staticmethod
+    def of(parent: str, first: int, after: str | None, query: dict[str, Any]) -> PageRequest:
+        return PageRequest(
+            parent, first, after, orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()
+        )
+
+    @property
+    def query(self) -> dict[str, Any]:
+        return orjson.loads(self.query_json)
+
+
+class Loaders:
+    def __init__(self, store: Store, principal: Callable[[], Principal]) -> None:
+        self.store = store
+        # A callable, so an unauthenticated caller is refused when a load is tried.
+        self.principal = principal
+        self.namespace = self._authorized(
+            store.namespaces.get_by_names, namespace_of=lambda r: r["name"]
+        )
+        self.model = self._authorized(store.models.get_many)
+        self.version = self._authorized(store.versions.get_many)
+        self.experiment = self._authorized(store.experiments.get_many)
+        self.checkpoint = self._authorized(store.checkpoints.get_many)
+        self.event = self._authorized(store.events.get_many)
+        self.model_by_name = self._authorized(
+            lambda keys: store.models.get_by(("namespace", "name"), keys)
+        )
+        self.experiment_by_name = self._authorized(
+            lambda keys: store.experiments.get_by(("namespace", "name"), keys)
+        )
+        self.version_by_number = self._authorized(
+            lambda keys: store.versions.get_by(("model_id", "version"), keys)
+        )
+        # Metric series summaries, keyed (subject id, key) or by subject id for all of them;
+        # only reached from a subject the caller has already read.
+        self.metric_series = DataLoader(load_fn=store.metrics.summaries)
+        self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
+        self.artifact = self._authorized(store.artifacts.get_many)
+        # The loader of each node type, for global ids, which say what type they are.
+        self.of_type: dict[str, DataLoader[Any, Record | None]] = {
+            "Namespace": self.namespace,
+            "Model": self.model,
+            "ModelVersion": self.version,
+            "Experiment": self.experiment,
+            "Checkpoint": self.checkpoint,
+            "Event": self.event,
+            "Artifact": self.artifact,
+        }
+        self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
+        self._counts: dict[tuple[str, str], DataLoader[tuple[str, str], int]] = {}
+
+    def _authorized(
+        self,
+        load: Callable[[list[Any]], Awaitable[Sequence[Record | None]]],
+        namespace_of: Callable[[Record], str] = lambda record: record["namespace"],
+    ) -> DataLoader[Any, Record | None]:
+        async def batch(keys: list[Any]) -> list[Record | None]:
+            principal = self.principal()
+            records = await load(keys)
+            return [
+                record if record and principal.can(namespace_of(record), Role.VIEWER) else None
+                for record in records
+            ]
+
+        return DataLoader(load_fn=batch)
+
+    def pages(self, repository: Repository, parent_field: str) -> DataLoader[PageRequest, Page]:
+        """Pages of `repository`'s objects under parents the caller has already read."""
+        key = (repository.collection_name, parent_field)
+        if key not in self._pages:
+
+            async def batch(requests: list[PageRequest]) -> list[Page]:
+                results: dict[PageRequest, Page] = {}
+                firsts: dict[tuple[int, str], list[PageRequest]] = defaultdict(list)
+                for request in requests:
+                    if request.after is None:
+                        firsts[(request.first, request.query_json)].append(request)
+                    else:
+                        results[request] = await repository.page(
+                            parent_field,
+                            request.parent,
+                            request.first,
+                            request.after,
+                            request.query,
+                        )
+                for (first, _), group in firsts.items():
+                    pages = await repository.first_pages(
+                        parent_field, [r.parent for r in group], first, group[0].query
+                    )
+                    results.update(zip(group, pages, strict=True))
+                return [results[request] for request in requests]
+
+            self._pages[key] = DataLoader(load_fn=batch)
+        return self._pages[key]
+
+    def counts(self, repository: Repository, parent_field: str) -> DataLoader[tuple[str, str], int]:
+        """`totalCount`s, batched like the pages; keys are (parent, query as JSON)."""
+        key = (repository.collection_name, parent_field)
+        if key not in self._counts:
+
+            async def batch(keys: list[tuple[str, str]]) -> list[int]:
+                by_query: dict[str, list[str]] = defaultdict(list)
+                for parent, query_json in keys:
+                    by_query[query_json].append(parent)
+                totals: dict[tuple[str, str], int] = {}
+                for query_json, parents in by_query.items():
+                    counts = await repository.counts(
+                        parent_field, parents, orjson.loads(query_json)
+                    )
+                    totals.update(
+                        ((p, query_json), n) for p, n in zip(parents, counts, strict=True)
+                    )
+                return [totals[k] for k in keys]
+
+            self._counts[key] = DataLoader(load_fn=batch)
+        return self._counts[key]

@@ -1,0 +1,230 @@
+"""Metric series: who may log and read them, what a request may hold, plots' downsampling."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from typing import Any
+
+from modelbox.server.access import Role
+from modelbox.server.errors import BadUserInput, PayloadTooLarge
+from modelbox.server.resolvers import validation
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.permissions import load_typed
+from modelbox.server.store import Record
+from modelbox.server.store.metrics import (
+    BYTES,
+    FLOAT,
+    TENSOR,
+    Columns,
+    LogResult,
+    SeriesPoints,
+    extremes,
+)
+
+SUBJECT_TYPES = ("Experiment", "ModelVersion")
+# The value column of each kind, as the input names it.
+INPUT_COLUMNS = {"values": FLOAT, "tensors": TENSOR, "bytes": BYTES}
+MAX_IDEMPOTENCY_KEY = 256
+# Each series is a summary upsert in the request's transaction.
+MAX_SERIES_PER_REQUEST = 1000
+
+
+async def subject(ctx: Context, global_id: str, role: Role) -> tuple[str, Record]:
+    """The experiment or model version a metric request is about, as (type, record)."""
+    return await load_typed(ctx, global_id, *SUBJECT_TYPES, role=role, field="subjectId")
+
+
+def _series_points(index: int, item: dict[str, Any], wallclock: float) -> SeriesPoints:
+    """One input series checked: one value column, equal lengths, finite floats, steps ≥ 0."""
+    where = f"series[{index}]"
+    key = validation.check_pattern(f"{where}.key", item["key"], validation.LABEL_KEY, "metric key")
+    given = [name for name in INPUT_COLUMNS if item.get(name) is not None]
+    if len(given) != 1:
+        raise BadUserInput(
+            f"{where}: give exactly one of values, tensors or bytes ({key!r} has {len(given)})",
+            field=where,
+        )
+    column: list[Any] = item[given[0]]
+    steps: list[int] = item["steps"]
+    n = len(steps)
+    if n == 0:
+        raise BadUserInput(f"{where}.steps: {key!r} has no points", field=f"{where}.steps")
+    if len(column) != n:
+        raise BadUserInput(
+            f"{where}.{given[0]}: {len(column)} values for {n} steps in {key!r}",
+            field=f"{where}.{given[0]}",
+        )
+    if min(steps) < 0:
+        raise BadUserInput(f"{where}.steps: steps must not be negative", field=f"{where}.steps")
+    wallclocks: list[float] | None = item.get("wallclocks")
+    if wallclocks is None:
+        wallclocks = [wallclock] * n
+    elif len(wallclocks) != n:
+        raise BadUserInput(
+            f"{where}.wallclocks: {len(wallclocks)} wallclocks for {n} steps in {key!r}",
+            field=f"{where}.wallclocks",
+        )
+    elif not all(map(math.isfinite, wallclocks)):
+        raise BadUserInput(
+            f"{where}.wallclocks: not all finite numbers", field=f"{where}.wallclocks"
+        )
+    kind = INPUT_COLUMNS[given[0]]
+    # Variables cannot carry NaN or infinity, but a literal like 1e999 parses to infinity.
+    if kind == FLOAT and not all(map(math.isfinite, column)):
+        raise BadUserInput(
+            f"{where}.values: {key!r} holds NaN or infinity", field=f"{where}.values"
+        )
+    return SeriesPoints(key, kind, steps, wallclocks, column)
+
+
+def check_request(ctx: Context, series: list[dict[str, Any]]) -> list[SeriesPoints]:
+    """Every series of a request, checked before anything is written."""
+    limit = ctx.settings.max_metric_points_per_request
+    total = sum(len(item["steps"]) for item in series)
+    if total > limit:
+        raise PayloadTooLarge(
+            f"series: {total} points in one request, over the limit of {limit}"
+            " (max_metric_points_per_request); split it into several requests",
+            field="series",
+            limit=limit,
+        )
+    if len(series) > MAX_SERIES_PER_REQUEST:
+        raise BadUserInput(
+            f"series: {len(series)} series in one request, over the limit of"
+            f" {MAX_SERIES_PER_REQUEST}",
+            field="series",
+            limit=MAX_SERIES_PER_REQUEST,
+        )
+    keys = [item["key"] for item in series]
+    if len(set(keys)) != len(keys):
+        raise BadUserInput("series: the same key is given twice", field="series")
+    wallclock = time.time()
+    return [_series_points(i, item, wallclock) for i, item in enumerate(series)]
+
+
+async def log_metrics(
+    ctx: Context, subject_id: str, series: list[dict[str, Any]], idempotency_key: str | None
+) -> LogResult:
+    type_name, record = await subject(ctx, subject_id, Role.WRITER)
+    validation.text(idempotency_key, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
+    points = check_request(ctx, series)
+    # A key that already holds another kind of value is refused by the store's transaction.
+    return await ctx.store.metrics.log(
+        record["id"], type_name, record["namespace"], points, idempotency_key
+    )
+
+
+async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> list[Record]:
+    """The summaries of a subject's series (all of them, or those of `keys`), by key."""
+    if keys is None:
+        return await ctx.loaders.metric_series_of.load(subject["id"])
+    found = await ctx.loaders.metric_series.load_many([(subject["id"], key) for key in keys])
+    return [summary for summary in found if summary is not None]
+
+
+async def one_series(ctx: Context, subject: Record, key: str) -> Record | None:
+    return await ctx.loaders.metric_series.load((subject["id"], key))
+
+
+def _check_range(from_step: int | None, to_step: int | None) -> None:
+    if from_step is not None and to_step is not None and to_step < from_step:
+        raise BadUserInput("toStep: must not be below fromStep", field="toStep")
+
+
+async def points(
+    ctx: Context,
+    summary: Record,
+    from_step: int | None,
+    to_step: int | None,
+    limit: int | None,
+) -> Columns:
+    """Exact points in step order; at most `limit` (or the read limit), paged by fromStep."""
+    cap = ctx.settings.max_metric_points_per_read
+    if limit is not None and not 0 <= limit <= cap:
+        raise BadUserInput(
+            f"limit: must be between 0 and {cap} (max_metric_points_per_read)",
+            field="limit",
+            limit=cap,
+        )
+    _check_range(from_step, to_step)
+    return await ctx.store.metrics.points(
+        summary["subject_id"],
+        summary["key"],
+        summary["kind"],
+        from_step,
+        to_step,
+        cap if limit is None else limit,
+    )
+
+
+# A bucket's rollup keeps about one point in eight: reading it instead of every point is
+# right when each point of the answer stands for many more points than that.
+ROLLUP_WHEN = 32
+
+
+def points_in(summary: Record, from_step: int | None, to_step: int | None) -> float:
+    """About how many points of the series lie in the window, if its steps are even."""
+    first, last = summary.get("first_step"), summary.get("last_step")
+    if first is None or last is None:
+        return 0
+    low = first if from_step is None else max(first, from_step)
+    high = last if to_step is None else min(last, to_step)
+    return summary["count"] * max(0, high - low + 1) / (last - first + 1)
+
+
+async def downsampled(
+    ctx: Context,
+    summary: Record,
+    max_points: int,
+    from_step: int | None,
+    to_step: int | None,
+) -> Columns:
+    """At most `max_points` points for a plot, keeping every group's extremes."""
+    cap = ctx.settings.max_downsampled_points
+    if not 1 <= max_points <= cap:
+        raise BadUserInput(
+            f"maxPoints: must be between 1 and {cap} (max_downsampled_points)",
+            field="maxPoints",
+            limit=cap,
+        )
+    _check_range(from_step, to_step)
+    dense = points_in(summary, from_step, to_step) >= max_points * ROLLUP_WHEN
+    columns = await ctx.store.metrics.points(
+        summary["subject_id"],
+        summary["key"],
+        summary["kind"],
+        from_step,
+        to_step,
+        rollup=dense and summary["kind"] == FLOAT,
+    )
+    return m4(columns, max_points)
+
+
+def m4(columns: Columns, max_points: int) -> Columns:
+    """M4 downsampling: cut the step range into equal-width groups and keep each group's
+    first, last, minimum and maximum point (first and last for tensors and bytes), so that
+    spikes survive on a plot. Groups are found by bisection, so this takes milliseconds.
+    """
+    n = len(columns)
+    if n <= max_points:
+        return columns
+    per_group = 4 if columns.kind == FLOAT else 2
+    groups = max_points // per_group
+    if groups == 0:
+        # Fewer points than one group needs: evenly spaced ones, first and last included.
+        if max_points == 1:
+            return columns.take([n - 1])
+        return columns.take(round(i * (n - 1) / (max_points - 1)) for i in range(max_points))
+    steps = columns.steps
+    low, width = steps[0], (steps[-1] - steps[0] + 1) / groups
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for group in range(1, groups + 1):
+        stop = n if group == groups else bisect.bisect_left(steps, low + group * width, start)
+        bounds.append((start, stop))
+        start = stop
+    if per_group == 4:
+        return columns.take(extremes(columns.column, bounds))
+    return columns.take(i for a, b in bounds if b > a for i in sorted({a, b - 1}))

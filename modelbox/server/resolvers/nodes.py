@@ -1,0 +1,21 @@
+"""`node` and `nodes`: any object by its global id, through the authorizing loaders."""
+
+from __future__ import annotations
+
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import from_global_id
+from modelbox.server.store import Record
+
+
+async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
+    """`(type name, record)`, or None for an id that names nothing the caller may read."""
+    ctx.principal  # noqa: B018 - refuse an unauthenticated caller even for a malformed id
+    decoded = from_global_id(global_id)
+    if decoded is None:
+        return None
+    type_name, raw = decoded
+    loader = ctx.loaders.of_type.get(type_name)
+    if loader is None:
+        return None
+    record = await loader.load(raw)
+    return (type_name, record) if record is not None else None

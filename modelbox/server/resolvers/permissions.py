@@ -1,0 +1,53 @@
+"""Access checks for writes and admin reads; reads of objects are checked in the loaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from modelbox.server.access import Role
+from modelbox.server.errors import Forbidden, NotFound
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import expect_id
+from modelbox.server.store import Record
+
+
+def require(ctx: Context, namespace: str, role: Role) -> None:
+    if not ctx.principal.can(namespace, role):
+        raise Forbidden(f"this needs the {role.name} role in namespace {namespace!r}")
+
+
+async def load_for(
+    ctx: Context,
+    loader: DataLoader[Any, Record | None],
+    key: Any,
+    role: Role,
+    what: str,
+) -> Record:
+    """The object behind `key`, if the caller holds `role` in its namespace.
+
+    An object the caller cannot even read is reported as missing, so that its
+    existence in another namespace is never revealed.
+    """
+    record = await loader.load(key)
+    if record is None:
+        raise NotFound(f"{what} does not exist")
+    require(ctx, record["namespace"], role)
+    return record
+
+
+async def load_typed(
+    ctx: Context, global_id: str, *type_names: str, role: Role, field: str = "id"
+) -> tuple[str, Record]:
+    """`(type, record)` for a global id given in an input, which must name one of `type_names`."""
+    type_name, raw = expect_id(global_id, *type_names, field=field)
+    record = await load_for(ctx, ctx.loaders.of_type[type_name], raw, role, f"{field}: {type_name}")
+    return type_name, record
+
+
+async def load_node(
+    ctx: Context, global_id: str, type_name: str, role: Role = Role.VIEWER, field: str = "id"
+) -> Record:
+    """The `type_name` object a global id in an input names, if the caller holds `role`."""
+    return (await load_typed(ctx, global_id, type_name, role=role, field=field))[1]

@@ -1,0 +1,61 @@
+"""API tokens: who the caller is, and minting and revoking tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from modelbox.server.access import ALL_NAMESPACES, Principal, Role, RoleBinding
+from modelbox.server.errors import BadUserInput, Forbidden, NotFound
+from modelbox.server.resolvers import validation
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import expect_id
+from modelbox.server.store import Record
+from modelbox.server.store.records import now
+
+
+def principal_of(token: Record) -> Principal:
+    return Principal(
+        token_id=token["id"],
+        name=token["name"],
+        bindings=tuple(RoleBinding(b["namespace"], Role[b["role"]]) for b in token["roles"]),
+        expires_at=token.get("expires_at"),
+    )
+
+
+def _may_manage(ctx: Context, roles: list[dict[str, str]]) -> bool:
+    """An admin manages tokens whose every namespace it administers."""
+    return all(ctx.principal.can(r["namespace"], Role.ADMIN) for r in roles) and (
+        ctx.principal.sees_all_namespaces or all(r["namespace"] != ALL_NAMESPACES for r in roles)
+    )
+
+
+async def viewer(ctx: Context) -> Record:
+    token = await ctx.store.tokens.get(ctx.principal.token_id)
+    if token is None:
+        raise NotFound("the token of this request no longer exists")
+    return token
+
+
+async def create_api_token(
+    ctx: Context, name: str, roles: list[dict[str, str]], expires_at: datetime | None
+) -> tuple[Record, str]:
+    validation.object_name(name)
+    if not roles:
+        raise BadUserInput("roles: a token needs at least one role", field="roles")
+    for role in roles:
+        if role["namespace"] != ALL_NAMESPACES:
+            validation.namespace_name(role["namespace"], "roles.namespace")
+    if expires_at is not None and expires_at <= now():
+        raise BadUserInput("expiresAt: must be in the future", field="expiresAt")
+    if not _may_manage(ctx, roles):
+        raise Forbidden("creating this token needs the ADMIN role in every namespace it names")
+    return await ctx.store.tokens.create(ctx.actor, name, roles, expires_at)
+
+
+async def revoke_api_token(ctx: Context, global_id: str) -> str:
+    _, raw = expect_id(global_id, "ApiToken")
+    token = await ctx.store.tokens.get(raw)
+    if token is None or token["revoked_at"] is not None or not _may_manage(ctx, token["roles"]):
+        raise NotFound("api token does not exist")
+    await ctx.store.tokens.revoke(ctx.actor, raw)
+    return raw

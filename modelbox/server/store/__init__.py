@@ -1,0 +1,75 @@
+"""The store: everything that talks to MongoDB, and nothing that knows about GraphQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo.errors import PyMongoError as DatabaseError
+from pymongo.monitoring import CommandListener
+
+from modelbox.server.store.artifacts import Artifacts
+from modelbox.server.store.audit import AuditAction, AuditLog
+from modelbox.server.store.changes import Change, ChangeFeed
+from modelbox.server.store.database import Database
+from modelbox.server.store.events import Events
+from modelbox.server.store.experiments import Checkpoints, Experiments
+from modelbox.server.store.metrics import Metrics
+from modelbox.server.store.models import Models
+from modelbox.server.store.namespaces import Namespaces
+from modelbox.server.store.paging import Page
+from modelbox.server.store.records import Record
+from modelbox.server.store.tokens import ApiTokens
+from modelbox.server.store.versions import ModelVersions
+
+
+class Store:
+    """The repositories of one database, sharing one client."""
+
+    def __init__(
+        self, uri: str, database: str, event_listeners: Sequence[CommandListener] = ()
+    ) -> None:
+        self.database = Database(uri, database, event_listeners=event_listeners)
+        self.audit = AuditLog(self.database)
+        self.namespaces = Namespaces(self.database, self.audit)
+        self.models = Models(self.database, self.audit, self.namespaces)
+        self.versions = ModelVersions(self.database, self.audit, self.models)
+        self.experiments = Experiments(self.database, self.audit, self.namespaces)
+        self.checkpoints = Checkpoints(self.database, self.audit)
+        self.tokens = ApiTokens(self.database, self.audit)
+        # Everything that hangs off a deleted object goes in the transaction deleting it,
+        # each audited as its own repository audits deletes.
+        self.models.on_delete.append(self.versions.children_of("model_id"))
+        self.experiments.on_delete.append(self.checkpoints.children_of("experiment_id"))
+        self.metrics = Metrics(self.database)
+        # An experiment's or a version's metric points go in the transaction that deletes it.
+        self.experiments.on_delete.append(self.metrics.delete_subjects)
+        self.versions.on_delete.append(self.metrics.delete_subjects)
+        self.changes = ChangeFeed(self.database)
+        self.artifacts = Artifacts(self.database, self.audit)
+        # Artifacts (and their bytes) go in the transaction that deletes what they are of.
+        for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
+            subjects.on_delete.append(self.artifacts.delete_subjects)
+        self.events = Events(self.database, self.audit)
+        for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
+            subjects.on_delete.append(self.events.delete_subjects)
+
+    async def open(self) -> None:
+        await self.database.ensure_indexes()
+
+    async def close(self) -> None:
+        await self.changes.close()
+        await self.database.close()
+
+
+# Callers above the store catch `DatabaseError` (the database unreachable, or failing) and
+# may pass `CommandListener`s to watch its commands; neither needs the driver itself.
+__all__ = [
+    "AuditAction",
+    "Change",
+    "ChangeFeed",
+    "CommandListener",
+    "DatabaseError",
+    "Page",
+    "Record",
+    "Store",
+]

@@ -1,0 +1,335 @@
+"""Artifacts: file records, with their bytes in GridFS (uploaded) or elsewhere (tracked by URI).
+
+Uploaded bytes are stored in the GridFS layout (`fs.files`, `fs.chunks`), read back through
+`AsyncGridFSBucket`. They are written here rather than through `open_upload_stream`: PyMongo's
+GridIn holds up to 48 MB of chunks before each insert (writing 128 MiB through it raised a
+process's peak RSS by ~190 MB) and stops reading while it inserts; this writer keeps one
+small batch in flight while the next one fills, so memory stays flat and the network and
+the database work side by side.
+
+An upload holds a lease on its PENDING artifact, a document of its own in `artifact_uploads`
+(`{_id: artifact id, file_id, expires_at}`) so that the artifact itself only changes when an
+upload completes. The lease is taken and released atomically: of two concurrent PUTs one is
+refused, and a lease left behind by a crashed server expires and its partial file is deleted
+by the next upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from bson import Int64, ObjectId
+from gridfs import AsyncGridFSBucket
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from modelbox.server.access import Actor
+from modelbox.server.errors import BadUserInput, Conflict, ModelBoxError, NotFound, PayloadTooLarge
+from modelbox.server.store.audit import AuditAction, AuditLog
+from modelbox.server.store.database import Database, Document, Session
+from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.repository import Repository
+
+GRIDFS = "GRIDFS"
+EXTERNAL = "EXTERNAL"
+PENDING = "PENDING"
+AVAILABLE = "AVAILABLE"
+
+BUCKET = "fs"
+CHUNK_BYTES = 1024 * 1024
+# Chunks per insert: one batch is written while the next one fills from the network.
+BATCH_CHUNKS = 4
+LEASE = timedelta(seconds=60)
+# Chunks a download reads ahead of the client: about one getMore batch (16 MiB), so the
+# next batch is fetched while the client receives this one.
+READ_AHEAD = 16
+# A running upload renews its lease this often; one that stalls for longer than LEASE loses it.
+RENEW_SECONDS = 15.0
+
+
+class ChunkWriter:
+    """The chunks of one GridFS file, written in order with at most one batch in flight."""
+
+    def __init__(self, chunks: AsyncCollection[Document], file_id: ObjectId) -> None:
+        self.chunks = chunks
+        self.file_id = file_id
+        self.length = 0
+        self._buffer = bytearray()
+        self._batch: list[Document] = []
+        self._count = 0
+        self._in_flight: asyncio.Task[Any] | None = None
+
+    async def write(self, data: bytes) -> None:
+        self.length += len(data)
+        self._buffer += data
+        while len(self._buffer) >= CHUNK_BYTES:
+            with memoryview(self._buffer) as view:
+                chunk = bytes(view[:CHUNK_BYTES])
+            del self._buffer[:CHUNK_BYTES]
+            await self._add(chunk)
+
+    async def finish(self) -> None:
+        """Write what is left; every chunk is stored when this returns."""
+        if self._buffer:
+            await self._add(bytes(self._buffer))
+            self._buffer.clear()
+        if self._batch:
+            await self._send()
+        if self._in_flight is not None:
+            await self._in_flight
+
+    async def settle(self) -> None:
+        """Wait for the write in flight, if any, so that nothing lands after a cleanup."""
+        if self._in_flight is not None:
+            with contextlib.suppress(Exception):
+                await self._in_flight
+
+    async def _add(self, chunk: bytes) -> None:
+        self._batch.append({"files_id": self.file_id, "n": self._count, "data": chunk})
+        self._count += 1
+        if len(self._batch) >= BATCH_CHUNKS:
+            await self._send()
+
+    async def _send(self) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+        batch, self._batch = self._batch, []
+        self._in_flight = asyncio.ensure_future(self.chunks.insert_many(batch))
+
+
+class Artifacts(Repository):
+    collection_name = "artifacts"
+    object_type = "Artifact"
+
+    def __init__(self, database: Database, audit: AuditLog) -> None:
+        super().__init__(database, audit)
+        self.bucket = AsyncGridFSBucket(database.db, BUCKET, chunk_size_bytes=CHUNK_BYTES)
+        self.files = database[f"{BUCKET}.files"]
+        self.chunks = database[f"{BUCKET}.chunks"]
+        self.uploads = database["artifact_uploads"]
+
+    async def create(
+        self,
+        actor: Actor,
+        subject_type: str,
+        subject: Record,
+        fields: dict[str, Any],
+    ) -> Record:
+        document = {
+            **fields,
+            "namespace": subject["namespace"],
+            "subject_type": subject_type,
+            "subject_id": object_id(subject["id"]),
+        }
+        return await self.database.transaction(lambda s: self._insert(s, actor, document))
+
+    async def upload(self, actor: Actor, id: str, body: AsyncIterator[bytes], limit: int) -> Record:
+        """Stream `body` into GridFS and make the artifact AVAILABLE, or leave no trace.
+
+        On any failure (a sha256 mismatch, more than `limit` bytes, the client gone) the
+        chunks written so far are deleted and the artifact is PENDING again.
+        """
+        artifact, file_id = await self._take_lease(id)
+        writer = ChunkWriter(self.chunks, file_id)
+        digest = hashlib.sha256()
+        renewed = time.monotonic()
+        try:
+            async for data in body:
+                if writer.length + len(data) > limit:
+                    raise PayloadTooLarge(
+                        f"artifact is over the limit of {limit} bytes (max_artifact_bytes)",
+                        limit=limit,
+                    )
+                digest.update(data)
+                await writer.write(data)
+                if time.monotonic() - renewed > RENEW_SECONDS:
+                    await self._renew(artifact["_id"], file_id)
+                    renewed = time.monotonic()
+            sha256 = digest.hexdigest()
+            declared = artifact.get("sha256")
+            if declared is not None and declared != sha256:
+                raise BadUserInput(
+                    f"sha256: the bytes received hash to {sha256}, not the declared {declared}",
+                    field="sha256",
+                    received=sha256,
+                )
+            await writer.finish()
+            file = {
+                "_id": file_id,
+                "length": Int64(writer.length),
+                "chunkSize": CHUNK_BYTES,
+                "uploadDate": now(),
+                "filename": artifact["name"],
+                "metadata": {"artifact_id": artifact["_id"]},
+            }
+            return await self.database.transaction(
+                lambda s: self._complete(s, actor, artifact, file, sha256)
+            )
+        except BaseException:
+            # Shielded: a cancelled request still cleans up after itself.
+            await asyncio.shield(self._abandon(artifact["_id"], writer))
+            raise
+
+    async def _take_lease(self, id: str) -> tuple[Document, ObjectId]:
+        oid = object_id(id)
+        file_id = ObjectId()
+        stamp = now()
+        try:
+            # Takes a free or expired lease; a live one makes the upsert's insert collide.
+            before = await self.uploads.find_one_and_update(
+                {"_id": oid, "expires_at": {"$lte": stamp}},
+                {"$set": {"file_id": file_id, "expires_at": stamp + LEASE}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            raise Conflict("another upload of this artifact is in progress") from None
+        if before is not None:
+            # A lease that expired belonged to an upload that died: delete what it left.
+            await self._delete_bytes([before["file_id"]])
+        artifact = await self.collection.find_one({"_id": oid})
+        refusal: ModelBoxError | None = None
+        if artifact is None:
+            refusal = NotFound("artifact does not exist")
+        elif artifact["storage"] != GRIDFS:
+            refusal = Conflict("artifact is tracked by URI: its bytes are not kept in ModelBox")
+        elif artifact["state"] == AVAILABLE:
+            refusal = Conflict("artifact is already uploaded and cannot change: create a new one")
+        if refusal is not None:
+            await self.uploads.delete_one({"_id": oid, "file_id": file_id})
+            raise refusal
+        assert artifact is not None
+        return artifact, file_id
+
+    async def _renew(self, oid: ObjectId, file_id: ObjectId) -> None:
+        result = await self.uploads.update_one(
+            {"_id": oid, "file_id": file_id}, {"$set": {"expires_at": now() + LEASE}}
+        )
+        if result.matched_count == 0:
+            raise Conflict("the upload was taken over or the artifact deleted while it ran")
+
+    async def _complete(
+        self, session: Session, actor: Actor, artifact: Document, file: Document, sha256: str
+    ) -> Record:
+        """The file's entry, the state change and its audit event, in one transaction."""
+        lease = {"_id": artifact["_id"], "file_id": file["_id"]}
+        released = await self.uploads.delete_one(lease, session=session)
+        await self.files.insert_one(file, session=session)
+        after = await self.collection.find_one_and_update(
+            {"_id": artifact["_id"], "state": PENDING},
+            {
+                "$set": {
+                    "state": AVAILABLE,
+                    "size": int(file["length"]),
+                    "sha256": sha256,
+                    "file_id": file["_id"],
+                    "updated_at": now(),
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if released.deleted_count == 0 or after is None:
+            raise Conflict("the upload was taken over or the artifact deleted while it ran")
+        await self.audit.record(
+            session,
+            actor,
+            AuditAction.UPLOADED,
+            self.object_type,
+            artifact["_id"],
+            artifact["namespace"],
+            {"size": int(file["length"]), "sha256": sha256},
+        )
+        return to_record(after)
+
+    async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
+        await writer.settle()
+        await self._delete_bytes([writer.file_id])
+        await self.uploads.delete_one({"_id": oid, "file_id": writer.file_id})
+
+    async def _delete_bytes(self, file_ids: list[ObjectId], session: Session | None = None) -> None:
+        if file_ids:
+            await self.chunks.delete_many({"files_id": {"$in": file_ids}}, session=session)
+            await self.files.delete_many({"_id": {"$in": file_ids}}, session=session)
+
+    async def read(self, file_id: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes `start` to `end` (inclusive) of a stored file, a chunk at a time.
+
+        A reader task keeps up to READ_AHEAD chunks ready, so the database works on the
+        next chunks while the client receives this one.
+        """
+        ready: asyncio.Queue[bytes | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(READ_AHEAD)
+
+        async def fetch() -> None:
+            stream = await self.bucket.open_download_stream(object_id(file_id))
+            try:
+                await stream.seek(start)
+                remaining = end - start + 1
+                while remaining > 0:
+                    await slots.acquire()
+                    chunk = await stream.readchunk()
+                    if not chunk:
+                        break
+                    ready.put_nowait(chunk[:remaining])
+                    remaining -= min(len(chunk), remaining)
+            finally:
+                await stream.close()
+
+        reader = asyncio.ensure_future(fetch())
+        # However the reader ends (done, failed, cancelled), the loop below stops.
+        reader.add_done_callback(lambda _: ready.put_nowait(None))
+        try:
+            while (piece := await ready.get()) is not None:
+                slots.release()
+                yield piece
+            # A failed read fails the response too: it ends short of its Content-Length.
+            reader.result()
+        finally:
+            reader.cancel()
+
+    async def record_download(
+        self, actor: Actor, artifact: Record, changes: dict[str, Any]
+    ) -> None:
+        await self.audit.record(
+            None,
+            actor,
+            AuditAction.DOWNLOADED,
+            self.object_type,
+            artifact["id"],
+            artifact["namespace"],
+            changes,
+        )
+
+    async def delete(self, actor: Actor, id: str) -> Record:
+        """Delete the record (audited) and its bytes in one transaction."""
+
+        async def work(session: Session) -> Record:
+            record = await self._delete(session, actor, id)
+            await self._delete_with_bytes(session, [record])
+            return record
+
+        return await self.database.transaction(work)
+
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
+        """The artifacts of deleted objects go, bytes and all, audited, in the same transaction."""
+        docs = await self._delete_where(session, actor, {"subject_id": {"$in": subject_ids}})
+        if docs:
+            await self._delete_with_bytes(session, docs)
+
+    async def _delete_with_bytes(self, session: Session, artifacts: list[Document]) -> None:
+        """The bytes of deleted artifacts, and of any upload running into one of them."""
+        ids = [object_id(a.get("_id") or a["id"]) for a in artifacts]
+        leases = await self.uploads.find({"_id": {"$in": ids}}, session=session).to_list()
+        await self.uploads.delete_many({"_id": {"$in": ids}}, session=session)
+        file_ids = [ObjectId(a["file_id"]) for a in artifacts if a.get("file_id")]
+        await self._delete_bytes([*file_ids, *(lease["file_id"] for lease in leases)], session)

@@ -1,0 +1,110 @@
+"""The audit trail: written by ModelBox itself inside the transaction of each change.
+
+Nothing in the API updates or deletes an audit event; this module only inserts and reads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+
+from modelbox.server.access import Actor
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
+from modelbox.server.store.records import now
+
+
+class AuditAction(StrEnum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+    UPLOADED = "UPLOADED"
+    DOWNLOADED = "DOWNLOADED"
+
+
+def jsonable(value: Any) -> Any:
+    """Audit `changes` are served as JSON: dates become ISO strings, ids hex strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items() if k != "_id"}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    return value
+
+
+class AuditLog:
+    collection_name = "audit_events"
+
+    def __init__(self, database: Database) -> None:
+        self.collection = database[self.collection_name]
+
+    async def record(
+        self,
+        session: Session | None,
+        actor: Actor,
+        action: AuditAction,
+        object_type: str,
+        object_id: str | ObjectId,
+        namespace: str | None,
+        changes: dict[str, Any] | None = None,
+        scopes: list[str] | None = None,
+    ) -> None:
+        """Insert one event; `scopes` are the namespaces whose admins may read it."""
+        await self.collection.insert_one(
+            {
+                "namespace": namespace,
+                "scopes": scopes if scopes is not None else [namespace],
+                "action": action.value,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "actor": actor.name,
+                "token_id": actor.token_id,
+                "client_address": actor.client_address,
+                "user_agent": actor.user_agent,
+                "changes": jsonable(changes) if changes is not None else None,
+                "at": now(),
+            },
+            session=session,
+        )
+
+    async def page(
+        self, namespace: str | None, first: int, after: str | None = None, **filters: Any
+    ) -> Page:
+        """Newest first; `filters` as in `query`."""
+        return await find_page(
+            self.collection, self.query(namespace, **filters), NEWEST_FIRST, first, after
+        )
+
+    async def count(self, namespace: str | None, **filters: Any) -> int:
+        return await self.collection.count_documents(self.query(namespace, **filters))
+
+    @staticmethod
+    def query(
+        namespace: str | None,
+        *,
+        actions: list[str] | None = None,
+        object_types: list[str] | None = None,
+        actors: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
+        # No namespace: the whole trail, tokens for all namespaces included (global admins).
+        query: dict[str, Any] = {"scopes": namespace} if namespace is not None else {}
+        if actions:
+            query["action"] = {"$in": actions}
+        if object_types:
+            query["object_type"] = {"$in": object_types}
+        if actors:
+            query["actor"] = {"$in": actors}
+        if since or until:
+            query["at"] = {
+                **({"$gte": since} if since else {}),
+                **({"$lt": until} if until else {}),
+            }
+        return query

@@ -1,0 +1,170 @@
+"""Events that external systems report about a subject, kept as per-subject timelines.
+
+Each event stores `since_previous`, the seconds since the previous event of its
+subject, so that a timeline (and a live subscriber) reads it without another query.
+Appending is the common case and costs one extra write; an event logged out of order
+also re-times the events it lands between. A small per-subject timeline document is
+written by every batch, which serializes concurrent batches on one subject.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from modelbox.server.access import Actor
+from modelbox.server.store.audit import AuditLog
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.paging import SortKey
+from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.repository import Repository
+
+Document = dict[str, Any]
+
+
+# `order` keys hold 13 digits of milliseconds: from the epoch into the year 2286.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2286, 11, 20, tzinfo=UTC)
+
+
+def order_key(wallclock: datetime, id: ObjectId) -> str:
+    """Wallclock order, unique: milliseconds since the epoch, then the id (both fixed-width)."""
+    return f"{_millis(wallclock):013d}{id}"
+
+
+def _millis(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _wallclock_of(order: str) -> datetime:
+    return datetime.fromtimestamp(int(order[:13]) / 1000, UTC)
+
+
+def _seconds(later: datetime, earlier: datetime | None) -> float | None:
+    return None if earlier is None else (_millis(later) - _millis(earlier)) / 1000
+
+
+class Events(Repository):
+    collection_name = "events"
+    object_type = "Event"
+    sort = SortKey("order", ASCENDING)
+
+    def __init__(self, database: Database, audit: AuditLog) -> None:
+        super().__init__(database, audit)
+        self.timelines = database["event_timelines"]
+
+    @staticmethod
+    def query(
+        names: list[str] | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Filters as plain JSON (they travel through DataLoader keys): time goes by `order`."""
+        query: dict[str, Any] = {}
+        if names:
+            query["name"] = {"$in": names}
+        if source is not None:
+            query["source"] = source
+        if since is not None or until is not None:
+            query["order"] = {
+                **({"$gte": f"{_millis(since):013d}"} if since is not None else {}),
+                **({"$lt": f"{_millis(until):013d}"} if until is not None else {}),
+            }
+        return query
+
+    async def log(self, subject_type: str, subject: Record, events: list[Document]) -> list[Record]:
+        """Store `events` (name, source, wallclock, payload) on `subject`; all or none.
+
+        Returned in the order given. Telemetry is not audited: the subject's own
+        writes are, and an event names its source itself.
+        """
+        subject_id = object_id(subject["id"])
+        stamp = now()
+        # Ids are taken in wallclock order so that equal wallclocks keep the order given.
+        ordered = sorted(range(len(events)), key=lambda i: events[i]["wallclock"])
+        documents: list[Document] = [{} for _ in events]
+        for i in ordered:
+            oid = ObjectId()
+            documents[i] = {
+                "_id": oid,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "namespace": subject["namespace"],
+                "name": events[i]["name"],
+                "source": events[i].get("source"),
+                "wallclock": events[i]["wallclock"],
+                "payload": events[i].get("payload"),
+                "since_previous": None,
+                "order": order_key(events[i]["wallclock"], oid),
+                "created_at": stamp,
+            }
+        timeline = [documents[i] for i in ordered]
+
+        async def work(session: Session) -> None:
+            before = await self.timelines.find_one_and_update(
+                {"_id": subject_id},
+                {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+                session=session,
+            )
+            last = before.get("last") if before else None
+            if last is None or last < timeline[0]["order"]:
+                _time(timeline, _wallclock_of(last) if last else None)
+            else:
+                await self._merge(session, subject_id, timeline)
+            await self.collection.insert_many(timeline, session=session)
+
+        await self.database.transaction(work)
+        return [to_record(document) for document in documents]
+
+    async def _merge(
+        self, session: Session, subject_id: ObjectId | None, timeline: list[Document]
+    ) -> None:
+        """Events landing inside the timeline: time them, and re-time those they precede."""
+        first, last = timeline[0]["order"], timeline[-1]["order"]
+        scope = {"subject_id": subject_id}
+        before = await self.collection.find_one(
+            {**scope, "order": {"$lt": first}}, sort=[("order", DESCENDING)], session=session
+        )
+        between = await self.collection.find(
+            {**scope, "order": {"$gt": first, "$lt": last}}, session=session
+        ).to_list()
+        after = await self.collection.find_one(
+            {**scope, "order": {"$gt": last}}, sort=[("order", ASCENDING)], session=session
+        )
+        existing = between + ([after] if after else [])
+        merged = sorted(timeline + existing, key=lambda d: d["order"])
+        timed_before = {d["_id"]: d.get("since_previous") for d in existing}
+        _time(merged, before["wallclock"] if before else None)
+        for document in existing:
+            if document["since_previous"] != timed_before[document["_id"]]:
+                await self.collection.update_one(
+                    {"_id": document["_id"]},
+                    {"$set": {"since_previous": document["since_previous"]}},
+                    session=session,
+                )
+
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
+        """Events go with their subject, in the transaction that deletes it."""
+        await self.collection.delete_many({"subject_id": {"$in": subject_ids}}, session=session)
+        await self.timelines.delete_many({"_id": {"$in": subject_ids}}, session=session)
+
+
+def _time(timeline: list[Document], previous: datetime | None) -> None:
+    """Set `since_previous` along `timeline` (in order), after an event at `previous`."""
+    for document in timeline:
+        document["since_previous"] = _seconds(document["wallclock"], previous)
+        previous = document["wallclock"]
+
+
+def utc(moment: datetime) -> datetime:
+    """As stored: UTC, milliseconds (a naive time is taken to be UTC)."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

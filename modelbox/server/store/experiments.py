@@ -1,0 +1,70 @@
+"""Experiments (training runs) and their checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbox.server.access import Actor
+from modelbox.server.store.audit import AuditLog
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.models import label_query
+from modelbox.server.store.namespaces import Namespaces
+from modelbox.server.store.paging import SortKey
+from modelbox.server.store.records import Record, now, object_id
+from modelbox.server.store.repository import Repository
+
+RUNNING = "RUNNING"
+FINISHED_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+
+class Experiments(Repository):
+    collection_name = "experiments"
+    object_type = "Experiment"
+
+    def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
+        super().__init__(database, audit)
+        self.namespaces = namespaces
+
+    @staticmethod
+    def query(
+        status: str | None = None,
+        owner: str | None = None,
+        labels: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = label_query(labels)
+        if status is not None:
+            query["status"] = status
+        if owner is not None:
+            query["owner"] = owner
+        return query
+
+    async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
+        async def work(session: Session) -> Record:
+            await self.namespaces.ensure(session, actor, fields["namespace"])
+            return await self._insert(
+                session, actor, {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}
+            )
+
+        return await self.database.transaction(work)
+
+    async def update(self, actor: Actor, experiment: Record, changes: dict[str, Any]) -> Record:
+        # A run that reaches a final state is stamped with its end unless the client gave one.
+        if changes.get("status") in FINISHED_STATES and not experiment.get("ended_at"):
+            changes = {"ended_at": now(), **changes}
+        return await self.database.transaction(
+            lambda s: self._update(s, actor, experiment["id"], changes)
+        )
+
+
+class Checkpoints(Repository):
+    collection_name = "checkpoints"
+    object_type = "Checkpoint"
+    sort = SortKey("step")
+
+    async def create(self, actor: Actor, experiment: Record, fields: dict[str, Any]) -> Record:
+        document = {
+            **fields,
+            "experiment_id": object_id(experiment["id"]),
+            "namespace": experiment["namespace"],
+        }
+        return await self.database.transaction(lambda s: self._insert(s, actor, document))

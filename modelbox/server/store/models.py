@@ -1,0 +1,83 @@
+"""Models: named per namespace; their versions are numbered by the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from modelbox.server.access import Actor
+from modelbox.server.errors import NotFound
+from modelbox.server.store.audit import AuditLog
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.namespaces import Namespaces
+from modelbox.server.store.paging import SortKey
+from modelbox.server.store.records import Record, object_id
+from modelbox.server.store.repository import Repository
+
+
+def label_query(labels: list[dict[str, str]] | None) -> dict[str, Any]:
+    """Match objects carrying every one of `labels` ({key, value})."""
+    if not labels:
+        return {}
+    return {"$and": [{"labels": {"$elemMatch": dict(label)}} for label in labels]}
+
+
+class Models(Repository):
+    collection_name = "models"
+    object_type = "Model"
+    sort = SortKey("name")
+
+    def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
+        super().__init__(database, audit)
+        self.namespaces = namespaces
+        # Version counters live apart from the models, so numbering a version is not a
+        # change of its model (watchers of the namespace would see one otherwise).
+        self.counters = database["model_version_counters"]
+        self.on_delete.append(self._drop_counter)
+
+    @staticmethod
+    def query(
+        task: str | None = None,
+        owner: str | None = None,
+        labels: list[dict[str, str]] | None = None,
+        name_prefix: str | None = None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = label_query(labels)
+        if task is not None:
+            query["task"] = task
+        if owner is not None:
+            query["owner"] = owner
+        if name_prefix:
+            query["name"] = {"$gte": name_prefix, "$lt": name_prefix + "\uffff"}
+        return query
+
+    async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
+        async def work(session: Session) -> Record:
+            await self.namespaces.ensure(session, actor, fields["namespace"])
+            model = await self._insert(session, actor, fields)
+            await self.counters.insert_one({"_id": object_id(model["id"]), "n": 0}, session=session)
+            return model
+
+        return await self.database.transaction(work)
+
+    async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> Record:
+        return await self.database.transaction(lambda s: self._update(s, actor, id, changes))
+
+    async def _drop_counter(
+        self, session: Session, actor: Actor, model_ids: list[ObjectId]
+    ) -> None:
+        await self.counters.delete_many({"_id": {"$in": model_ids}}, session=session)
+
+    async def next_version(self, session: Session, model_id: str) -> int:
+        """Take the model's next version number; concurrent callers conflict and retry."""
+        doc = await self.counters.find_one_and_update(
+            {"_id": object_id(model_id)},
+            {"$inc": {"n": 1}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if doc is None:
+            raise NotFound(f"Model {model_id} does not exist")
+        return int(doc["n"])

@@ -1,0 +1,58 @@
+"""Namespaces: created on first use by the model or experiment that names them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbox.server.access import Actor
+from modelbox.server.store.audit import AuditAction
+from modelbox.server.store.database import Session
+from modelbox.server.store.paging import Page, SortKey, find_page
+from modelbox.server.store.records import Record, now, to_record
+from modelbox.server.store.repository import Repository
+
+BY_NAME = SortKey("name")
+
+
+class Namespaces(Repository):
+    collection_name = "namespaces"
+    object_type = "Namespace"
+
+    async def ensure(self, session: Session, actor: Actor, name: str) -> None:
+        """Create `name` if it does not exist yet, inside the caller's transaction."""
+        result = await self.collection.update_one(
+            {"name": name},
+            {"$setOnInsert": {"name": name, "created_at": now()}},
+            upsert=True,
+            session=session,
+        )
+        if result.upserted_id is not None:
+            await self.audit.record(
+                session,
+                actor,
+                AuditAction.CREATED,
+                self.object_type,
+                result.upserted_id,
+                name,
+                {"name": name},
+            )
+
+    async def get_by_names(self, names: list[str]) -> list[Record | None]:
+        found = {
+            doc["name"]: to_record(doc)
+            async for doc in self.collection.find({"name": {"$in": names}})
+        }
+        return [found.get(name) for name in names]
+
+    async def visible_page(
+        self, first: int, after: str | None = None, only: frozenset[str] | None = None
+    ) -> Page:
+        """Namespaces by name; `only` restricts the list to those a caller may see."""
+        return await find_page(self.collection, self._visible(only), BY_NAME, first, after)
+
+    async def count(self, only: frozenset[str] | None = None) -> int:
+        return await self.collection.count_documents(self._visible(only))
+
+    @staticmethod
+    def _visible(only: frozenset[str] | None) -> dict[str, Any]:
+        return {"name": {"$in": sorted(only)}} if only is not None else {}

@@ -1,0 +1,136 @@
+"""Cursor pagination on a stable, unique sort key; never offsets.
+
+A cursor is the sort key's value of the last item returned, so pages stay
+correct while objects are added or removed between requests.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from bson import json_util
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from modelbox.server.errors import BadUserInput
+from modelbox.server.store.records import Record, to_record
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A field whose values are unique within the listed set, and a direction."""
+
+    field: str
+    direction: int = ASCENDING
+
+    def after(self, value: Any) -> dict[str, Any]:
+        return {self.field: {"$gt" if self.direction == ASCENDING else "$lt": value}}
+
+    @property
+    def spec(self) -> list[tuple[str, int]]:
+        return [(self.field, self.direction)]
+
+
+NEWEST_FIRST = SortKey("_id", DESCENDING)
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[Record]
+    cursors: list[str]
+    has_next: bool
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json_util.dumps({"v": value}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        return json_util.loads(base64.urlsafe_b64decode(cursor.encode()))["v"]
+    except Exception:
+        raise BadUserInput("after: not a cursor this list handed out", field="after") from None
+
+
+def _page(documents: list[dict[str, Any]], sort: SortKey, first: int) -> Page:
+    has_next = len(documents) > first
+    documents = documents[:first]
+    return Page(
+        records=[to_record(doc) for doc in documents],
+        cursors=[encode_cursor(doc[sort.field]) for doc in documents],
+        has_next=has_next,
+    )
+
+
+async def find_page(
+    collection: AsyncCollection[Any],
+    query: dict[str, Any],
+    sort: SortKey,
+    first: int,
+    after: str | None = None,
+) -> Page:
+    if after is not None:
+        query = {"$and": [query, sort.after(decode_cursor(after))]}
+    cursor = collection.find(query).sort(sort.spec).limit(first + 1).batch_size(first + 1)
+    documents = await cursor.to_list()
+    return _page(documents, sort, first)
+
+
+async def find_pages_by_parent(
+    collection: AsyncCollection[Any],
+    parent_field: str,
+    parents: list[Any],
+    query: dict[str, Any],
+    sort: SortKey,
+    first: int,
+) -> dict[Any, Page]:
+    """First pages of many parents' children in one round trip (for DataLoaders)."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"$and": [query, {parent_field: {"$in": parents}}]}},
+        {
+            "$setWindowFields": {
+                "partitionBy": f"${parent_field}",
+                "sortBy": {sort.field: sort.direction},
+                "output": {"_rank": {"$documentNumber": {}}},
+            }
+        },
+        {"$match": {"_rank": {"$lte": first + 1}}},
+        {"$sort": {parent_field: ASCENDING, sort.field: sort.direction}},
+        {"$unset": "_rank"},
+    ]
+    grouped: dict[Any, list[dict[str, Any]]] = {parent: [] for parent in parents}
+    # One batch for the whole answer: round trips must not grow with the number of parents.
+    batch = len(parents) * (first + 1) + 1
+    async for document in await collection.aggregate(pipeline, batchSize=batch):
+        grouped[document[parent_field]].append(document)
+    return {parent: _page(docs, sort, first) for parent, docs in grouped.items()}
+
+
+async def count_by_parent(
+    collection: AsyncCollection[Any],
+    parent_field: str,
+    parents: list[Any],
+    query: dict[str, Any],
+) -> dict[Any, int]:
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"$and": [query, {parent_field: {"$in": parents}}]}},
+        {"$group": {"_id": f"${parent_field}", "n": {"$sum": 1}}},
+    ]
+    counts = dict.fromkeys(parents, 0)
+    async for row in await collection.aggregate(pipeline):
+        counts[row["_id"]] = row["n"]
+    return counts
+
+
+__all__ = [
+    "ASCENDING",
+    "DESCENDING",
+    "NEWEST_FIRST",
+    "Page",
+    "SortKey",
+    "count_by_parent",
+    "find_page",
+    "find_pages_by_parent",
+]

@@ -1,0 +1,107 @@
+"""API tokens: only their SHA-256 is stored; the token itself is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from modelbox.server.access import ALL_NAMESPACES, Actor
+from modelbox.server.errors import NotFound
+from modelbox.server.store.audit import AuditAction
+from modelbox.server.store.database import Session
+from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.repository import Repository
+
+TOKEN_PREFIX = "mbx_"
+BOOTSTRAP_NAME = "bootstrap-admin"
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _scopes(roles: list[dict[str, str]]) -> list[str]:
+    return sorted({role["namespace"] for role in roles})
+
+
+class ApiTokens(Repository):
+    collection_name = "api_tokens"
+    object_type = "ApiToken"
+
+    async def create(
+        self,
+        actor: Actor,
+        name: str,
+        roles: list[dict[str, str]],
+        expires_at: datetime | None,
+        token: str | None = None,
+    ) -> tuple[Record, str]:
+        """Store a new token; returns its record and the token, which is never stored."""
+        token = token or new_token()
+        document: dict[str, Any] = {
+            "name": name,
+            "hash": hash_token(token),
+            "roles": roles,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "created_by": actor.name,
+        }
+
+        async def work(session: Session) -> Record:
+            return await self._insert(
+                session, actor, document, scopes=_scopes(roles), unaudited=frozenset({"hash"})
+            )
+
+        return await self.database.transaction(work), token
+
+    async def revoke(self, actor: Actor, id: str) -> Record:
+        async def work(session: Session) -> Record:
+            doc = await self.collection.find_one_and_update(
+                {"_id": object_id(id), "revoked_at": None},
+                {"$set": {"revoked_at": now()}},
+                session=session,
+            )
+            if doc is None:
+                raise NotFound(f"ApiToken {id} does not exist or is already revoked")
+            await self.audit.record(
+                session,
+                actor,
+                AuditAction.DELETED,
+                self.object_type,
+                doc["_id"],
+                None,
+                {"name": doc["name"], "revoked": True},
+                scopes=_scopes(doc["roles"]),
+            )
+            return to_record(doc)
+
+        return await self.database.transaction(work)
+
+    async def authenticate(self, token: str) -> Record | None:
+        """The live token record for `token`: not revoked, not expired."""
+        doc = await self.collection.find_one({"hash": hash_token(token), "revoked_at": None})
+        if doc is None or (doc["expires_at"] is not None and doc["expires_at"] <= now()):
+            return None
+        return to_record(doc)
+
+    async def bootstrap_admin(self, actor: Actor, token: str | None) -> str | None:
+        """Make sure an admin token exists; returns a generated one so it can be shown once.
+
+        With `token` given (MODELBOX_ADMIN_TOKEN), that token is registered if it is not yet.
+        """
+        admin = [{"namespace": ALL_NAMESPACES, "role": "ADMIN"}]
+        if token is not None:
+            if await self.collection.find_one({"hash": hash_token(token)}) is None:
+                await self.create(actor, BOOTSTRAP_NAME, admin, None, token=token)
+            return None
+        if await self.collection.find_one({"name": BOOTSTRAP_NAME}) is not None:
+            return None
+        _, generated = await self.create(actor, BOOTSTRAP_NAME, admin, None)
+        return generated

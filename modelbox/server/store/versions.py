@@ -1,0 +1,87 @@
+"""Model versions: numbered 1, 2, 3… per model, with aliases unique within the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbox.server.access import Actor
+from modelbox.server.store.audit import AuditLog
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.models import Models, label_query
+from modelbox.server.store.paging import DESCENDING, SortKey
+from modelbox.server.store.records import Record, object_id
+from modelbox.server.store.repository import Repository
+
+
+class ModelVersions(Repository):
+    collection_name = "model_versions"
+    object_type = "ModelVersion"
+    # Within one model the version number is unique; newest first, as registries list them.
+    sort = SortKey("version", DESCENDING)
+
+    def __init__(self, database: Database, audit: AuditLog, models: Models) -> None:
+        super().__init__(database, audit)
+        self.models = models
+
+    @staticmethod
+    def query(
+        framework: str | None = None,
+        alias: str | None = None,
+        labels: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = label_query(labels)
+        if framework is not None:
+            query["framework"] = framework
+        if alias is not None:
+            query["aliases"] = alias
+        return query
+
+    async def create(self, actor: Actor, model: Record, fields: dict[str, Any]) -> Record:
+        aliases: list[str] = fields.get("aliases", [])
+
+        async def work(session: Session) -> Record:
+            version = await self.models.next_version(session, model["id"])
+            await self._take_aliases(session, actor, model["id"], aliases, keep=None)
+            document = {
+                **fields,
+                "model_id": object_id(model["id"]),
+                "namespace": model["namespace"],
+                "version": version,
+            }
+            for ref in ("experiment_id", "checkpoint_id"):
+                if document.get(ref) is not None:
+                    document[ref] = object_id(document[ref])
+            return await self._insert(session, actor, document)
+
+        return await self.database.transaction(work)
+
+    async def update(self, actor: Actor, version: Record, changes: dict[str, Any]) -> Record:
+        async def work(session: Session) -> Record:
+            if "aliases" in changes:
+                await self._take_aliases(
+                    session, actor, version["model_id"], changes["aliases"], keep=version["id"]
+                )
+            return await self._update(session, actor, version["id"], changes)
+
+        return await self.database.transaction(work)
+
+    async def _take_aliases(
+        self, session: Session, actor: Actor, model_id: str, aliases: list[str], keep: str | None
+    ) -> None:
+        """Move `aliases` off whichever other versions of the model hold them.
+
+        Runs in the same transaction as the write that puts them on their new version,
+        so an alias moves in one atomic step and is never on two versions at once.
+        """
+        if not aliases:
+            return
+        query: dict[str, Any] = {"model_id": object_id(model_id), "aliases": {"$in": aliases}}
+        if keep is not None:
+            query["_id"] = {"$ne": object_id(keep)}
+        async for holder in self.collection.find(query, session=session):
+            await self._update(
+                session,
+                actor,
+                str(holder["_id"]),
+                {"aliases": [a for a in holder["aliases"] if a not in aliases]},
+            )

@@ -1,0 +1,177 @@
+"""The Starlette application: routes, lifespan, health, limits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.types.unset import UNSET, UnsetType
+
+from modelbox.server.access import SYSTEM_ACTOR, Actor
+from modelbox.server.config import Settings
+from modelbox.server.errors import DatabaseUnavailable, Unauthenticated
+from modelbox.server.graph.schema import make_schema
+from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.tokens import principal_of
+from modelbox.server.store import CommandListener, DatabaseError, Store
+from modelbox.server.web.artifacts_http import artifact_routes
+from modelbox.server.web.http_limits import BodySizeLimit
+from modelbox.server.web.ws_frames import TextFrameWebSocket
+
+log = logging.getLogger("modelbox")
+
+
+def parse_bearer(header: object) -> str | None:
+    """The token in an `Authorization: Bearer <token>` value, if that is what it is."""
+    if not isinstance(header, str):
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    return parse_bearer(connection.headers.get("authorization", ""))
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app, with our context and orjson on the way out."""
+
+    websocket_adapter_class = TextFrameWebSocket
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        super().__init__(
+            make_schema(settings),
+            allowed_origins=settings.cors_origins,
+            multipart_uploads_enabled=False,
+        )
+        self.store = store
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any = None) -> Context:
+        return await build_context(self.store, self.settings, request)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # A 10,000-point logMetrics body parses 4x faster than with the json module.
+        return orjson.loads(data)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """WebSockets authenticate in `connection_init`: `{"Authorization": "Bearer <token>"}`.
+
+        The connection is accepted whatever the token; each operation on it is refused as
+        over HTTP (UNAUTHENTICATED, with the reason). Closing at `connection_init` instead
+        tells a client less, and federation gateways retry such a close for ~40 s in silence.
+        """
+        params = context.connection_params or {}
+        token = parse_bearer(params.get("Authorization", params.get("authorization")))
+        if token is not None:
+            anonymous = Actor(
+                "anonymous", None, context.actor.client_address, context.actor.user_agent
+            )
+            context.sign_in(await authenticate(self.store, self.settings, anonymous, token))
+        return UNSET
+
+
+async def build_context(store: Store, settings: Settings, connection: HTTPConnection) -> Context:
+    """Authenticate the caller (one indexed lookup) and set up per-request loaders."""
+    actor = Actor(
+        name="anonymous",
+        client_address=connection.client.host if connection.client else None,
+        user_agent=connection.headers.get("user-agent"),
+    )
+    context = await authenticate(store, settings, actor, bearer_token(connection))
+    context.base_url = str(connection.base_url)
+    return context
+
+
+async def authenticate(
+    store: Store, settings: Settings, actor: Actor, token: str | None
+) -> Context:
+    """A context for `token`; without one, or with a bad one, every data field is refused."""
+    if token is None:
+        return Context(store, settings, actor)
+    try:
+        record = await store.tokens.authenticate(token)
+    except DatabaseError:
+        log.exception("cannot check a token: the database is unreachable")
+        return Context(store, settings, actor, refusal=DatabaseUnavailable())
+    if record is None:
+        refusal = Unauthenticated("the token is invalid, expired or revoked")
+        return Context(store, settings, actor, refusal=refusal)
+    principal = principal_of(record)
+    actor = Actor(principal.name, principal.token_id, actor.client_address, actor.user_agent)
+    return Context(store, settings, actor, _principal=principal)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    mongodb_uri: str | None = None,
+    event_listeners: Sequence[CommandListener] = (),
+) -> Starlette:
+    """The ASGI app for a database that is already running at `mongodb_uri`."""
+    uri = mongodb_uri or settings.mongodb_uri
+    if uri is None:
+        raise ValueError("create_app needs a MongoDB URI: the CLI starts the embedded one")
+    store = Store(uri, settings.database, event_listeners=event_listeners)
+    graphql = GraphQLApp(store, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
+        if generated is not None:
+            # Shown once: only the hash is stored.
+            print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
+        app.state.store = store
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await store.database.ping()
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"database unreachable: {error!r}"}, 503
+            )
+        return JSONResponse({"status": "ready"})
+
+    middleware = [Middleware(BodySizeLimit, limit=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "HEAD", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "range"],
+                expose_headers=["etag", "content-length", "content-range"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *artifact_routes(lambda connection: build_context(store, settings, connection)),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
