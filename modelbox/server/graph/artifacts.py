@@ -10,13 +10,18 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
-from modelbox.server.graph.relay import Connection, Node, connection, resolve_entity
+from modelbox.server.graph.relay import (
+    Connection,
+    Info,
+    Node,
+    connection,
+    node_type,
+    resolve_entity,
+    to_node,
+)
 from modelbox.server.resolvers import artifacts
-from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store import Record
-
-Info = strawberry.Info[Context, None]
 
 # Sizes in bytes pass 2^31 (GraphQL's Int); JSON numbers carry them exactly up to 2^53.
 Long = NewType("Long", int)
@@ -76,6 +81,7 @@ class TrackArtifactInput:
     metadata: JSON | None = None
 
 
+@node_type
 @strawberry.federation.type(
     keys=["id"],
     description="A file: uploaded into ModelBox (GRIDFS) or stored elsewhere and tracked by URI.",
@@ -128,11 +134,8 @@ class Artifact(Node):
 
     @strawberry.field(description="The experiment, checkpoint, model or version it belongs to.")
     async def subject(self, info: Info) -> Node:
-        # graph.types imports this module for its `artifacts` fields: import it when used.
-        from modelbox.server.graph.types import NODE_TYPES
-
         type_name, record = await artifacts.subject_of(info.context, self.record)
-        return NODE_TYPES[type_name].from_record(record)  # type: ignore[no-any-return]
+        return to_node(type_name, record)
 
 
 async def _artifacts(

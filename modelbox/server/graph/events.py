@@ -1,7 +1,7 @@
 """Events: the `Event` node, `logEvents`'s input, and the `events` connections' filter.
 
-`graph/types.py` adds an `events` field to each subject and to Namespace with
-`events_field`; this module does not import it back (see `Event.subject`).
+Each subject and Namespace get an `events` field with `events_field`; this module finds
+an event's subject through the node registry instead of importing their modules back.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.inputs import plain
-from modelbox.server.graph.relay import Connection, Node, connection
+from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
 from modelbox.server.resolvers import events
-from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import node
 from modelbox.server.store import Record
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.input
@@ -47,6 +44,7 @@ class EventFilter:
     until: datetime | None = strawberry.field(default=strawberry.UNSET, description="Exclusive.")
 
 
+@node_type
 @strawberry.type(description="Something an external system reported about a subject.")
 class Event(Node):
     record: strawberry.Private[Record]
@@ -74,13 +72,10 @@ class Event(Node):
 
     @strawberry.field(description="The Experiment, Checkpoint, Model or ModelVersion.")
     async def subject(self, info: Info) -> Node:
-        # Imported here: graph/types.py imports this module for its `events` fields.
-        from modelbox.server.graph.types import NODE_TYPES
-
         r = self.record
         found = await node(info.context, to_global_id(r["subject_type"], r["subject_id"]))
         assert found is not None, "a readable event's subject is readable"
-        return NODE_TYPES[found[0]].from_record(found[1])
+        return to_node(*found)
 
 
 async def _events(

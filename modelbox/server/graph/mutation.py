@@ -7,6 +7,7 @@ import strawberry
 from modelbox.server.graph import events as event_graph
 from modelbox.server.graph import metrics as metric_series
 from modelbox.server.graph.artifacts import Artifact, CreateArtifactInput, TrackArtifactInput
+from modelbox.server.graph.experiments import Checkpoint, Experiment
 from modelbox.server.graph.inputs import (
     CreateApiTokenInput,
     CreateCheckpointInput,
@@ -19,7 +20,9 @@ from modelbox.server.graph.inputs import (
     UpdateModelVersionInput,
     plain,
 )
-from modelbox.server.graph.types import Checkpoint, Experiment, Info, Model, ModelVersion, Principal
+from modelbox.server.graph.models import Model, ModelVersion
+from modelbox.server.graph.relay import Info
+from modelbox.server.graph.tokens import Principal
 from modelbox.server.resolvers import artifacts, experiments, models, tokens
 from modelbox.server.resolvers.ids import to_global_id
 

@@ -6,9 +6,11 @@ import asyncio
 
 import strawberry
 
+from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.inputs import AuditEventFilter, plain
-from modelbox.server.graph.relay import Connection, Node, connection
-from modelbox.server.graph.types import NODE_TYPES, AuditEvent, Info, Namespace, Principal
+from modelbox.server.graph.namespaces import Namespace
+from modelbox.server.graph.relay import Connection, Info, Node, connection, to_node
+from modelbox.server.graph.tokens import Principal
 from modelbox.server.resolvers import audit, namespaces, nodes, tokens
 
 
@@ -17,7 +19,7 @@ async def _node(info: Info, id: str) -> Node | None:
     if found is None:
         return None
     type_name, record = found
-    return NODE_TYPES[type_name].from_record(record)
+    return to_node(type_name, record)
 
 
 @strawberry.type

@@ -1,4 +1,9 @@
-"""Relay building blocks: the Node interface and cursor connections."""
+"""Relay building blocks: the Node interface, cursor connections, and the node registry.
+
+Every Node type registers itself here with `@node_type`, so `node(id:)`, change events and
+polymorphic `subject` fields find a type by name without importing the module declaring it
+(which would make import cycles: a subject has events, an event has a subject).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing
 from modelbox.server.resolvers.nodes import node
 from modelbox.server.store import Record
 
 T = TypeVar("T")
+Info = strawberry.Info[Context, None]
 
 
 @strawberry.interface(description="An object with a global id; `node(id:)` resolves any of them.")
@@ -61,3 +68,18 @@ async def resolve_entity(info: strawberry.Info, global_id: str, cls: Any) -> Any
     """Federation entities resolve like `node(id:)`: through the authorizing loaders."""
     found = await node(info.context, global_id)
     return cls.from_record(found[1]) if found and found[0] == cls.__name__ else None
+
+
+# Node types by GraphQL type name; filled by `@node_type` as the domain modules load.
+NODE_TYPES: dict[str, Any] = {}
+N = TypeVar("N", bound=type)
+
+
+def node_type(cls: N) -> N:
+    NODE_TYPES[cls.__name__] = cls
+    return cls
+
+
+def to_node(type_name: str, record: Record) -> Any:
+    """The Node of a record, by its type's name (`Model`, `Checkpoint`, ...)."""
+    return NODE_TYPES[type_name].from_record(record)

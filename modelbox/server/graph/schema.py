@@ -28,11 +28,13 @@ from modelbox.server.graph.artifacts import SCALARS as ARTIFACT_SCALARS
 from modelbox.server.graph.artifacts import Artifact
 from modelbox.server.graph.columnar import ColumnarExecutionContext
 from modelbox.server.graph.errors import ErrorCodes, with_codes
+from modelbox.server.graph.experiments import Checkpoint, Experiment
+from modelbox.server.graph.models import Model, ModelVersion
 from modelbox.server.graph.mutation import Mutation
+from modelbox.server.graph.namespaces import Namespace
 from modelbox.server.graph.query import Query
 from modelbox.server.graph.relay import Node
 from modelbox.server.graph.subscription import DeletedNode, Subscription
-from modelbox.server.graph.types import Checkpoint, Experiment, Model, ModelVersion, Namespace
 from modelbox.server.resolvers.context import Context
 
 # Both Apollo composition and The Guild's composer accept it (tests/test_federation.py).

@@ -9,9 +9,9 @@ from datetime import datetime
 import strawberry
 
 from modelbox.server.graph import metrics as metric_series
+from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import Event
-from modelbox.server.graph.relay import Node
-from modelbox.server.graph.types import NODE_TYPES, AuditEvent, Info
+from modelbox.server.graph.relay import Info, Node, to_node
 from modelbox.server.resolvers import audit, events, namespace_changes
 from modelbox.server.resolvers.ids import to_global_id
 
@@ -42,7 +42,7 @@ def _change_event(change: namespace_changes.NamespaceChange) -> ChangeEvent:
         global_id = to_global_id(change.object_type, change.object_id)
         node: Node = DeletedNode(id=strawberry.ID(global_id), type=change.object_type)
     else:
-        node = NODE_TYPES[change.object_type].from_record(change.record)
+        node = to_node(change.object_type, change.record)
     return ChangeEvent(type=ChangeType(change.type), node=node, at=change.at)
 
 

@@ -1,0 +1,156 @@
+"""Experiments in the graph: `Experiment` (a training run) and its `Checkpoint`s.
+
+A run's registered versions are referred to lazily (`models` imports this module).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+# Not `metrics`: that is the name of the key/value metrics field of checkpoints.
+from modelbox.server.graph import metrics as metric_graph
+from modelbox.server.graph.artifacts import artifacts_field
+from modelbox.server.graph.common import Label, MetricValue, labels_of, metric_values_of
+from modelbox.server.graph.enums import ExperimentStatus
+from modelbox.server.graph.events import events_field
+from modelbox.server.graph.namespaces import Namespace, namespace_of
+from modelbox.server.graph.relay import (
+    Connection,
+    Info,
+    Node,
+    connection,
+    node_type,
+    resolve_entity,
+    to_node,
+)
+from modelbox.server.resolvers import experiments, models
+from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.store import Record
+
+if TYPE_CHECKING:
+    from modelbox.server.graph.models import ModelVersion
+
+LazyModelVersion = Annotated["ModelVersion", strawberry.lazy("modelbox.server.graph.models")]
+
+
+@node_type
+@strawberry.federation.type(keys=["id"])
+class Experiment(Node):
+    record: strawberry.Private[Record]
+    namespace_name: strawberry.Private[str]
+    name: str
+    owner: str | None
+    framework: str | None
+    task: str | None
+    external_id: str | None
+    status: ExperimentStatus
+    hyperparameters: JSON | None
+    metadata: JSON | None
+    labels: list[Label]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    events = events_field()
+
+    artifacts = artifacts_field()
+
+    @classmethod
+    def from_record(cls, r: Record) -> Experiment:
+        return cls(
+            id=to_global_id("Experiment", r["id"]),
+            record=r,
+            namespace_name=r["namespace"],
+            name=r["name"],
+            owner=r.get("owner"),
+            framework=r.get("framework"),
+            task=r.get("task"),
+            external_id=r.get("external_id"),
+            status=ExperimentStatus(r["status"]),
+            hyperparameters=r.get("hyperparameters"),
+            metadata=r.get("metadata"),
+            labels=labels_of(r),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+            started_at=r.get("started_at"),
+            ended_at=r.get("ended_at"),
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Experiment | None:
+        return await resolve_entity(info, id, cls)
+
+    @strawberry.field
+    async def namespace(self, info: Info) -> Namespace:
+        return await namespace_of(info, self.namespace_name)
+
+    @strawberry.field
+    async def checkpoints(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Checkpoint]:
+        listing = await experiments.checkpoints_of(info.context, self.record, first, after)
+        return connection(listing, Checkpoint.from_record)
+
+    @strawberry.field(description="Versions registered from this experiment, newest first.")
+    async def model_versions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[LazyModelVersion]:
+        listing = await models.versions_of_experiment(info.context, self.record, first, after)
+        return connection(listing, lambda r: to_node("ModelVersion", r))
+
+    @strawberry.field(description="Metric series logged in this run; all of them without keys.")
+    async def metric_series(
+        self, info: Info, keys: list[str] | None = None
+    ) -> list[metric_graph.MetricSeries]:
+        return await metric_graph.series_of(info, self.record, keys)
+
+    @strawberry.field
+    async def metric(self, info: Info, key: str) -> metric_graph.MetricSeries | None:
+        return await metric_graph.one_series(info, self.record, key)
+
+
+@node_type
+@strawberry.federation.type(keys=["id"])
+class Checkpoint(Node):
+    record: strawberry.Private[Record]
+    epoch: int | None
+    step: int
+    metrics: list[MetricValue]
+    metadata: JSON | None
+    created_at: datetime
+
+    events = events_field()
+
+    artifacts = artifacts_field()
+
+    @classmethod
+    def from_record(cls, r: Record) -> Checkpoint:
+        return cls(
+            id=to_global_id("Checkpoint", r["id"]),
+            record=r,
+            epoch=r.get("epoch"),
+            step=r["step"],
+            metrics=metric_values_of(r),
+            metadata=r.get("metadata"),
+            created_at=r["created_at"],
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Checkpoint | None:
+        return await resolve_entity(info, id, cls)
+
+    @strawberry.field
+    async def experiment(self, info: Info) -> Experiment:
+        record = await info.context.loaders.experiment.load(self.record["experiment_id"])
+        assert record is not None, "a readable checkpoint's experiment is readable"
+        return Experiment.from_record(record)
+
+    @strawberry.field(description="The version this checkpoint was promoted to, if any.")
+    async def model_version(self, info: Info) -> LazyModelVersion | None:
+        record = await models.version_of_checkpoint(info.context, self.record)
+        return to_node("ModelVersion", record) if record else None

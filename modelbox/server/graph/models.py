@@ -1,0 +1,174 @@
+"""Models in the graph: `Model` and its `ModelVersion`s."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+# Not `metrics`: that is the name of the key/value metrics field of versions.
+from modelbox.server.graph import metrics as metric_graph
+from modelbox.server.graph.artifacts import artifacts_field
+from modelbox.server.graph.common import (
+    Dataset,
+    Label,
+    MetricValue,
+    datasets_of,
+    labels_of,
+    metric_values_of,
+)
+from modelbox.server.graph.events import events_field
+from modelbox.server.graph.experiments import Checkpoint, Experiment
+from modelbox.server.graph.inputs import ModelVersionFilter, plain
+from modelbox.server.graph.namespaces import Namespace, namespace_of
+from modelbox.server.graph.relay import (
+    Connection,
+    Info,
+    Node,
+    connection,
+    node_type,
+    resolve_entity,
+)
+from modelbox.server.resolvers import models
+from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.store import Record
+
+
+@node_type
+@strawberry.federation.type(keys=["id"])
+class Model(Node):
+    record: strawberry.Private[Record]
+    namespace_name: strawberry.Private[str]
+    name: str
+    description: str | None
+    task: str | None
+    owner: str | None
+    labels: list[Label]
+    datasets: list[Dataset]
+    metadata: JSON | None
+    created_at: datetime
+    updated_at: datetime
+
+    events = events_field()
+
+    artifacts = artifacts_field()
+
+    @classmethod
+    def from_record(cls, r: Record) -> Model:
+        return cls(
+            id=to_global_id("Model", r["id"]),
+            record=r,
+            namespace_name=r["namespace"],
+            name=r["name"],
+            description=r.get("description"),
+            task=r.get("task"),
+            owner=r.get("owner"),
+            labels=labels_of(r),
+            datasets=datasets_of(r),
+            metadata=r.get("metadata"),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Model | None:
+        return await resolve_entity(info, id, cls)
+
+    @strawberry.field
+    async def namespace(self, info: Info) -> Namespace:
+        return await namespace_of(info, self.namespace_name)
+
+    @strawberry.field
+    async def versions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: ModelVersionFilter | None = None,
+    ) -> Connection[ModelVersion]:
+        listing = await models.versions_of(
+            info.context, self.record, first, after, plain(filter) or {}
+        )
+        return connection(listing, ModelVersion.from_record)
+
+    @strawberry.field
+    async def version(self, info: Info, version: int) -> ModelVersion | None:
+        record = await models.version_number(info.context, self.record, version)
+        return ModelVersion.from_record(record) if record else None
+
+    @strawberry.field
+    async def latest_version(self, info: Info) -> ModelVersion | None:
+        record = await models.latest_version(info.context, self.record)
+        return ModelVersion.from_record(record) if record else None
+
+
+@node_type
+@strawberry.federation.type(keys=["id"])
+class ModelVersion(Node):
+    record: strawberry.Private[Record]
+    version: int
+    name: str | None
+    description: str | None
+    framework: str | None
+    labels: list[Label]
+    aliases: list[str]
+    datasets: list[Dataset]
+    metadata: JSON | None
+    metrics: list[MetricValue]
+    created_at: datetime
+    updated_at: datetime
+
+    events = events_field()
+
+    artifacts = artifacts_field()
+
+    @classmethod
+    def from_record(cls, r: Record) -> ModelVersion:
+        return cls(
+            id=to_global_id("ModelVersion", r["id"]),
+            record=r,
+            version=r["version"],
+            name=r.get("name"),
+            description=r.get("description"),
+            framework=r.get("framework"),
+            labels=labels_of(r),
+            aliases=r.get("aliases") or [],
+            datasets=datasets_of(r),
+            metadata=r.get("metadata"),
+            metrics=metric_values_of(r),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> ModelVersion | None:
+        return await resolve_entity(info, id, cls)
+
+    @strawberry.field
+    async def model(self, info: Info) -> Model:
+        record = await info.context.loaders.model.load(self.record["model_id"])
+        assert record is not None, "a readable version's model is readable"
+        return Model.from_record(record)
+
+    @strawberry.field(description="The experiment this version was trained in, if recorded.")
+    async def experiment(self, info: Info) -> Experiment | None:
+        raw = self.record.get("experiment_id")
+        record = await info.context.loaders.experiment.load(raw) if raw else None
+        return Experiment.from_record(record) if record else None
+
+    @strawberry.field(description="The checkpoint this version was promoted from, if recorded.")
+    async def checkpoint(self, info: Info) -> Checkpoint | None:
+        raw = self.record.get("checkpoint_id")
+        record = await info.context.loaders.checkpoint.load(raw) if raw else None
+        return Checkpoint.from_record(record) if record else None
+
+    @strawberry.field(description="Metric series logged against this version; all without keys.")
+    async def metric_series(
+        self, info: Info, keys: list[str] | None = None
+    ) -> list[metric_graph.MetricSeries]:
+        return await metric_graph.series_of(info, self.record, keys)
+
+    @strawberry.field
+    async def metric(self, info: Info, key: str) -> metric_graph.MetricSeries | None:
+        return await metric_graph.one_series(info, self.record, key)

@@ -1,0 +1,107 @@
+"""Namespaces in the graph: the `Namespace` root of models, experiments and the audit trail.
+
+Model and Experiment point back at their Namespace, so they are referred to lazily here
+(`strawberry.lazy`) and converted through the node registry: imports go one way only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from modelbox.server.graph.audit import AuditEvent
+from modelbox.server.graph.events import events_field
+from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, ModelFilter, plain
+from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
+from modelbox.server.resolvers import audit, namespaces
+from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.store import Record
+
+if TYPE_CHECKING:
+    from modelbox.server.graph.experiments import Experiment
+    from modelbox.server.graph.models import Model
+
+LazyModel = Annotated["Model", strawberry.lazy("modelbox.server.graph.models")]
+LazyExperiment = Annotated["Experiment", strawberry.lazy("modelbox.server.graph.experiments")]
+
+
+@node_type
+@strawberry.federation.type(keys=["name"])
+class Namespace(Node):
+    record: strawberry.Private[Record]
+    name: str
+    created_at: datetime
+
+    events = events_field(namespace=True)
+
+    @classmethod
+    def from_record(cls, record: Record) -> Namespace:
+        return cls(
+            id=to_global_id("Namespace", record["name"]),
+            record=record,
+            name=record["name"],
+            created_at=record["created_at"],
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, name: str) -> Namespace | None:
+        record = await namespaces.namespace(info.context, name)
+        return cls.from_record(record) if record else None
+
+    @strawberry.field
+    async def models(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: ModelFilter | None = None,
+    ) -> Connection[LazyModel]:
+        listing = await namespaces.models_in(
+            info.context, self.record, first, after, plain(filter) or {}
+        )
+        return connection(listing, lambda r: to_node("Model", r))
+
+    @strawberry.field
+    async def model(self, info: Info, name: str) -> LazyModel | None:
+        record = await namespaces.model_named(info.context, self.record, name)
+        return to_node("Model", record) if record else None
+
+    @strawberry.field
+    async def experiments(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: ExperimentFilter | None = None,
+    ) -> Connection[LazyExperiment]:
+        listing = await namespaces.experiments_in(
+            info.context, self.record, first, after, plain(filter) or {}
+        )
+        return connection(listing, lambda r: to_node("Experiment", r))
+
+    @strawberry.field
+    async def experiment(self, info: Info, name: str) -> LazyExperiment | None:
+        record = await namespaces.experiment_named(info.context, self.record, name)
+        return to_node("Experiment", record) if record else None
+
+    @strawberry.field(description="Who changed what in this namespace, newest first (ADMIN only).")
+    async def audit_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditEventFilter | None = None,
+    ) -> Connection[AuditEvent]:
+        listing = await audit.audit_events(
+            info.context, self.record, first, after, plain(filter) or {}
+        )
+        return connection(listing, AuditEvent.from_record)
+
+
+async def namespace_of(info: Info, name: str) -> Namespace:
+    """The namespace of an object read with it (through the authorizing loader)."""
+    record = await info.context.loaders.namespace.load(name)
+    assert record is not None, "an object's namespace exists and is readable with it"
+    return Namespace.from_record(record)
