@@ -45,7 +45,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import mlflow_baseline  # noqa: E402
 
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
-from modelbox.server.store.metrics import SeriesPoints, bucket_documents, summary_update  # noqa: E402
+from modelbox.server.store.metrics.buckets import bucket_documents  # noqa: E402
+from modelbox.server.store.metrics.columns import SeriesPoints  # noqa: E402
+from modelbox.server.store.metrics.summaries import summary_update  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
 TOKEN = "mbx_bench-admin-token"

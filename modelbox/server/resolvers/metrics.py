@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from typing import Any
@@ -20,8 +19,8 @@ from modelbox.server.store.metrics import (
     Columns,
     LogResult,
     SeriesPoints,
-    extremes,
 )
+from modelbox.server.store.metrics.downsampling import m4
 
 SUBJECT_TYPES = ("Experiment", "ModelVersion")
 # The value column of each kind, as the input names it.
@@ -200,31 +199,3 @@ async def downsampled(
         rollup=dense and summary["kind"] == FLOAT,
     )
     return m4(columns, max_points)
-
-
-def m4(columns: Columns, max_points: int) -> Columns:
-    """M4 downsampling: cut the step range into equal-width groups and keep each group's
-    first, last, minimum and maximum point (first and last for tensors and bytes), so that
-    spikes survive on a plot. Groups are found by bisection, so this takes milliseconds.
-    """
-    n = len(columns)
-    if n <= max_points:
-        return columns
-    per_group = 4 if columns.kind == FLOAT else 2
-    groups = max_points // per_group
-    if groups == 0:
-        # Fewer points than one group needs: evenly spaced ones, first and last included.
-        if max_points == 1:
-            return columns.take([n - 1])
-        return columns.take(round(i * (n - 1) / (max_points - 1)) for i in range(max_points))
-    steps = columns.steps
-    low, width = steps[0], (steps[-1] - steps[0] + 1) / groups
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    for group in range(1, groups + 1):
-        stop = n if group == groups else bisect.bisect_left(steps, low + group * width, start)
-        bounds.append((start, stop))
-        start = stop
-    if per_group == 4:
-        return columns.take(extremes(columns.column, bounds))
-    return columns.take(i for a, b in bounds if b > a for i in sorted({a, b - 1}))

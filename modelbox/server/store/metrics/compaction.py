@@ -1,0 +1,90 @@
+"""Compaction: a series' small buckets (one per small request) merged into full ones."""
+
+from __future__ import annotations
+
+import logging
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from modelbox.server.store.database import Database, Document, Session
+from modelbox.server.store.metrics.buckets import SMALL_BUCKET, bucket_documents, small_buckets
+from modelbox.server.store.metrics.columns import Columns, SeriesPoints
+from modelbox.server.store.metrics.merging import merge
+
+logger = logging.getLogger(__name__)
+
+# Once a series has COMPACT_AFTER small buckets, they are merged into full buckets (at most
+# COMPACT_AT_MOST a time).
+COMPACT_AFTER = 32
+COMPACT_AT_MOST = 1000
+
+
+class Compaction:
+    """The compaction half of `Metrics` (repository.py), over the same collections."""
+
+    database: Database
+    series: AsyncCollection[Document]
+    buckets: AsyncCollection[Document]
+
+    async def compact_crowded(self, subject: ObjectId, keys: list[str]) -> None:
+        """Compact the series among `keys` that have gathered COMPACT_AFTER small buckets.
+
+        The request's points are committed by now: a failure here only leaves the small
+        buckets for the next request to compact.
+        """
+        query = {
+            "subject_id": subject,
+            "key": {"$in": keys},
+            "small_buckets": {"$gte": COMPACT_AFTER},
+        }
+        try:
+            async for summary in self.series.find(query, projection={"key": 1}):
+                await self.compact(subject, summary["key"])
+        except PyMongoError:
+            logger.warning("compacting the metric buckets of %s failed", subject, exc_info=True)
+
+    async def compact(self, subject: ObjectId, key: str) -> None:
+        """Merge a series' small buckets into full ones, in one transaction.
+
+        Training loops that log every step make one bucket per request; without this a
+        100,000-step series would be 100,000 documents to read. The new buckets are marked
+        `compacted` (their points are not news: live subscribers skip them) and name their
+        `sources`, so that a history read that meets them knows which buckets it has seen.
+        Two writers compacting at once conflict on the deletes; one retries and finds less.
+        """
+
+        async def work(session: Session) -> None:
+            small = await (
+                self.buckets.find(
+                    {"subject_id": subject, "key": key, "count": {"$lt": SMALL_BUCKET}},
+                    session=session,
+                )
+                .sort("first_step", 1)
+                .limit(COMPACT_AT_MOST)
+                .to_list()
+            )
+            if len(small) < 2:
+                return
+            kind = small[0]["kind"]
+            merged = merge([Columns.of_bucket(bucket) for bucket in small], kind)
+            points = SeriesPoints(key, kind, merged.steps, merged.wallclocks, merged.column)
+            sources = [bucket["_id"] for bucket in small]
+            for bucket in small:
+                sources += bucket.get("sources", [])
+            documents = bucket_documents(subject, small[0]["namespace"], points)
+            for document in documents:
+                document.update(compacted=True, sources=sources)
+            await self.buckets.delete_many(
+                {"_id": {"$in": [b["_id"] for b in small]}}, session=session
+            )
+            await self.buckets.insert_many(documents, session=session)
+            await self.series.update_one(
+                {"subject_id": subject, "key": key},
+                {"$inc": {"small_buckets": small_buckets(documents) - len(small)}},
+                session=session,
+            )
+
+        async with self.database.client.start_session() as session:
+            await session.with_transaction(work)

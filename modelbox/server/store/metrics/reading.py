@@ -1,0 +1,76 @@
+"""Reading series: summaries (DataLoader batches) and the points of a step range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from modelbox.server.store.database import Document
+from modelbox.server.store.metrics.columns import COLUMN, Columns
+from modelbox.server.store.metrics.merging import merge, step_window
+from modelbox.server.store.records import Record, object_id, to_record
+
+
+class Reading:
+    """The reading half of `Metrics` (repository.py), over the same collections."""
+
+    series: AsyncCollection[Document]
+    buckets: AsyncCollection[Document]
+
+    async def summaries(self, keys: list[tuple[str, str]]) -> list[Record | None]:
+        """Series summaries by (subject id, key), in the order of `keys` (a DataLoader batch)."""
+        subjects = {object_id(s) for s, _ in keys}
+        names = {k for _, k in keys}
+        found = {
+            (str(doc["subject_id"]), doc["key"]): to_record(doc)
+            async for doc in self.series.find(
+                {"subject_id": {"$in": list(subjects)}, "key": {"$in": list(names)}}
+            )
+        }
+        return [found.get(key) for key in keys]
+
+    async def summaries_of(self, subject_ids: list[str]) -> list[list[Record]]:
+        """Every series summary of each subject, by key (a DataLoader batch)."""
+        by_subject: dict[str, list[Record]] = {s: [] for s in subject_ids}
+        cursor = self.series.find(
+            {"subject_id": {"$in": [object_id(s) for s in subject_ids]}}
+        ).sort([("subject_id", 1), ("key", 1)])
+        async for doc in cursor:
+            by_subject[str(doc["subject_id"])].append(to_record(doc))
+        return [by_subject[s] for s in subject_ids]
+
+    async def points(
+        self,
+        subject_id: str,
+        key: str,
+        kind: str,
+        from_step: int | None = None,
+        to_step: int | None = None,
+        limit: int | None = None,
+        rollup: bool = False,
+    ) -> Columns:
+        """The points of one series in `[from_step, to_step]`, ascending, at most `limit`;
+        with `rollup`, only the extremes stored with each bucket (about one point in eight)."""
+        query: dict[str, Any] = {"subject_id": object_id(subject_id), "key": key}
+        if from_step is not None:
+            query["last_step"] = {"$gte": from_step}
+        if to_step is not None:
+            query["first_step"] = {"$lte": to_step}
+        parts: list[Columns] = []
+        held, highest = 0, None
+        # Leaving the full columns behind is what makes a rollup read cheap.
+        skipped = {"steps": 0, "wallclocks": 0, COLUMN[kind]: 0} if rollup else None
+        cursor = self.buckets.find(query, projection=skipped).sort("first_step", 1)
+        async for bucket in cursor:
+            # Later buckets start at or after this one: enough points before it means done.
+            seen_up_to = -1 if highest is None else highest
+            if limit is not None and held >= limit and seen_up_to < bucket["first_step"]:
+                break
+            part = step_window(Columns.of_bucket(bucket, rollup), from_step, to_step)
+            parts.append(part)
+            held += len(part)
+            if part.steps:
+                highest = part.steps[-1] if highest is None else max(highest, part.steps[-1])
+        merged = merge(parts, kind)
+        return merged if limit is None or len(merged) <= limit else merged.slice(0, limit)

@@ -1,0 +1,116 @@
+"""`Metrics`: logging a request's points in one transaction, and deleting with subjects.
+
+Reading and compaction are its halves in reading.py and compaction.py; the layout of the
+collections is described in `store/metrics/__init__.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+
+from bson import ObjectId
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from modelbox.server.access import Actor
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.metrics.buckets import bucket_documents, in_step_order, small_buckets
+from modelbox.server.store.metrics.columns import LogResult, SeriesPoints
+from modelbox.server.store.metrics.compaction import Compaction
+from modelbox.server.store.metrics.idempotency import (
+    REQUEST_INDEX,
+    SERIES_INDEX,
+    duplicate_index,
+    kind_clash,
+)
+from modelbox.server.store.metrics.reading import Reading
+from modelbox.server.store.metrics.summaries import summary_update
+from modelbox.server.store.records import now, object_id
+
+
+class Metrics(Reading, Compaction):
+    """Logging and reading metric series of experiments and model versions."""
+
+    # Watched by metricsLogged: each request's new buckets are its live points.
+    buckets_collection = "metric_buckets"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.series = database["metric_series"]
+        self.buckets = database[self.buckets_collection]
+        self.requests = database["metric_requests"]
+        # Writers of one subject in this process take turns: concurrent transactions on the
+        # same summaries would otherwise conflict and retry against each other.
+        self._writing: weakref.WeakValueDictionary[ObjectId, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def log(
+        self,
+        subject_id: str,
+        subject_type: str,
+        namespace: str,
+        series: Sequence[SeriesPoints],
+        idempotency_key: str | None = None,
+    ) -> LogResult:
+        """Store the points of every series in one transaction; validated beforehand."""
+        subject = object_id(subject_id)
+        assert subject is not None, "the resolver passes the id of a loaded subject"
+        series = [in_step_order(s) for s in series]
+        per_series = [bucket_documents(subject, namespace, s) for s in series]
+        buckets = [doc for docs in per_series for doc in docs]
+        summaries = [
+            summary_update(subject, subject_type, namespace, s, small_buckets(docs))
+            for s, docs in zip(series, per_series, strict=True)
+        ]
+        accepted = sum(len(s.steps) for s in series)
+
+        async def work(session: Session) -> None:
+            if idempotency_key is not None:
+                await self.requests.insert_one(
+                    {
+                        "subject_id": subject,
+                        "idempotency_key": idempotency_key,
+                        "accepted": accepted,
+                        "created_at": now(),
+                    },
+                    session=session,
+                )
+            # Summaries before buckets: concurrent writers of a series conflict on its summary,
+            # and a transaction that must retry then learns it before sending its points.
+            if summaries:
+                await self.series.bulk_write(summaries, ordered=False, session=session)
+            if buckets:
+                await self.buckets.insert_many(buckets, session=session)
+
+        turn = self._writing.setdefault(subject, asyncio.Lock())
+        for attempt in range(2):
+            try:
+                async with turn, self.database.client.start_session() as session:
+                    await session.with_transaction(work)
+                break
+            except (DuplicateKeyError, BulkWriteError) as error:
+                index = duplicate_index(error)
+                if index is None:
+                    raise
+                if REQUEST_INDEX in index:
+                    return LogResult(accepted=0, duplicate=True)
+                if SERIES_INDEX not in index:
+                    raise
+                clash = await kind_clash(self.series, subject, series)
+                # No clash: another writer created the same new series first; now it exists.
+                if clash is not None or attempt == 1:
+                    raise clash or error from None
+        crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
+        if crowded:
+            await self.compact_crowded(subject, crowded)
+        return LogResult(accepted=accepted, duplicate=False)
+
+    async def delete_subjects(
+        self, session: Session, actor: Actor, subject_ids: list[ObjectId]
+    ) -> None:
+        """Drop every metric of these subjects (called when they are deleted)."""
+        query = {"subject_id": {"$in": subject_ids}}
+        for collection in (self.buckets, self.series, self.requests):
+            await collection.delete_many(query, session=session)

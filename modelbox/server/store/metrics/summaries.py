@@ -1,0 +1,54 @@
+"""Series summaries: the upsert that folds a request's points into a series' summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+
+from modelbox.server.store.metrics.columns import FLOAT, POINT_FIELD, SeriesPoints
+from modelbox.server.store.records import now
+
+
+def summary_update(
+    subject_id: ObjectId,
+    subject_type: str,
+    namespace: str,
+    series: SeriesPoints,
+    new_small_buckets: int = 0,
+) -> UpdateOne:
+    """The upsert that folds one series' new points (in step order) into its summary."""
+    steps, wallclocks, column = series.steps, series.wallclocks, series.column
+    # The last point: the greatest step, and of several there the latest wallclock.
+    last = len(steps) - 1
+    for i in range(last - 1, -1, -1):
+        if steps[i] != steps[last]:
+            break
+        if wallclocks[i] > wallclocks[last]:
+            last = i
+    value_field = POINT_FIELD[series.kind]
+    lowest: dict[str, Any] = {"first_step": steps[0]}
+    highest: dict[str, Any] = {
+        "last_step": steps[last],
+        "last": {"step": steps[last], "wallclock": wallclocks[last], value_field: column[last]},
+    }
+    if series.kind == FLOAT:
+        lowest["min"] = min(column)
+        highest["max"] = max(column)
+    stamp = now()
+    return UpdateOne(
+        {"subject_id": subject_id, "key": series.key, "kind": series.kind},
+        {
+            "$inc": {"count": len(steps), "small_buckets": new_small_buckets},
+            "$min": lowest,
+            "$max": highest,
+            "$set": {"updated_at": stamp},
+            "$setOnInsert": {
+                "subject_type": subject_type,
+                "namespace": namespace,
+                "created_at": stamp,
+            },
+        },
+        upsert=True,
+    )
