@@ -1,4 +1,4 @@
-"""Errors: unexpected ones are masked and logged; validation results are cached."""
+"""Errors: unexpected ones are masked and logged; subscriptions need a stream."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 
 import pytest
 from graphql import GraphQLError
-from strawberry.extensions.validation_cache import _get_validate_cache
 
 from modelbox.server.errors import NotFound
 from modelbox.server.graph.errors import MASKED_MESSAGE, with_codes
@@ -29,16 +28,6 @@ def test_unexpected_errors_are_masked_and_logged(caplog: pytest.LogCaptureFixtur
     assert "pw@db" in caplog.text, "the real error is in the server log"
     assert kept.extensions == {"code": "NOT_FOUND"}
     assert kept.message == "model does not exist"
-
-
-async def test_the_same_query_is_validated_once(api: Api) -> None:
-    cache = _get_validate_cache(256)
-    query = "{ viewer { name roles { namespace role } } }"
-    await api.ok(query)
-    hits = cache.cache_info().hits
-    await api.ok(query)
-    await api.ok(query)
-    assert cache.cache_info().hits == hits + 2
 
 
 async def test_a_subscription_sent_as_a_plain_request_is_refused_by_name(api: Api) -> None:

@@ -11,6 +11,13 @@ types and their guarantees and takes two short cuts:
   passes and set aside while graphql-core coerces the rest, then put back. A list with
   anything else in it takes the normal path and gets the normal error.
 - Out: a `Column` (a list of scalars already in their JSON form) is handed on whole.
+
+Neither graphql-core nor Strawberry offers a supported hook for either (a scalar holding a
+whole column would change the schema's types), so this overrides `build` and
+`complete_list_value` of the executor Strawberry passes as `execution_context_class`, and
+pyproject pins strawberry-graphql and graphql-core exactly; `tests/test_columnar_pin.py`
+checks the installed versions and the two methods' signatures, and fails on an upgrade
+until this module has been checked against the new ones.
 """
 
 from __future__ import annotations
