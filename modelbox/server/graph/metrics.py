@@ -14,16 +14,21 @@ from modelbox.server.graph.columnar import Column
 from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
-from modelbox.server.store.metrics import BYTES, COLUMN, FLOAT, POINT_FIELD, TENSOR, Columns
+from modelbox.server.store.metrics import Columns
 
 Info = strawberry.Info[Context, None]
 
 
 @strawberry.enum
 class MetricKind(enum.Enum):
-    FLOAT = FLOAT
-    TENSOR = TENSOR
-    BYTES = BYTES
+    FLOAT = "FLOAT"
+    TENSOR = "TENSOR"
+    BYTES = "BYTES"
+
+
+# The MetricPoints column and the MetricPoint field of each kind's values.
+COLUMN = {"FLOAT": "values", "TENSOR": "tensors", "BYTES": "bytes"}
+POINT_FIELD = {"FLOAT": "value", "TENSOR": "tensor", "BYTES": "bytes"}
 
 
 @strawberry.type(description="One point; exactly one of value, tensor and bytes is set.")
@@ -49,7 +54,7 @@ class MetricPoints:
     @classmethod
     def of(cls, columns: Columns) -> MetricPoints:
         values: list[Any] = columns.column
-        if columns.kind == BYTES:
+        if columns.kind == MetricKind.BYTES.value:
             values = [base64.b64encode(value).decode() for value in values]
         return cls(
             steps=Column(columns.steps),
