@@ -29,3 +29,26 @@ class AuditAction(enum.Enum):
     DELETED = "DELETED"
     UPLOADED = "UPLOADED"
     DOWNLOADED = "DOWNLOADED"
+
+
+@strawberry.enum
+class Comparison(enum.Enum):
+    GT = "GT"
+    GTE = "GTE"
+    LT = "LT"
+    LTE = "LTE"
+    EQ = "EQ"
+    NE = "NE"
+
+
+@strawberry.enum
+class MetricAggregate(enum.Enum):
+    LAST = "LAST"
+    MIN = "MIN"
+    MAX = "MAX"
+
+
+@strawberry.enum
+class SortDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"

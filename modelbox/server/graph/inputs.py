@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.enums import AuditAction, ExperimentStatus, RoleName
+from modelbox.server.graph.search import MetricFilterInput, ValueFilterInput
 
 
 def plain(value: Any) -> Any:
@@ -170,6 +171,13 @@ class ModelVersionFilter:
     framework: str | None = strawberry.UNSET
     alias: str | None = strawberry.UNSET
     labels: list[LabelInput] | None = strawberry.UNSET
+    aliases: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Versions holding every one of these aliases."
+    )
+    name_prefix: str | None = strawberry.UNSET
+    metrics: list[MetricFilterInput] | None = strawberry.UNSET
+    created_after: datetime | None = strawberry.UNSET
+    created_before: datetime | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -177,6 +185,13 @@ class ExperimentFilter:
     status: ExperimentStatus | None = strawberry.UNSET
     owner: str | None = strawberry.UNSET
     labels: list[LabelInput] | None = strawberry.UNSET
+    name_prefix: str | None = strawberry.UNSET
+    hyperparameters: list[ValueFilterInput] | None = strawberry.UNSET
+    metrics: list[MetricFilterInput] | None = strawberry.UNSET
+    created_after: datetime | None = strawberry.UNSET
+    created_before: datetime | None = strawberry.UNSET
+    started_after: datetime | None = strawberry.UNSET
+    started_before: datetime | None = strawberry.UNSET
 
 
 @strawberry.input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -30,7 +31,8 @@ from modelbox.server.graph.relay import (
     node_type,
     resolve_entity,
 )
-from modelbox.server.resolvers import models
+from modelbox.server.graph.search import QUERY_DESCRIPTION, ModelVersionOrder
+from modelbox.server.resolvers import models, search
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store import Record
 
@@ -86,9 +88,11 @@ class Model(Node):
         first: int | None = None,
         after: str | None = None,
         filter: ModelVersionFilter | None = None,
+        order_by: list[ModelVersionOrder] | None = None,
+        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
     ) -> Connection[ModelVersion]:
-        listing = await models.versions_of(
-            info.context, self.record, first, after, plain(filter) or {}
+        listing = await search.versions_listing(
+            info.context, self.record, first, after, plain(filter), plain(order_by), query
         )
         return connection(listing, ModelVersion.from_record)
 

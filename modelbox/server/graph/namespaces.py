@@ -15,7 +15,8 @@ from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import events_field
 from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, ModelFilter, plain
 from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
-from modelbox.server.resolvers import audit, namespaces
+from modelbox.server.graph.search import QUERY_DESCRIPTION, ExperimentOrder
+from modelbox.server.resolvers import audit, namespaces, search
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store import Record
 
@@ -75,9 +76,11 @@ class Namespace(Node):
         first: int | None = None,
         after: str | None = None,
         filter: ExperimentFilter | None = None,
+        order_by: list[ExperimentOrder] | None = None,
+        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
     ) -> Connection[LazyExperiment]:
-        listing = await namespaces.experiments_in(
-            info.context, self.record, first, after, plain(filter) or {}
+        listing = await search.experiments_listing(
+            info.context, self.record, first, after, plain(filter), plain(order_by), query
         )
         return connection(listing, lambda r: to_node("Experiment", r))
 

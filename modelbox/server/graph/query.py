@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import strawberry
 
 from modelbox.server.graph.audit import AuditEvent
-from modelbox.server.graph.inputs import AuditEventFilter, plain
+from modelbox.server.graph.experiments import Experiment
+from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, plain
 from modelbox.server.graph.namespaces import Namespace
 from modelbox.server.graph.relay import Connection, Info, Node, connection, to_node
+from modelbox.server.graph.search import QUERY_DESCRIPTION, ExperimentOrder
 from modelbox.server.graph.tokens import Principal
-from modelbox.server.resolvers import audit, namespaces, nodes, tokens
+from modelbox.server.resolvers import audit, namespaces, nodes, search, tokens
 
 
 async def _node(info: Info, id: str) -> Node | None:
@@ -44,6 +47,24 @@ class Query:
     ) -> Connection[Namespace]:
         listing = await namespaces.namespaces(info.context, first, after)
         return connection(listing, Namespace.from_record)
+
+    @strawberry.field(
+        description="Experiments of every namespace the caller reads, filtered and sorted as"
+        " `Namespace.experiments`."
+    )
+    async def experiments(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: ExperimentFilter | None = None,
+        order_by: list[ExperimentOrder] | None = None,
+        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
+    ) -> Connection[Experiment]:
+        listing = await search.experiments_listing(
+            info.context, None, first, after, plain(filter), plain(order_by), query
+        )
+        return connection(listing, lambda r: to_node("Experiment", r))
 
     @strawberry.field
     async def viewer(self, info: Info) -> Principal:

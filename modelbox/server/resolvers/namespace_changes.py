@@ -17,6 +17,7 @@ from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.live import watch
 from modelbox.server.resolvers.permissions import require
 from modelbox.server.store import AuditAction, Change, Record, Store
+from modelbox.server.store.search import SUMMARIES
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ async def namespace_changes(ctx: Context, namespace: str) -> AsyncIterator[Names
         if change.collection == audit:
             relevant = document["action"] == AuditAction.DELETED
             return relevant and document["object_type"] in types.values()
-        return True
+        # Logging metrics refreshes an experiment's search summaries: not news to watchers.
+        return not change.updated or bool(change.updated - {SUMMARIES})
 
     async for change in watch(ctx, frozenset(types) | {audit}, match):
         document = change.document

@@ -46,6 +46,8 @@ class Change:
     # document was deleted before the stream looked it up.
     document: Record | None
     at: datetime
+    # The top-level fields an update set or removed (empty for other operations).
+    updated: frozenset[str] = frozenset()
 
     @staticmethod
     def of(event: Mapping[str, Any]) -> Change:
@@ -56,6 +58,11 @@ class Change:
             document_id=str(event["documentKey"]["_id"]),
             document=to_record(full) if full is not None else None,
             at=event.get("wallTime") or datetime.now(UTC),
+            updated=frozenset(
+                path.split(".", 1)[0]
+                for part in ("updatedFields", "removedFields")
+                for path in (event.get("updateDescription") or {}).get(part, ())
+            ),
         )
 
 

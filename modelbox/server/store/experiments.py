@@ -12,14 +12,21 @@ from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import Record, now, object_id
 from modelbox.server.store.repository import Repository
+from modelbox.server.store.search import Fields, Searchable
 
 RUNNING = "RUNNING"
 FINISHED_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+# The fields a search may name (filter, orderBy, query attributes).
+EXPERIMENT_FIELDS = frozenset(
+    {"status", "name", "owner", "framework", "task", "external_id", "namespace"}
+    | {"created_at", "started_at", "ended_at"}
+)
 
 
-class Experiments(Repository):
+class Experiments(Repository, Searchable):
     collection_name = "experiments"
     object_type = "Experiment"
+    search_fields = Fields(EXPERIMENT_FIELDS, "hyperparameters", object_name="experiment")
 
     def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
         super().__init__(database, audit)

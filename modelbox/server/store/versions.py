@@ -11,11 +11,18 @@ from modelbox.server.store.models import Models, label_query
 from modelbox.server.store.paging import DESCENDING, SortKey
 from modelbox.server.store.records import Record, object_id
 from modelbox.server.store.repository import Repository
+from modelbox.server.store.search import Fields, Searchable
 
 
-class ModelVersions(Repository):
+class ModelVersions(Repository, Searchable):
     collection_name = "model_versions"
     object_type = "ModelVersion"
+    search_fields = Fields(
+        frozenset(("version", "name", "framework", "aliases", "created_at", "updated_at")),
+        None,
+        metric_array="metrics",
+        object_name="model version",
+    )
     # Within one model the version number is unique; newest first, as registries list them.
     sort = SortKey("version", DESCENDING)
 

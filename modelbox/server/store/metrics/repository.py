@@ -14,9 +14,10 @@ from bson import ObjectId
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from modelbox.server.access import Actor
+from modelbox.server.store import search
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.metrics.buckets import bucket_documents, in_step_order, small_buckets
-from modelbox.server.store.metrics.columns import LogResult, SeriesPoints
+from modelbox.server.store.metrics.columns import FLOAT, LogResult, SeriesPoints
 from modelbox.server.store.metrics.compaction import Compaction
 from modelbox.server.store.metrics.idempotency import (
     REQUEST_INDEX,
@@ -25,7 +26,7 @@ from modelbox.server.store.metrics.idempotency import (
     kind_clash,
 )
 from modelbox.server.store.metrics.reading import Reading
-from modelbox.server.store.metrics.summaries import summary_update
+from modelbox.server.store.metrics.summaries import extremes_of, summary_update
 from modelbox.server.store.records import now, object_id
 
 
@@ -40,6 +41,7 @@ class Metrics(Reading, Compaction):
         self.series = database["metric_series"]
         self.buckets = database[self.buckets_collection]
         self.requests = database["metric_requests"]
+        self.experiments = database["experiments"]
         # Writers of one subject in this process take turns: concurrent transactions on the
         # same summaries would otherwise conflict and retry against each other.
         self._writing: weakref.WeakValueDictionary[ObjectId, asyncio.Lock] = (
@@ -65,6 +67,9 @@ class Metrics(Reading, Compaction):
             for s, docs in zip(series, per_series, strict=True)
         ]
         accepted = sum(len(s.steps) for s in series)
+        # An experiment's FLOAT summaries also live in its document, where search finds them.
+        searchable = [(s.key, *extremes_of(s), len(s.steps)) for s in series if s.kind == FLOAT]
+        indexed = subject_type == "Experiment" and searchable
 
         async def work(session: Session) -> None:
             if idempotency_key is not None:
@@ -83,6 +88,10 @@ class Metrics(Reading, Compaction):
                 await self.series.bulk_write(summaries, ordered=False, session=session)
             if buckets:
                 await self.buckets.insert_many(buckets, session=session)
+            if indexed:
+                await self.experiments.update_one(
+                    {"_id": subject}, search.summary_update(searchable), session=session
+                )
 
         turn = self._writing.setdefault(subject, asyncio.Lock())
         for attempt in range(2):

@@ -11,14 +11,8 @@ from modelbox.server.store.metrics.columns import FLOAT, POINT_FIELD, SeriesPoin
 from modelbox.server.store.records import now
 
 
-def summary_update(
-    subject_id: ObjectId,
-    subject_type: str,
-    namespace: str,
-    series: SeriesPoints,
-    new_small_buckets: int = 0,
-) -> UpdateOne:
-    """The upsert that folds one series' new points (in step order) into its summary."""
+def extremes_of(series: SeriesPoints) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What new points (in step order) bring to a summary's `$min` and `$max`."""
     steps, wallclocks, column = series.steps, series.wallclocks, series.column
     # The last point: the greatest step, and of several there the latest wallclock.
     last = len(steps) - 1
@@ -36,11 +30,23 @@ def summary_update(
     if series.kind == FLOAT:
         lowest["min"] = min(column)
         highest["max"] = max(column)
+    return lowest, highest
+
+
+def summary_update(
+    subject_id: ObjectId,
+    subject_type: str,
+    namespace: str,
+    series: SeriesPoints,
+    new_small_buckets: int = 0,
+) -> UpdateOne:
+    """The upsert that folds one series' new points (in step order) into its summary."""
+    lowest, highest = extremes_of(series)
     stamp = now()
     return UpdateOne(
         {"subject_id": subject_id, "key": series.key, "kind": series.kind},
         {
-            "$inc": {"count": len(steps), "small_buckets": new_small_buckets},
+            "$inc": {"count": len(series.steps), "small_buckets": new_small_buckets},
             "$min": lowest,
             "$max": highest,
             "$set": {"updated_at": stamp},

@@ -1,0 +1,276 @@
+"""Search terms as MongoDB: a filter the database matches, a sort it runs and limits.
+
+Experiments carry their metric summaries (`metric_summaries.<key>`: count, min, max and the
+last point, kept in the logMetrics transaction), so a filter or a sort on a metric is a
+path in the experiment document like a hyperparameter. Model versions carry key/value
+metrics with a dataset, matched with `$elemMatch`.
+
+Ordered pages put objects lacking a sort value last in either direction, then break ties
+on `_id`: the cursor is the tuple of sort values and `_id`, compared in the database with
+aggregation comparisons, which order values of any type the way `$sort` does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from modelbox.search.terms import (
+    All,
+    Any_,
+    Attribute,
+    Label,
+    Metric,
+    Not,
+    Param,
+    Search,
+    Subject,
+    Term,
+)
+from modelbox.server.errors import BadUserInput
+from modelbox.server.store.paging import Page, decode_cursor, encode_cursor
+from modelbox.server.store.records import to_record
+
+SUMMARIES = "metric_summaries"
+AGGREGATE_FIELD = {"LAST": "last.value", "MIN": "min", "MAX": "max"}
+_MONGO_OP = {"GT": "$gt", "GTE": "$gte", "LT": "$lt", "LTE": "$lte"}
+
+
+def summary_field(key: str) -> str:
+    """A metric key as one field name: `.` and `$` cannot appear in a path's segment."""
+    return key.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def _like(pattern: str) -> str:
+    """SQL LIKE (`%` any run, `_` one character) as an anchored regular expression."""
+    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return "^" + "".join(parts) + "$"
+
+
+def value_condition(op: str, value: Any) -> dict[str, Any]:
+    """One field's condition. NE and NIN want the field present, as in MLflow."""
+    if op == "EQ":
+        return {"$eq": value}
+    if op == "NE":
+        return {"$ne": value, "$exists": True}
+    if op in _MONGO_OP:
+        return {_MONGO_OP[op]: value}
+    if op == "IN":
+        return {"$in": list(value)}
+    if op == "NIN":
+        return {"$nin": list(value), "$exists": True}
+    if op == "EXISTS":
+        return {"$exists": bool(value)}
+    if op == "PREFIX":
+        return {"$regex": "^" + re.escape(value)}
+    if op in ("LIKE", "ILIKE"):
+        return {"$regex": _like(value), "$options": "si" if op == "ILIKE" else "s"}
+    raise AssertionError(op)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where a kind of object keeps what search names."""
+
+    attributes: frozenset[str]
+    hyperparameters: str | None
+    # Experiments: metric summaries by path; versions: key/value metrics in an array.
+    metric_array: str | None = None
+    object_name: str = "object"
+
+    def path(self, subject: Subject) -> str:
+        if isinstance(subject, Attribute):
+            if subject.name not in self.attributes:
+                raise BadUserInput(f"{self.object_name}s cannot be searched by {subject.name!r}")
+            return subject.name
+        if isinstance(subject, Param):
+            if self.hyperparameters is None:
+                raise BadUserInput(f"{self.object_name}s have no hyperparameters")
+            return ".".join((self.hyperparameters, *subject.path))
+        if isinstance(subject, Metric):
+            if subject.dataset is not None:
+                raise BadUserInput(
+                    "a metric's dataset applies to model version metrics", field="dataset"
+                )
+            return f"{SUMMARIES}.{summary_field(subject.key)}.{AGGREGATE_FIELD[subject.aggregate]}"
+        raise AssertionError(subject)
+
+    def metric_match(self, metric: Metric) -> dict[str, Any]:
+        match: dict[str, Any] = {"key": metric.key}
+        if metric.dataset is not None:
+            match["dataset"] = metric.dataset
+        return match
+
+    def compile(self, term: Term) -> dict[str, Any]:
+        """The MongoDB filter of `term`."""
+        if isinstance(term, All):
+            return {"$and": [self.compile(t) for t in term.terms]} if term.terms else {}
+        if isinstance(term, Any_):
+            return {"$or": [self.compile(t) for t in term.terms]}
+        if isinstance(term, Not):
+            return {"$nor": [self.compile(term.term)]}
+        subject, op = term.subject, term.op
+        if isinstance(subject, Label):
+            if op == "EXISTS":
+                has = {"labels": {"$elemMatch": {"key": subject.key}}}
+                return has if term.value else {"$nor": [has]}
+            value = value_condition(op, term.value)
+            value.pop("$exists", None)
+            return {"labels": {"$elemMatch": {"key": subject.key, "value": value}}}
+        if isinstance(subject, Metric) and self.metric_array is not None:
+            match = self.metric_match(subject)
+            if op != "EXISTS":
+                value = value_condition(op, term.value)
+                value.pop("$exists", None)
+                match["value"] = value
+            has = {self.metric_array: {"$elemMatch": match}}
+            return has if op != "EXISTS" or term.value else {"$nor": [has]}
+        return {self.path(subject): value_condition(op, term.value)}
+
+    def sort_value(self, subject: Subject) -> Any:
+        """An aggregation expression of the value `subject` sorts by."""
+        if isinstance(subject, Label):
+            labels = {"$filter": {"input": "$labels", "cond": {"$eq": ["$$this.key", subject.key]}}}
+            return {"$arrayElemAt": [_pluck(labels, "value"), 0]}
+        if isinstance(subject, Metric) and self.metric_array is not None:
+            match = self.metric_match(subject)
+            found = {
+                "$filter": {
+                    "input": {"$ifNull": [f"${self.metric_array}", []]},
+                    "cond": {"$and": [{"$eq": [f"$$this.{k}", v]} for k, v in match.items()]},
+                }
+            }
+            values = _pluck(found, "value")
+            reduce = {"MIN": "$min", "MAX": "$max"}.get(subject.aggregate)
+            return {reduce: values} if reduce else {"$arrayElemAt": [values, -1]}
+        return "$" + self.path(subject)
+
+
+def _pluck(array: Any, name: str) -> dict[str, Any]:
+    return {"$map": {"input": array, "in": f"$$this.{name}"}}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled search: the filter, and the sort keys (expression, direction) if any."""
+
+    query: dict[str, Any]
+    order: tuple[tuple[Any, int], ...]
+
+    @staticmethod
+    def of(fields: Fields, search: Search, base: dict[str, Any]) -> Plan:
+        compiled = fields.compile(search.where)
+        query = {"$and": [base, compiled]} if base and compiled else base or compiled
+        order = tuple(
+            (fields.sort_value(o.subject), DESCENDING if o.direction == "DESC" else 1)
+            for o in search.order
+        )
+        return Plan(query, order)
+
+    def stages(self, after: str | None, first: int) -> list[dict[str, Any]]:
+        """The pipeline after the `$match`: sort values, the cursor, the sort, the limit."""
+        added: dict[str, Any] = {}
+        sort: dict[str, int] = {}
+        keys: list[tuple[str, int]] = []
+        for i, (expression, direction) in enumerate(self.order):
+            # Arrays and nulls do not sort meaningfully against scalars: they count as absent.
+            absent = {
+                "$or": [
+                    {"$isArray": [expression]},
+                    {"$eq": [{"$ifNull": [expression, None]}, None]},
+                ]
+            }
+            added[f"_m{i}"] = {"$cond": [absent, 1, 0]}
+            added[f"_s{i}"] = {"$cond": [absent, None, expression]}
+            sort |= {f"_m{i}": 1, f"_s{i}": direction}
+            keys += [(f"_m{i}", 1), (f"_s{i}", direction)]
+        tiebreak = self.order[0][1] if self.order else DESCENDING
+        sort["_id"] = tiebreak
+        keys.append(("_id", tiebreak))
+        stages: list[dict[str, Any]] = [{"$addFields": added}] if added else []
+        if after is not None:
+            stages.append({"$match": {"$expr": _after(keys, self._cursor_values(after))}})
+        stages += [{"$sort": sort}, {"$limit": first + 1}]
+        return stages
+
+    def _cursor_values(self, after: str) -> list[Any]:
+        values = decode_cursor(after)
+        if (
+            not isinstance(values, list)
+            or len(values) != len(self.order) + 1
+            or not isinstance(values[-1], ObjectId)
+        ):
+            raise BadUserInput("after: not a cursor of this search", field="after")
+        flat: list[Any] = []
+        for value in values[:-1]:
+            flat += [1 if value is None else 0, value]
+        return [*flat, values[-1]]
+
+    def page(self, documents: list[dict[str, Any]], first: int) -> Page:
+        has_next = len(documents) > first
+        documents = documents[:first]
+        cursors = [
+            encode_cursor([*(d.get(f"_s{i}") for i in range(len(self.order))), d["_id"]])
+            for d in documents
+        ]
+        for document in documents:
+            for i in range(len(self.order)):
+                document.pop(f"_s{i}", None)
+                document.pop(f"_m{i}", None)
+        return Page([to_record(d) for d in documents], cursors, has_next)
+
+
+def _after(keys: list[tuple[str, int]], values: list[Any]) -> dict[str, Any]:
+    """`(keys...) > (values...)` in the sort's order, lexicographically."""
+    alternatives = []
+    for i, (name, direction) in enumerate(keys):
+        same = [{"$eq": [f"${k}", v]} for (k, _), v in zip(keys[:i], values[:i], strict=True)]
+        beyond = {"$gt" if direction == 1 else "$lt": [f"${name}", values[i]]}
+        alternatives.append({"$and": [*same, beyond]})
+    return {"$or": alternatives}
+
+
+async def search_page(
+    collection: AsyncCollection[Any], plan: Plan, first: int, after: str | None
+) -> Page:
+    pipeline = [{"$match": plan.query}, *plan.stages(after, first)]
+    documents = await (await collection.aggregate(pipeline, batchSize=first + 1)).to_list()
+    return plan.page(documents, first)
+
+
+async def count(collection: AsyncCollection[Any], plan: Plan) -> int:
+    return await collection.count_documents(plan.query)
+
+
+def summary_update(series: list[tuple[str, dict[str, Any], dict[str, Any], int]]) -> dict[str, Any]:
+    """The update that folds FLOAT series' new summaries into their experiment's document:
+    (key, lowest {min}, highest {max, last}, count) per series, as the series summary has them."""
+    update: dict[str, dict[str, Any]] = {"$inc": {}, "$min": {}, "$max": {}}
+    for key, lowest, highest, n in series:
+        path = f"{SUMMARIES}.{summary_field(key)}"
+        update["$inc"][f"{path}.count"] = n
+        update["$min"][f"{path}.min"] = lowest["min"]
+        update["$max"][f"{path}.max"] = highest["max"]
+        update["$max"][f"{path}.last"] = highest["last"]
+    return update
+
+
+class Searchable:
+    """What a repository gains from search: its `search_fields` and a collection to run on."""
+
+    search_fields: Fields
+    collection: AsyncCollection[Any]
+
+    def search_plan(self, search: Search, base: dict[str, Any]) -> Plan:
+        return Plan.of(self.search_fields, search, base)
+
+    async def search(self, plan: Plan, first: int, after: str | None) -> Page:
+        return await search_page(self.collection, plan, first, after)
+
+    async def search_count(self, plan: Plan) -> int:
+        return await count(self.collection, plan)
