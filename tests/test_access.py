@@ -14,7 +14,10 @@ from tests.api import Api
 
 @dataclass
 class World:
-    """Objects in namespace `alpha`, and a `beta` version whose lineage points into alpha."""
+    """Objects in namespace `alpha`, and a `beta` version trained in a `beta` experiment.
+
+    Lineage into alpha is refused when made (tests/test_lineage_namespaces.py).
+    """
 
     model: str
     version: str
@@ -35,7 +38,8 @@ async def world(api: Api) -> World:
     checkpoint = await api.create_checkpoint(experiment["id"], 10)
     version = await api.create_version(model["id"], checkpointId=checkpoint["id"])
     beta = await api.create_model("beta", "public-model")
-    beta_version = await api.create_version(beta["id"], experimentId=experiment["id"])
+    beta_run = await api.create_experiment("beta", "public-run")
+    beta_version = await api.create_version(beta["id"], experimentId=beta_run["id"])
     token = await api.ok(
         """mutation { createApiToken(input: {name: "alpha-writer",
              roles: [{namespace: "alpha", role: WRITER}]}) { principal { id } } }"""
@@ -132,7 +136,7 @@ async def test_other_namespace_sees_nothing_and_changes_nothing(api: Api, world:
     assert data["namespace"]["models"]["totalCount"] == 1
 
 
-async def test_beta_viewer_sees_beta_but_not_lineage_into_alpha(api: Api, world: World) -> None:
+async def test_beta_viewer_sees_beta_and_its_lineage_but_not_alpha(api: Api, world: World) -> None:
     viewer = await api.token(("beta", "VIEWER"))
     data = await api.ok(
         """query($id: ID!) { node(id: $id) { ... on ModelVersion {
@@ -140,7 +144,11 @@ async def test_beta_viewer_sees_beta_but_not_lineage_into_alpha(api: Api, world:
         {"id": world.beta_version},
         viewer,
     )
-    assert data["node"] == {"version": 1, "experiment": None, "model": {"name": "public-model"}}
+    assert data["node"] == {
+        "version": 1,
+        "experiment": {"name": "public-run"},
+        "model": {"name": "public-model"},
+    }
     data = await api.ok("{ namespaces { totalCount edges { node { name } } } }", token=viewer)
     assert data["namespaces"]["totalCount"] == 1
     assert [e["node"]["name"] for e in data["namespaces"]["edges"]] == ["beta"]

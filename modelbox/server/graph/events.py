@@ -16,7 +16,7 @@ from modelbox.server.graph.inputs import plain
 from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
 from modelbox.server.resolvers import events
 from modelbox.server.resolvers.ids import to_global_id
-from modelbox.server.resolvers.nodes import node
+from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
 
@@ -73,9 +73,8 @@ class Event(Node):
     @strawberry.field(description="The Experiment, Checkpoint, Model or ModelVersion.")
     async def subject(self, info: Info) -> Node:
         r = self.record
-        found = await node(info.context, to_global_id(r["subject_type"], r["subject_id"]))
-        assert found is not None, "a readable event's subject is readable"
-        return to_node(*found)
+        subject = await owner(info.context, r["subject_type"], r["subject_id"])
+        return to_node(r["subject_type"], subject)
 
 
 async def _events(

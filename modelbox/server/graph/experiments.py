@@ -29,6 +29,7 @@ from modelbox.server.graph.relay import (
 )
 from modelbox.server.resolvers import experiments, models
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
 if TYPE_CHECKING:
@@ -146,8 +147,7 @@ class Checkpoint(Node):
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:
-        record = await info.context.loaders.experiment.load(self.record["experiment_id"])
-        assert record is not None, "a readable checkpoint's experiment is readable"
+        record = await owner(info.context, "Experiment", self.record["experiment_id"])
         return Experiment.from_record(record)
 
     @strawberry.field(description="The version this checkpoint was promoted to, if any.")

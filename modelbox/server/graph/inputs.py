@@ -104,6 +104,13 @@ class UpdateModelVersionInput:
     datasets: list[DatasetInput] | None = strawberry.UNSET
     metadata: JSON | None = strawberry.UNSET
     metrics: list[MetricValueInput] | None = strawberry.UNSET
+    experiment_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="An experiment of the same namespace."
+    )
+    checkpoint_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A checkpoint of the same namespace; the version's experiment becomes its.",
+    )
 
 
 @strawberry.input

@@ -34,6 +34,7 @@ from modelbox.server.graph.relay import (
 from modelbox.server.graph.search import QUERY_DESCRIPTION, ModelVersionOrder
 from modelbox.server.resolvers import models, search
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
 
@@ -151,9 +152,7 @@ class ModelVersion(Node):
 
     @strawberry.field
     async def model(self, info: Info) -> Model:
-        record = await info.context.loaders.model.load(self.record["model_id"])
-        assert record is not None, "a readable version's model is readable"
-        return Model.from_record(record)
+        return Model.from_record(await owner(info.context, "Model", self.record["model_id"]))
 
     @strawberry.field(description="The experiment this version was trained in, if recorded.")
     async def experiment(self, info: Info) -> Experiment | None:

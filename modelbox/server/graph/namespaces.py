@@ -18,6 +18,7 @@ from modelbox.server.graph.relay import Connection, Info, Node, connection, node
 from modelbox.server.graph.search import QUERY_DESCRIPTION, ExperimentOrder
 from modelbox.server.resolvers import audit, namespaces, search
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
 if TYPE_CHECKING:
@@ -105,6 +106,4 @@ class Namespace(Node):
 
 async def namespace_of(info: Info, name: str) -> Namespace:
     """The namespace of an object read with it (through the authorizing loader)."""
-    record = await info.context.loaders.namespace.load(name)
-    assert record is not None, "an object's namespace exists and is readable with it"
-    return Namespace.from_record(record)
+    return Namespace.from_record(await owner(info.context, "Namespace", name))

@@ -18,6 +18,7 @@ from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import clean_fields
 from modelbox.server.resolvers.ids import from_global_id, to_global_id
 from modelbox.server.resolvers.listing import Listing, children
+from modelbox.server.resolvers.nodes import owner
 from modelbox.server.resolvers.permissions import load_for, load_node, load_typed
 from modelbox.server.store import Record
 from modelbox.server.store.artifacts import AVAILABLE, EXTERNAL, GRIDFS, PENDING
@@ -42,9 +43,7 @@ async def artifact(ctx: Context, global_id: str, role: Role = Role.VIEWER) -> Re
 
 
 async def subject_of(ctx: Context, record: Record) -> tuple[str, Record]:
-    subject = await ctx.loaders.of_type[record["subject_type"]].load(record["subject_id"])
-    assert subject is not None, "a readable artifact's subject is in its namespace"
-    return record["subject_type"], subject
+    return record["subject_type"], await owner(ctx, record["subject_type"], record["subject_id"])
 
 
 def _checked(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:

@@ -95,6 +95,15 @@ class Loaders:
 
         return DataLoader(load_fn=batch)
 
+    def readable(self, query: dict[str, Any]) -> dict[str, Any]:
+        """`query` narrowed to the namespaces the caller reads, whatever the parent: links
+        stay within a namespace, but no page relies on data written before that was checked."""
+        principal = self.principal()
+        if principal.sees_all_namespaces:
+            return query
+        visible = {"namespace": {"$in": sorted(principal.namespaces)}}
+        return {"$and": [query, visible]} if query else visible
+
     def pages(self, repository: Repository, parent_field: str) -> DataLoader[PageRequest, Page]:
         """Pages of `repository`'s objects under parents the caller has already read."""
         key = (repository.collection_name, parent_field)
@@ -112,11 +121,14 @@ class Loaders:
                             request.parent,
                             request.first,
                             request.after,
-                            request.query,
+                            self.readable(request.query),
                         )
                 for (first, _), group in firsts.items():
                     pages = await repository.first_pages(
-                        parent_field, [r.parent for r in group], first, group[0].query
+                        parent_field,
+                        [r.parent for r in group],
+                        first,
+                        self.readable(group[0].query),
                     )
                     results.update(zip(group, pages, strict=True))
                 return [results[request] for request in requests]
@@ -136,7 +148,7 @@ class Loaders:
                 totals: dict[tuple[str, str], int] = {}
                 for query_json, parents in by_query.items():
                     counts = await repository.counts(
-                        parent_field, parents, orjson.loads(query_json)
+                        parent_field, parents, self.readable(orjson.loads(query_json))
                     )
                     totals.update(
                         ((p, query_json), n) for p, n in zip(parents, counts, strict=True)

@@ -10,7 +10,7 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import clean_fields
 from modelbox.server.resolvers.listing import Listing, children
-from modelbox.server.resolvers.permissions import load_node, require
+from modelbox.server.resolvers.permissions import load_link, load_node, require
 from modelbox.server.store import Record
 
 
@@ -32,17 +32,18 @@ async def delete_model(ctx: Context, global_id: str) -> str:
     return target["id"]
 
 
-async def _lineage(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
-    """Resolve the experiment and checkpoint a version came from (the caller must see them)."""
+async def _lineage(ctx: Context, namespace: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Resolve the experiment and checkpoint a version came from: readable by the caller,
+    and in the version's own namespace."""
     fields = dict(fields)
     checkpoint_id = fields.pop("checkpoint_id", None)
     experiment_id = fields.pop("experiment_id", None)
     if checkpoint_id is not None:
-        checkpoint = await load_node(ctx, checkpoint_id, "Checkpoint", field="checkpointId")
+        checkpoint = await load_link(ctx, checkpoint_id, "Checkpoint", namespace, "checkpointId")
         fields["checkpoint_id"] = checkpoint["id"]
         fields["experiment_id"] = checkpoint["experiment_id"]
     if experiment_id is not None:
-        experiment = await load_node(ctx, experiment_id, "Experiment", field="experimentId")
+        experiment = await load_link(ctx, experiment_id, "Experiment", namespace, "experimentId")
         if fields.get("experiment_id", experiment["id"]) != experiment["id"]:
             raise BadUserInput(
                 "experimentId: the checkpoint belongs to another experiment", field="experimentId"
@@ -56,13 +57,14 @@ async def create_model_version(ctx: Context, fields: dict[str, Any]) -> Record:
     parent = await load_node(ctx, fields.pop("model_id"), "Model", Role.WRITER, "modelId")
     if fields.get("name") is not None:
         validation.object_name(fields["name"])
-    fields = await _lineage(ctx, clean_fields(ctx, fields))
+    fields = await _lineage(ctx, parent["namespace"], clean_fields(ctx, fields))
     return await ctx.store.versions.create(ctx.actor, parent, fields)
 
 
 async def update_model_version(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
     target = await load_node(ctx, global_id, "ModelVersion", Role.WRITER)
-    return await ctx.store.versions.update(ctx.actor, target, clean_fields(ctx, changes))
+    changes = await _lineage(ctx, target["namespace"], clean_fields(ctx, changes))
+    return await ctx.store.versions.update(ctx.actor, target, changes)
 
 
 async def delete_model_version(ctx: Context, global_id: str) -> str:

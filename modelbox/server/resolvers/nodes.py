@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelbox.server.errors import NotFound
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import from_global_id
 from modelbox.server.store import Record
@@ -19,3 +20,15 @@ async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
         return None
     record = await loader.load(raw)
     return (type_name, record) if record is not None else None
+
+
+async def owner(ctx: Context, type_name: str, raw_id: str) -> Record:
+    """What an object read by the caller belongs to (its model, experiment, namespace, subject).
+
+    Links stay within a namespace, so it is readable with its child; one gone meanwhile is
+    NOT_FOUND rather than a server error.
+    """
+    record = await ctx.loaders.of_type[type_name].load(raw_id)
+    if record is None:
+        raise NotFound(f"the {type_name} this belongs to does not exist")
+    return record

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from modelbox.server.access import Role
-from modelbox.server.errors import Forbidden, NotFound
+from modelbox.server.errors import BadUserInput, Forbidden, NotFound
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import expect_id
 from modelbox.server.store import Record
@@ -51,3 +51,21 @@ async def load_node(
 ) -> Record:
     """The `type_name` object a global id in an input names, if the caller holds `role`."""
     return (await load_typed(ctx, global_id, type_name, role=role, field=field))[1]
+
+
+async def load_link(
+    ctx: Context, global_id: str, type_name: str, namespace: str, field: str
+) -> Record:
+    """The `type_name` object an input links to, which must be in `namespace`.
+
+    Links (lineage, policies) never cross namespaces, whatever the caller may read: a link
+    into another namespace would show that namespace's objects to this one's readers.
+    """
+    record = await load_node(ctx, global_id, type_name, Role.VIEWER, field)
+    if record["namespace"] != namespace:
+        raise BadUserInput(
+            f"{field}: the {type_name} is in another namespace; links never cross namespaces"
+            f" (this one is in {namespace!r})",
+            field=field,
+        )
+    return record

@@ -55,10 +55,7 @@ class ModelVersions(Repository, Searchable):
                 "namespace": model["namespace"],
                 "version": version,
             }
-            for ref in ("experiment_id", "checkpoint_id"):
-                if document.get(ref) is not None:
-                    document[ref] = object_id(document[ref])
-            return await self._insert(session, actor, document)
+            return await self._insert(session, actor, _references(document))
 
         return await self.database.transaction(work)
 
@@ -68,7 +65,7 @@ class ModelVersions(Repository, Searchable):
                 await self._take_aliases(
                     session, actor, version["model_id"], changes["aliases"], keep=version["id"]
                 )
-            return await self._update(session, actor, version["id"], changes)
+            return await self._update(session, actor, version["id"], _references(changes))
 
         return await self.database.transaction(work)
 
@@ -92,3 +89,11 @@ class ModelVersions(Repository, Searchable):
                 str(holder["_id"]),
                 {"aliases": [a for a in holder["aliases"] if a not in aliases]},
             )
+
+
+def _references(fields: dict[str, Any]) -> dict[str, Any]:
+    """Lineage is stored as ObjectIds, like every reference to another document."""
+    return {
+        key: object_id(value) if key in ("experiment_id", "checkpoint_id") and value else value
+        for key, value in fields.items()
+    }
