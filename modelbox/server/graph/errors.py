@@ -39,22 +39,28 @@ def _masked(error: GraphQLError) -> GraphQLError:
     )
 
 
+def needs_masking(error: GraphQLError) -> bool:
+    """True for an unexpected error; any other gets its `extensions.code` here. Idempotent."""
+    if "code" in (error.extensions or {}):
+        return False
+    code = _code(error)
+    if code is None:
+        return True
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return False
+
+
 def with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:
     """Give each error its `extensions.code`, masking unexpected ones; idempotent."""
-    processed: list[GraphQLError] = []
-    for error in errors:
-        if "code" not in (error.extensions or {}):
-            code = _code(error)
-            if code is None:
-                error = _masked(error)
-            else:
-                error.extensions = {**(error.extensions or {}), "code": code}
-        processed.append(error)
-    return processed
+    return [_masked(error) if needs_masking(error) else error for error in errors]
 
 
 class ErrorCodes(MaskErrors):
     """Codes (and masking) for errors raised while executing operations and subscriptions."""
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return with_codes(errors)
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=needs_masking, error_message=MASKED_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        # Logged, and coded INTERNAL_SERVER_ERROR like every error a client sees.
+        return _masked(error)
