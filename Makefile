@@ -7,7 +7,13 @@ FEDERATION := tests/federation
 NPM_STAMP := $(FEDERATION)/node_modules/.package-lock.json
 NPM_DEPS := $(if $(shell command -v node >/dev/null && command -v npm),$(NPM_STAMP))
 
-.PHONY: install serve test lint format schema bench clean
+# Debian's Chromium for the browser tests (Playwright drives it; it cannot download its own).
+CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
+# The dashboard's third-party assets, pinned; `make vendor` refreshes them from the npm registry.
+VENDOR := modelbox/server/web/static/vendor
+VENDOR_PACKAGES := graphiql@3.8.3 react@18.3.1 react-dom@18.3.1 uplot@1.6.32
+
+.PHONY: install serve test test-browser screenshots lint format schema bench vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +43,25 @@ $(NPM_STAMP): $(FEDERATION)/package.json $(FEDERATION)/package-lock.json
 	touch $@
 
 test: $(STAMP) lint $(NPM_DEPS)
+	@test -n "$(CHROMIUM)" || echo "Chromium is not installed: the browser tests (tests/browser) are skipped; 'make test-browser' installs it and runs them."
 	$(BIN)/pytest
+
+test-browser: $(STAMP)
+	@test -n "$(CHROMIUM)" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/pytest tests/browser
+
+# The pictures in the README: the browser tests, saving what each page looked like.
+screenshots: $(STAMP)
+	MODELBOX_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser
+
+vendor:
+	rm -rf .vendor && mkdir .vendor
+	cd .vendor && npm pack --silent $(VENDOR_PACKAGES) && for f in *.tgz; do mkdir "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	cp .vendor/graphiql-*/package/graphiql.min.js .vendor/graphiql-*/package/graphiql.min.css $(VENDOR)/
+	cp .vendor/react-1*/package/umd/react.production.min.js $(VENDOR)/
+	cp .vendor/react-dom-*/package/umd/react-dom.production.min.js $(VENDOR)/
+	cp .vendor/uplot-*/package/dist/uPlot.iife.min.js .vendor/uplot-*/package/dist/uPlot.min.css $(VENDOR)/
+	rm -rf .vendor
 
 bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/nested_query.py

@@ -6,7 +6,9 @@ Skipped, with the reason in pytest's summary, where Chromium or Playwright is mi
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +30,8 @@ if CHROMIUM is None:
         "Chromium is not installed: `make test-browser` installs it", allow_module_level=True
     )
 
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# `make screenshots` sets this to docs/screenshots; otherwise they go to a scratch folder.
+SCREENSHOTS = Path(os.environ.get("MODELBOX_SCREENSHOTS") or tempfile.mkdtemp(prefix="mbx-shots-"))
 # Without these Chromium calls home at start, and this machine refuses such connections.
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Client, screenshot, sign_in
-from tests.browser.world import build, log_points
+from tests.browser.world import build, log_points, mutate
 from tests.servers import ServerProcess
 
 
@@ -119,10 +119,7 @@ def test_the_audit_trail_updates_live(
     page.wait_for_selector("#audit-events tbody tr")
     before = page.locator("#audit-events tbody tr").count()
     page.wait_for_selector("#live-state >> text=live")
-    client.ok(
-        """mutation($input: CreateModelInput!) { createModel(input: $input) { id } }""",
-        {"input": {"namespace": "vision", "name": "audited-live"}},
-    )
+    mutate(client, "createModel", {"namespace": "vision", "name": "audited-live"})
     expect(page.locator("#audit-events tbody tr")).to_have_count(before + 1)
     expect(page.locator("#audit-events tbody tr").first).to_contain_text("audited-live")
     screenshot(page, "audit")
@@ -153,10 +150,7 @@ def test_graphiql_runs_a_query_and_a_subscription_with_the_token(
         assert time.monotonic() < deadline, page.inner_text(".graphiql-response")
         page.wait_for_timeout(100)
     page.wait_for_timeout(500)  # connection_init and subscribe travel after the socket opens
-    client.ok(
-        """mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }""",
-        {"input": {"subjectId": run_id, "events": [{"name": "seen-in-graphiql"}]}},
-    )
+    mutate(client, "logEvents", {"subjectId": run_id, "events": [{"name": "seen-in-graphiql"}]})
     expect(result).to_contain_text("seen-in-graphiql")
     screenshot(page, "graphiql")
 

@@ -25,6 +25,7 @@ from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.tokens import principal_of
 from modelbox.server.store import CommandListener, DatabaseError, Store
 from modelbox.server.web.artifacts_http import artifact_routes
+from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
 from modelbox.server.web.http_limits import BodySizeLimit
 
 log = logging.getLogger("modelbox")
@@ -56,6 +57,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         return await build_context(self.store, self.settings, request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     def encode_json(self, data: object) -> str:
         # A str, not orjson's bytes: Strawberry sends bytes as binary WebSocket frames, and
@@ -170,6 +174,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *artifact_routes(lambda connection: build_context(store, settings, connection)),
+            *dashboard_routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,
