@@ -31,6 +31,9 @@ if CHROMIUM is None:
     )
 
 # `make screenshots` sets this to docs/screenshots; otherwise they go to a scratch folder.
+# A loaded CI machine can take seconds to deliver what an idle one shows at once.
+sync_api.expect.set_options(timeout=30_000)
+
 SCREENSHOTS = Path(os.environ.get("MODELBOX_SCREENSHOTS") or tempfile.mkdtemp(prefix="mbx-shots-"))
 # Without these Chromium calls home at start, and this machine refuses such connections.
 CHROMIUM_ARGS = [
@@ -101,7 +104,7 @@ def page(browser: Any, server: ServerProcess) -> Iterator[Any]:
     # Shown by pytest when a test fails: what the page itself complained about.
     page.on("console", lambda message: print(f"console.{message.type}: {message.text}"))
     page.on("pageerror", lambda error: print(f"page error: {error}"))
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)
     yield page
     context.close()
 

@@ -29,7 +29,7 @@ export async function render(main, ctx, { query }) {
         <label>Metric <select name="key">${keys.map((k) => `<option ${k === key ? "selected" : ""}>${esc(k)}</option>`).join("")}</select></label>
         <label>Hyperparameter <select name="param">${params.map((p) => `<option ${p === param ? "selected" : ""}>${esc(p)}</option>`).join("")}</select></label>
       </form>
-      <div id="overlay" class="charts"></div></section>
+      <div id="overlay"></div></section>
     <div class="columns">
       <section class="card"><h3>${esc(param)} against ${esc(key)} (last)</h3><div id="scatter"></div></section>
       <section class="card"><h3>Runs</h3><table class="grid" id="compare-runs"><thead><tr><th>Run</th><th>${esc(param)}</th>
