@@ -24,11 +24,12 @@ SERIES = """query($id: ID!, $keys: [String!]) { node(id: $id) {
 fragment S on MetricSeries {
   key kind count firstStep lastStep min max last { step wallclock value tensor bytes } }"""
 
-POINTS = """query($id: ID!, $key: String!, $from: Int, $to: Int, $limit: Int) { node(id: $id) {
+POINTS = """query($id: ID!, $key: String!, $from: Long, $to: Long, $limit: Int) { node(id: $id) {
   ... on Experiment { metric(key: $key) { points(fromStep: $from, toStep: $to, limit: $limit) {
       steps wallclocks values tensors bytes } } } } }"""
 
-DOWNSAMPLED = """query($id: ID!, $key: String!, $max: Int!, $from: Int, $to: Int) { node(id: $id) {
+DOWNSAMPLED = """query($id: ID!, $key: String!, $max: Int!, $from: Long, $to: Long) {
+node(id: $id) {
   ... on Experiment { metric(key: $key) { count
       downsampled(maxPoints: $max, fromStep: $from, toStep: $to) { steps values } } } } }"""
 
@@ -216,7 +217,7 @@ async def test_long_columns_keep_graphql_number_rules(api: Api) -> None:
     assert (await points(api, run["id"], "loss"))["values"][:2] == [1.0, 0.5]
 
     for bad in (
-        {"key": "a", "steps": [*steps[:-1], 2**31], "values": [0.5] * 100},  # not a 32-bit Int
+        {"key": "a", "steps": [*steps[:-1], 2**63], "values": [0.5] * 100},  # not a 64-bit Long
         {"key": "b", "steps": [*steps[:-1], 1.5], "values": [0.5] * 100},
         {"key": "c", "steps": steps, "values": [*[0.5] * 99, "x"]},
         {"key": "d", "steps": [*steps[:-1], True], "values": [0.5] * 100},
@@ -304,7 +305,7 @@ async def test_deleting_the_subject_deletes_its_metrics(api: Api, app: Starlette
     assert len(await series_of(api, kept["id"])) == 1
 
 
-LOGGED = """subscription($id: ID!, $keys: [String!], $from: Int) {
+LOGGED = """subscription($id: ID!, $keys: [String!], $from: Long) {
   metricsLogged(subjectId: $id, keys: $keys, fromStep: $from) {
     key kind points { steps wallclocks values tensors } } }"""
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any, NewType
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types.scalar import ScalarDefinition
 
 from modelbox.server.graph.relay import (
     Connection,
@@ -19,28 +18,10 @@ from modelbox.server.graph.relay import (
     resolve_entity,
     to_node,
 )
+from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import artifacts
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store import Record
-
-# Sizes in bytes pass 2^31 (GraphQL's Int); JSON numbers carry them exactly up to 2^53.
-Long = NewType("Long", int)
-
-
-def _parse_long(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
-        raise ValueError(f"Long cannot represent {value!r}: not a 64-bit integer")
-    return value
-
-
-SCALARS: dict[object, ScalarDefinition] = {
-    Long: strawberry.scalar(
-        name="Long",
-        description="A 64-bit integer (a size in bytes), as a JSON number.",
-        serialize=int,
-        parse_value=_parse_long,
-    )
-}
 
 
 @strawberry.enum

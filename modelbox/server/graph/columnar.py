@@ -5,11 +5,11 @@ list one by one, a few microseconds each: most of the time of a 10,000-point
 `logMetrics` and nearly all of a 100,000-point read. The executor here keeps the GraphQL
 types and their guarantees and takes two short cuts:
 
-- In: a variable's list of `Int!` or `Float!` items (at least `SHORT_CUT_ITEMS` long)
-  whose items are all plainly valid — exact ints in the 32-bit range, finite floats, the
-  very values graphql-core's coercion would return unchanged — is checked in C-level
-  passes and set aside while graphql-core coerces the rest, then put back. A list with
-  anything else in it takes the normal path and gets the normal error.
+- In: a variable's list of `Int!`, `Long!` or `Float!` items (at least `SHORT_CUT_ITEMS`
+  long) whose items are all plainly valid — exact ints in the 32-bit (`Long`: 64-bit) range,
+  finite floats, the very values graphql-core's coercion would return unchanged — is checked
+  in C-level passes and set aside while graphql-core coerces the rest, then put back. A list
+  with anything else in it takes the normal path and gets the normal error.
 - Out: a `Column` (a list of scalars already in their JSON form) is handed on whole.
 
 Neither graphql-core nor Strawberry offers a supported hook for either (a scalar holding a
@@ -41,7 +41,7 @@ from graphql import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 SHORT_CUT_ITEMS = 64
-INT_RANGE = (-(2**31), 2**31 - 1)
+RANGES = {"Int": (-(2**31), 2**31 - 1), "Long": (-(2**63), 2**63 - 1)}
 Path = tuple[str | int, ...]
 
 
@@ -50,10 +50,9 @@ class Column(list):  # type: ignore[type-arg]
 
 
 def _plainly_valid(scalar: str, values: list[Any]) -> bool:
-    if scalar == "Int":
-        return set(map(type, values)) == {int} and (
-            INT_RANGE[0] <= min(values) and max(values) <= INT_RANGE[1]
-        )
+    if scalar in RANGES:
+        low, high = RANGES[scalar]
+        return set(map(type, values)) == {int} and low <= min(values) and max(values) <= high
     return set(map(type, values)) == {float} and all(map(math.isfinite, values))
 
 
@@ -64,7 +63,7 @@ def _set_aside(value: Any, type_: Any, path: Path, aside: list[tuple[Path, list[
     if is_list_type(type_) and isinstance(value, list):
         item = type_.of_type
         scalar = getattr(item.of_type, "name", None) if is_non_null_type(item) else None
-        if scalar in ("Int", "Float"):
+        if scalar in ("Int", "Long", "Float"):
             if len(value) >= SHORT_CUT_ITEMS and _plainly_valid(scalar, value):
                 aside.append((path, value))
                 return []

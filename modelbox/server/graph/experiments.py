@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-# Not `metrics`: that is the name of the key/value metrics field of checkpoints.
 from modelbox.server.graph import metrics as metric_graph
 from modelbox.server.graph.artifacts import artifacts_field
 from modelbox.server.graph.common import Label, MetricValue, labels_of, metric_values_of
@@ -27,6 +26,9 @@ from modelbox.server.graph.relay import (
     resolve_entity,
     to_node,
 )
+
+# Not `metrics`: that is the name of the key/value metrics field of checkpoints.
+from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import experiments, models
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
@@ -120,7 +122,7 @@ class Experiment(Node):
 class Checkpoint(Node):
     record: strawberry.Private[Record]
     epoch: int | None
-    step: int
+    step: Long
     metrics: list[MetricValue]
     metadata: JSON | None
     created_at: datetime

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.enums import AuditAction, ExperimentStatus, RoleName
+from modelbox.server.graph.scalars import Long
 from modelbox.server.graph.search import MetricFilterInput, ValueFilterInput
 
 
@@ -141,7 +142,7 @@ class UpdateExperimentInput:
 @strawberry.input
 class CreateCheckpointInput:
     experiment_id: strawberry.ID
-    step: int
+    step: Long
     epoch: int | None = None
     metrics: list[MetricValueInput] = strawberry.field(default_factory=list)
     metadata: JSON | None = None

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import Base64
 
 from modelbox.server.graph.columnar import Column
+from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
@@ -33,7 +34,7 @@ POINT_FIELD = {"FLOAT": "value", "TENSOR": "tensor", "BYTES": "bytes"}
 
 @strawberry.type(description="One point; exactly one of value, tensor and bytes is set.")
 class MetricPoint:
-    step: int
+    step: Long
     wallclock: float = strawberry.field(description="Seconds since the Unix epoch (UTC).")
     value: float | None = None
     tensor: str | None = None
@@ -45,7 +46,7 @@ class MetricPoint:
     " series' kind is set, the other two are null."
 )
 class MetricPoints:
-    steps: list[int]
+    steps: list[Long]
     wallclocks: list[float]
     values: list[float | None] | None = None
     tensors: list[str | None] | None = None
@@ -76,8 +77,8 @@ class MetricSeries:
     key: str
     kind: MetricKind
     count: int
-    first_step: int | None
-    last_step: int | None
+    first_step: Long | None
+    last_step: Long | None
     min: float | None
     max: float | None
     last: MetricPoint | None
@@ -103,8 +104,8 @@ class MetricSeries:
     async def points(
         self,
         info: Info,
-        from_step: int | None = None,
-        to_step: int | None = None,
+        from_step: Long | None = None,
+        to_step: Long | None = None,
         limit: int | None = None,
     ) -> MetricPoints:
         columns = await metrics.points(info.context, self.summary, from_step, to_step, limit)
@@ -118,8 +119,8 @@ class MetricSeries:
         self,
         info: Info,
         max_points: int,
-        from_step: int | None = None,
-        to_step: int | None = None,
+        from_step: Long | None = None,
+        to_step: Long | None = None,
     ) -> MetricPoints:
         columns = await metrics.downsampled(
             info.context, self.summary, max_points, from_step, to_step
@@ -141,7 +142,7 @@ async def one_series(info: Info, subject: Record, key: str) -> MetricSeries | No
 @strawberry.input(description="One key, many points, columnar; exactly one value column.")
 class MetricSeriesInput:
     key: str
-    steps: list[int]
+    steps: list[Long]
     wallclocks: list[float] | None = strawberry.field(
         default=None, description="Seconds since the Unix epoch; the server's time if left out."
     )
@@ -192,7 +193,7 @@ class MetricUpdate:
 
 
 async def metrics_logged(
-    info: Info, subject_id: str, keys: list[str] | None, from_step: int | None
+    info: Info, subject_id: str, keys: list[str] | None, from_step: Long | None
 ) -> AsyncGenerator[MetricUpdate, None]:
     async for update in metrics_live.metrics_logged(info.context, subject_id, keys, from_step):
         yield MetricUpdate(

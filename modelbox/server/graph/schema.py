@@ -24,7 +24,6 @@ from strawberry.types.graphql import OperationType
 
 from modelbox.server.config import Settings
 from modelbox.server.errors import BadUserInput, ModelBoxError
-from modelbox.server.graph.artifacts import SCALARS as ARTIFACT_SCALARS
 from modelbox.server.graph.artifacts import Artifact
 from modelbox.server.graph.columnar import ColumnarExecutionContext
 from modelbox.server.graph.errors import ErrorCodes, with_codes
@@ -34,6 +33,7 @@ from modelbox.server.graph.mutation import Mutation
 from modelbox.server.graph.namespaces import Namespace
 from modelbox.server.graph.query import Query
 from modelbox.server.graph.relay import Node
+from modelbox.server.graph.scalars import SCALARS
 from modelbox.server.graph.subscription import DeletedNode, Subscription
 from modelbox.server.resolvers.context import Context
 
@@ -113,7 +113,7 @@ def make_schema(settings: Settings) -> strawberry.federation.Schema:
         extensions=extensions(settings),
         federation_version=FEDERATION_VERSION,
         execution_context_class=ColumnarExecutionContext,
-        config=StrawberryConfig(scalar_map=ARTIFACT_SCALARS),
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

@@ -12,6 +12,7 @@ from modelbox.server.graph import metrics as metric_series
 from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import Event
 from modelbox.server.graph.relay import Info, Node, to_node
+from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import audit, events, namespace_changes
 from modelbox.server.resolvers.ids import to_global_id
 
@@ -58,7 +59,7 @@ class Subscription:
         info: Info,
         subject_id: strawberry.ID,
         keys: list[str] | None = None,
-        from_step: int | None = None,
+        from_step: Long | None = None,
     ) -> AsyncGenerator[metric_series.MetricUpdate, None]:
         async for update in metric_series.metrics_logged(info, subject_id, keys, from_step):
             yield update
