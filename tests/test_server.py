@@ -98,20 +98,40 @@ def test_database_outage_is_reported_clearly_and_recovered(tmp_path: Path) -> No
     server = ServerProcess(env).start()
     token = "mbx_outage-test-token"
     try:
-        gql(
+        model = gql(
             server,
             token,
             'mutation { createModel(input: {namespace: "first", name: "resnet"}) { id } }',
-        )
+        )["data"]["createModel"]
+        artifact = gql(
+            server,
+            token,
+            'mutation($id: ID!) { createArtifact(input: {subjectId: $id, name: "w.pt"}) '
+            "{ uploadUrl } }",
+            id=model["id"],
+        )["data"]["createArtifact"]
         database.stop()
 
         ready = httpx.get(f"{server.url}/readyz", timeout=10)
         assert ready.status_code == 503
         assert "database unreachable" in ready.json()["reason"]
         body = gql(server, token, NESTED)
-        assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
-        assert "database is unreachable" in body["errors"][0]["message"]
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+        assert error["extensions"]["retryable"] is True
+        assert "database is unavailable" in error["message"]
         assert "Timeout" not in str(body) and str(port) not in str(body)
+        # The artifact routes answer the same error, as a retryable 503.
+        auth = {"Authorization": f"Bearer {token}"}
+        for method in ("GET", "PUT"):
+            answer = httpx.request(
+                method, artifact["uploadUrl"], headers=auth, content=b"x", timeout=30
+            )
+            assert answer.status_code == 503, (method, answer.text)
+            assert answer.headers["retry-after"] == "1"
+            assert answer.json()["errors"] == [
+                {"message": error["message"], "extensions": error["extensions"]}
+            ]
 
         database = EmbeddedDatabase(tmp_path / "db", port=port).start()
         deadline = time.monotonic() + 30

@@ -29,7 +29,9 @@ def serve(args: argparse.Namespace) -> int:
     embedded = None
     uri = settings.mongodb_uri
     if uri is None:
-        embedded = EmbeddedDatabase(settings.data_dir).start()
+        # Supervised: if it dies it is restarted, and requests meanwhile are answered
+        # DATABASE_UNAVAILABLE (retryable) instead of the server going down with it.
+        embedded = EmbeddedDatabase(settings.data_dir).start().supervise()
         uri = embedded.uri
         print(
             f"ModelBox: embedded database (SecantusDB) with data in {settings.data_dir}", flush=True

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 EXECUTABLE = "secantusd-py"
 _PR_SET_PDEATHSIG = 1
+# Waits before each restart of a database that died; the last one repeats. A database that
+# stayed up for HEALTHY_SECONDS starts again from the first wait when it next dies.
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+HEALTHY_SECONDS = 60.0
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -56,14 +61,43 @@ def _executable() -> str:
     return found
 
 
-class EmbeddedDatabase:
-    """A SecantusDB server owned by this process: started, waited for, stopped."""
+def _terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
-    def __init__(self, data_dir: Path | str, host: str = "127.0.0.1", port: int | None = None):
+
+class EmbeddedDatabase:
+    """A SecantusDB server owned by this process: started, waited for, stopped.
+
+    Durable by default: `--sync-on-commit` makes every commit reach the disk before it is
+    acknowledged, so a point ModelBox acknowledged survives the database being killed
+    (without it, kill -9 lost acknowledged transactions). `durable=False` is for benches.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        durable: bool = True,
+    ):
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
+        self.durable = durable
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        # Held while a process is spawned or taken away, so `stop` never misses a restart.
+        self._lock = threading.Lock()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     @property
     def uri(self) -> str:
@@ -74,6 +108,11 @@ class EmbeddedDatabase:
         return self._process.pid if self._process else None
 
     def start(self, timeout: float = 30.0) -> EmbeddedDatabase:
+        self._stopping.clear()
+        self._spawn(timeout)
+        return self
+
+    def _spawn(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.data_dir.parent / "secantusd.log"
         command = [
@@ -86,26 +125,29 @@ class EmbeddedDatabase:
             str(self.data_dir),
             "--log-level",
             "WARNING",
+            *(["--sync-on-commit"] if self.durable else []),
         ]
-        with open(log_path, "ab") as log_file:
-            self._process = subprocess.Popen(
+        with self._lock, open(log_path, "ab") as log_file:
+            if self._stopping.is_set():
+                raise EmbeddedDatabaseError("the embedded database is being stopped")
+            self._process = process = subprocess.Popen(
                 command,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             )
-        self._wait_until_ready(timeout, log_path)
+        self._wait_until_ready(process, timeout, log_path)
         log.info("embedded database pid %s at %s, data in %s", self.pid, self.uri, self.data_dir)
-        return self
 
-    def _wait_until_ready(self, timeout: float, log_path: Path) -> None:
+    def _wait_until_ready(
+        self, process: subprocess.Popen[bytes], timeout: float, log_path: Path
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 raise EmbeddedDatabaseError(
-                    f"{EXECUTABLE} exited with {self._process.returncode}; see {log_path}"
+                    f"{EXECUTABLE} exited with {process.returncode}; see {log_path}"
                 )
             try:
                 client: MongoClient[dict[str, object]]
@@ -114,19 +156,64 @@ class EmbeddedDatabase:
                 return
             except PyMongoError:
                 time.sleep(0.1)
-        self.stop()
+        _terminate(process)
         raise EmbeddedDatabaseError(f"{EXECUTABLE} did not answer within {timeout:.0f}s")
 
+    def supervise(self) -> EmbeddedDatabase:
+        """Restart the database whenever it dies, on the same port, until `stop`.
+
+        Clients keep their URI and reconnect by themselves; meanwhile their requests fail
+        as DATABASE_UNAVAILABLE. Restarts wait RESTART_DELAYS, so a database that cannot
+        start is not hammered. The thread that starts a database must outlive it (the
+        kernel's parent-death signal follows the thread), so one thread watches and restarts.
+        """
+        self._supervisor = threading.Thread(
+            target=self._watch, name="modelbox-embedded-database", daemon=True
+        )
+        self._supervisor.start()
+        return self
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            started = time.monotonic()
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > HEALTHY_SECONDS:
+                failures = 0
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            failures += 1
+            log.error(
+                "embedded database (pid %s) exited unexpectedly with code %s; "
+                "restarting it in %.1f s (restart %d)",
+                process.pid,
+                code,
+                delay,
+                self.restarts + 1,
+            )
+            if self._stopping.wait(delay):
+                return
+            try:
+                self._spawn(timeout=60.0)
+            except EmbeddedDatabaseError as error:
+                log.error("embedded database did not restart: %s", error)
+                continue
+            self.restarts += 1
+            log.warning("embedded database restarted (restart %d)", self.restarts)
+
     def stop(self, timeout: float = 10.0) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._stopping.set()
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None:
+            _terminate(process, timeout)
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join(timeout)
 
     def __enter__(self) -> EmbeddedDatabase:
         return self.start()

@@ -26,12 +26,25 @@ class ModelBoxError(Exception):
 
 
 class DatabaseUnavailable(ModelBoxError):
-    """The database cannot be reached just now; the request may be retried."""
+    """The database cannot be reached just now (down, restarting, failing over).
 
+    Nothing was changed by the request, or (a write whose commit was under way) it is
+    unknown whether it was: retrying it is safe where it is idempotent, which is why
+    `logMetrics` takes an `idempotencyKey`. The same code on GraphQL and on the artifact
+    routes (503 with `Retry-After`).
+    """
+
+    code = "DATABASE_UNAVAILABLE"
     http_status = 503
+    # Seconds a client should wait before retrying (the `Retry-After` of HTTP answers).
+    retry_after = 1
 
     def __init__(self) -> None:
-        super().__init__("the database is unreachable; try again shortly")
+        super().__init__(
+            "the database is unavailable; retry shortly",
+            retryable=True,
+            retryAfter=self.retry_after,
+        )
 
 
 class BadUserInput(ModelBoxError):

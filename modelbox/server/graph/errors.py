@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from modelbox.server.errors import BadUserInput, ModelBoxError
+from modelbox.server.store import client_error
 
 log = logging.getLogger("modelbox.server.errors")
 
@@ -27,15 +28,14 @@ def _code(error: GraphQLError) -> str | None:
     return None
 
 
-def _masked(error: GraphQLError) -> GraphQLError:
-    log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+def _replaced(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
     return GraphQLError(
-        MASKED_MESSAGE,
+        message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": "INTERNAL_SERVER_ERROR"},
+        extensions=extensions,
     )
 
 
@@ -48,6 +48,16 @@ def needs_masking(error: GraphQLError) -> bool:
         return True
     error.extensions = {**(error.extensions or {}), "code": code}
     return False
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    retryable = client_error(error.original_error) if error.original_error else None
+    if retryable is not None:
+        # The database is down or restarting: the client retries, nothing here is a bug.
+        log.warning("database unavailable at %s: %r", error.path, error.original_error)
+        return _replaced(error, retryable.message, retryable.extensions)
+    log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+    return _replaced(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
 
 def with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:

@@ -13,6 +13,7 @@ from modelbox.server.store.changes import Change, ChangeFeed
 from modelbox.server.store.database import Database
 from modelbox.server.store.events import Events
 from modelbox.server.store.experiments import Checkpoints, Experiments
+from modelbox.server.store.faults import client_error
 from modelbox.server.store.metrics import Metrics
 from modelbox.server.store.models import Models
 from modelbox.server.store.namespaces import Namespaces
@@ -61,8 +62,9 @@ class Store:
         await self.database.close()
 
 
-# Callers above the store catch `DatabaseError` (the database unreachable, or failing) and
-# may pass `CommandListener`s to watch its commands; neither needs the driver itself.
+# Callers above the store catch `DatabaseError` (the database unreachable, or failing), ask
+# `client_error` whether it is one a client should retry (DATABASE_UNAVAILABLE), and may pass
+# `CommandListener`s to watch its commands; none of this needs the driver itself.
 __all__ = [
     "AuditAction",
     "Change",
@@ -72,4 +74,5 @@ __all__ = [
     "Page",
     "Record",
     "Store",
+    "client_error",
 ]

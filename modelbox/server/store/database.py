@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -10,15 +13,26 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.monitoring import CommandListener
 
 from modelbox.server.errors import Conflict
+from modelbox.server.store.faults import unavailable
 from modelbox.server.store.indexes import INDEXES, conflict_message
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Session = AsyncClientSession
 Document = dict[str, Any]
+
+# Transactions that conflict with others (the same summary, a parent being deleted) are
+# retried with jittered backoff for this long; an unreachable database is not waited for
+# here (server selection already waited), the client hears DATABASE_UNAVAILABLE.
+RETRY_SECONDS = 30.0
+BACKOFF_FIRST, BACKOFF_MOST = 0.005, 0.5
+TRANSIENT = "TransientTransactionError"
+UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 
 
 class Database:
@@ -32,11 +46,16 @@ class Database:
         event_listeners: Sequence[CommandListener] = (),
         server_selection_timeout_ms: int = 5000,
     ) -> None:
+        # An acknowledged write is on disk on a majority of the replica set: it survives a
+        # crash of the database (and, on a replica set, the loss of the primary). A URI's
+        # own `w`/`journal` options are overridden: the promise is ModelBox's, not the URI's.
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             uri,
             tz_aware=True,
             event_listeners=list(event_listeners),
             serverSelectionTimeoutMS=server_selection_timeout_ms,
+            w="majority",
+            journal=True,
         )
         self.db: AsyncDatabase[Document] = self.client[name]
 
@@ -55,20 +74,73 @@ class Database:
     async def ping(self, timeout: float = 2.0) -> None:
         await asyncio.wait_for(self.client.admin.command("ping"), timeout)
 
-    async def transaction(self, work: Callable[[Session], Awaitable[T]]) -> T:
+    async def transaction(
+        self, work: Callable[[Session], Awaitable[T]], *, duplicates: bool = True
+    ) -> T:
         """Run `work` in a multi-document transaction, retried on transient errors.
 
-        A unique-index violation anywhere inside aborts the whole transaction and
-        surfaces as a `Conflict` that says which name was taken.
+        The one place transactions are retried: a write conflict (two writers of one
+        document, a create racing its parent's delete) runs `work` again, after a jittered
+        backoff, until it commits or RETRY_SECONDS pass. A unique-index violation anywhere
+        inside aborts the whole transaction and surfaces as a `Conflict` that says which
+        name was taken (`duplicates=False` lets the caller read the DuplicateKeyError).
         """
         try:
             async with self.client.start_session() as session:
-                return await session.with_transaction(work)
+                return await self._retried(session, work)
         except DuplicateKeyError as error:
+            if not duplicates:
+                raise
             raise Conflict(conflict_message(error)) from None
+
+    async def _retried(self, session: Session, work: Callable[[Session], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + RETRY_SECONDS
+        attempt, unreachable = 0, 0
+        while True:
+            await session.start_transaction()
+            try:
+                result = await work(session)
+                await _commit(session, deadline)
+                return result
+            except PyMongoError as error:
+                if session.in_transaction:
+                    await _abort(session)
+                # A connection that broke (a database restarted since it was pooled) is
+                # given one more try on a fresh one; an unreachable database is not waited for.
+                unreachable += unavailable(error)
+                retry = error.has_error_label(TRANSIENT) and unreachable <= 1
+                if not retry or time.monotonic() > deadline:
+                    raise
+            except BaseException:
+                # Cancelled, or refused by `work` itself (NotFound, BadUserInput...).
+                if session.in_transaction:
+                    await asyncio.shield(_abort(session))
+                raise
+            attempt += 1
+            await asyncio.sleep(random.random() * min(BACKOFF_FIRST * 2**attempt, BACKOFF_MOST))
 
     async def close(self) -> None:
         await self.client.close()
+
+
+async def _commit(session: Session, deadline: float) -> None:
+    """Commit; a commit whose outcome the network lost is asked again (that is idempotent)."""
+    while True:
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as error:
+            again = error.has_error_label(UNKNOWN_COMMIT) and not unavailable(error)
+            if not again or time.monotonic() > deadline:
+                raise
+
+
+async def _abort(session: Session) -> None:
+    try:
+        await session.abort_transaction()
+    except PyMongoError:
+        # The server aborts a transaction it cannot finish; nothing is left to undo.
+        log.debug("abort after a failed transaction failed too", exc_info=True)
 
 
 __all__ = ["Database", "Document", "Session"]

@@ -19,11 +19,11 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from modelbox.server.access import SYSTEM_ACTOR, Actor
 from modelbox.server.config import Settings
-from modelbox.server.errors import DatabaseUnavailable, Unauthenticated
+from modelbox.server.errors import Unauthenticated
 from modelbox.server.graph.schema import make_schema
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.tokens import principal_of
-from modelbox.server.store import CommandListener, DatabaseError, Store
+from modelbox.server.store import CommandListener, DatabaseError, Store, client_error
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
 from modelbox.server.web.http_limits import BodySizeLimit
@@ -107,9 +107,12 @@ async def authenticate(
         return Context(store, settings, actor)
     try:
         record = await store.tokens.authenticate(token)
-    except DatabaseError:
-        log.exception("cannot check a token: the database is unreachable")
-        return Context(store, settings, actor, refusal=DatabaseUnavailable())
+    except DatabaseError as error:
+        unavailable = client_error(error)
+        if unavailable is None:
+            raise
+        log.warning("cannot check a token: the database is unavailable (%r)", error)
+        return Context(store, settings, actor, refusal=unavailable)
     if record is None:
         refusal = Unauthenticated("the token is invalid, expired or revoked")
         return Context(store, settings, actor, refusal=refusal)
