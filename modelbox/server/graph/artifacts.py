@@ -10,10 +10,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.relay import (
-    Connection,
     Info,
     Node,
-    connection,
+    connection_field,
     node_type,
     resolve_entity,
     to_node,
@@ -119,13 +118,8 @@ class Artifact(Node):
         return to_node(type_name, record)
 
 
-async def _artifacts(
-    root: Any, info: Info, first: int | None = None, after: str | None = None
-) -> Connection[Artifact]:
-    listing = await artifacts.artifacts_of(info.context, root.record, first, after)
-    return connection(listing, Artifact.from_record)
-
-
 def artifacts_field() -> Any:
     """The `artifacts(first, after)` connection of an experiment, checkpoint, model or version."""
-    return strawberry.field(resolver=_artifacts, description="Its files, newest first.")
+    return connection_field(
+        Artifact, artifacts.artifacts_of, description="Its files, newest first."
+    )

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.inputs import plain
-from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
+from modelbox.server.graph.relay import Info, Node, connection_field, node_type, to_node
 from modelbox.server.resolvers import events
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
@@ -77,45 +77,16 @@ class Event(Node):
         return to_node(r["subject_type"], subject)
 
 
-async def _events(
-    info: Info,
-    parent_field: str,
-    parent: str,
-    first: int | None,
-    after: str | None,
-    filter: EventFilter | None,
-) -> Connection[Event]:
-    listing = await events.events_of(
-        info.context, parent_field, parent, first, after, plain(filter) or {}
-    )
-    return connection(listing, Event.from_record)
-
-
-async def _subject_events(
-    root: Any,
-    info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    filter: EventFilter | None = None,
-) -> Connection[Event]:
-    return await _events(info, "subject_id", root.record["id"], first, after, filter)
-
-
-async def _namespace_events(
-    root: Any,
-    info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    filter: EventFilter | None = None,
-) -> Connection[Event]:
-    return await _events(info, "namespace", root.record["name"], first, after, filter)
-
-
 def events_field(namespace: bool = False) -> Any:
     """The `events(first, after, filter)` timeline of a subject, or of a whole namespace."""
-    return strawberry.field(
-        resolver=_namespace_events if namespace else _subject_events,
+    parent_field, key = ("namespace", "name") if namespace else ("subject_id", "id")
+    return connection_field(
+        Event,
+        lambda ctx, record, first, after, filter: events.events_of(
+            ctx, parent_field, record[key], first, after, filter or {}
+        ),
         description="Events reported about this, in wallclock order.",
+        filter=EventFilter | None,
     )
 
 

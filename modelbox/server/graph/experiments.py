@@ -18,10 +18,9 @@ from modelbox.server.graph.enums import ExperimentStatus
 from modelbox.server.graph.events import events_field
 from modelbox.server.graph.namespaces import Namespace, namespace_of
 from modelbox.server.graph.relay import (
-    Connection,
     Info,
     Node,
-    connection,
+    connection_field,
     node_type,
     resolve_entity,
     to_node,
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from modelbox.server.graph.models import ModelVersion
 
 LazyModelVersion = Annotated["ModelVersion", strawberry.lazy("modelbox.server.graph.models")]
+# Declared below Experiment, whose `checkpoints` field is made before the class exists.
+LazyCheckpoint = Annotated["Checkpoint", strawberry.lazy("modelbox.server.graph.experiments")]
 
 
 @node_type
@@ -92,19 +93,13 @@ class Experiment(Node):
     async def namespace(self, info: Info) -> Namespace:
         return await namespace_of(info, self.namespace_name)
 
-    @strawberry.field
-    async def checkpoints(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Checkpoint]:
-        listing = await experiments.checkpoints_of(info.context, self.record, first, after)
-        return connection(listing, Checkpoint.from_record)
+    checkpoints = connection_field(LazyCheckpoint, experiments.checkpoints_of)
 
-    @strawberry.field(description="Versions registered from this experiment, newest first.")
-    async def model_versions(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[LazyModelVersion]:
-        listing = await models.versions_of_experiment(info.context, self.record, first, after)
-        return connection(listing, lambda r: to_node("ModelVersion", r))
+    model_versions = connection_field(
+        LazyModelVersion,
+        models.versions_of_experiment,
+        description="Versions registered from this experiment, newest first.",
+    )
 
     @strawberry.field(description="Metric series logged in this run; all of them without keys.")
     async def metric_series(

@@ -21,21 +21,23 @@ from modelbox.server.graph.common import (
 )
 from modelbox.server.graph.events import events_field
 from modelbox.server.graph.experiments import Checkpoint, Experiment
-from modelbox.server.graph.inputs import ModelVersionFilter, plain
+from modelbox.server.graph.inputs import ModelVersionFilter
 from modelbox.server.graph.namespaces import Namespace, namespace_of
 from modelbox.server.graph.relay import (
-    Connection,
     Info,
     Node,
-    connection,
+    connection_field,
     node_type,
     resolve_entity,
 )
-from modelbox.server.graph.search import QUERY_DESCRIPTION, ModelVersionOrder
+from modelbox.server.graph.search import ModelVersionOrder, QueryText
 from modelbox.server.resolvers import models, search
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
+
+# Declared below Model, whose `versions` field is made before the class exists.
+LazyModelVersion = Annotated["ModelVersion", strawberry.lazy("modelbox.server.graph.models")]
 
 
 @node_type
@@ -82,20 +84,13 @@ class Model(Node):
     async def namespace(self, info: Info) -> Namespace:
         return await namespace_of(info, self.namespace_name)
 
-    @strawberry.field
-    async def versions(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: ModelVersionFilter | None = None,
-        order_by: list[ModelVersionOrder] | None = None,
-        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
-    ) -> Connection[ModelVersion]:
-        listing = await search.versions_listing(
-            info.context, self.record, first, after, plain(filter), plain(order_by), query
-        )
-        return connection(listing, ModelVersion.from_record)
+    versions = connection_field(
+        LazyModelVersion,
+        search.versions_listing,
+        filter=ModelVersionFilter | None,
+        order_by=list[ModelVersionOrder] | None,
+        query=QueryText,
+    )
 
     @strawberry.field
     async def version(self, info: Info, version: int) -> ModelVersion | None:

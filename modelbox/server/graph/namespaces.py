@@ -13,9 +13,9 @@ import strawberry
 
 from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import events_field
-from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, ModelFilter, plain
-from modelbox.server.graph.relay import Connection, Info, Node, connection, node_type, to_node
-from modelbox.server.graph.search import QUERY_DESCRIPTION, ExperimentOrder
+from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, ModelFilter
+from modelbox.server.graph.relay import Info, Node, connection_field, node_type, to_node
+from modelbox.server.graph.search import ExperimentOrder, QueryText
 from modelbox.server.resolvers import audit, namespaces, search
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
@@ -52,56 +52,32 @@ class Namespace(Node):
         record = await namespaces.namespace(info.context, name)
         return cls.from_record(record) if record else None
 
-    @strawberry.field
-    async def models(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: ModelFilter | None = None,
-    ) -> Connection[LazyModel]:
-        listing = await namespaces.models_in(
-            info.context, self.record, first, after, plain(filter) or {}
-        )
-        return connection(listing, lambda r: to_node("Model", r))
+    models = connection_field(LazyModel, namespaces.models_in, filter=ModelFilter | None)
 
     @strawberry.field
     async def model(self, info: Info, name: str) -> LazyModel | None:
         record = await namespaces.model_named(info.context, self.record, name)
         return to_node("Model", record) if record else None
 
-    @strawberry.field
-    async def experiments(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: ExperimentFilter | None = None,
-        order_by: list[ExperimentOrder] | None = None,
-        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
-    ) -> Connection[LazyExperiment]:
-        listing = await search.experiments_listing(
-            info.context, self.record, first, after, plain(filter), plain(order_by), query
-        )
-        return connection(listing, lambda r: to_node("Experiment", r))
+    experiments = connection_field(
+        LazyExperiment,
+        search.experiments_listing,
+        filter=ExperimentFilter | None,
+        order_by=list[ExperimentOrder] | None,
+        query=QueryText,
+    )
 
     @strawberry.field
     async def experiment(self, info: Info, name: str) -> LazyExperiment | None:
         record = await namespaces.experiment_named(info.context, self.record, name)
         return to_node("Experiment", record) if record else None
 
-    @strawberry.field(description="Who changed what in this namespace, newest first (ADMIN only).")
-    async def audit_events(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: AuditEventFilter | None = None,
-    ) -> Connection[AuditEvent]:
-        listing = await audit.audit_events(
-            info.context, self.record, first, after, plain(filter) or {}
-        )
-        return connection(listing, AuditEvent.from_record)
+    audit_events = connection_field(
+        AuditEvent,
+        audit.audit_events,
+        description="Who changed what in this namespace, newest first (ADMIN only).",
+        filter=AuditEventFilter | None,
+    )
 
 
 async def namespace_of(info: Info, name: str) -> Namespace:

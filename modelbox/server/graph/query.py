@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 import strawberry
 
 from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.experiments import Experiment
-from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, plain
+from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter
 from modelbox.server.graph.namespaces import Namespace
-from modelbox.server.graph.relay import Connection, Info, Node, connection, to_node
-from modelbox.server.graph.search import QUERY_DESCRIPTION, ExperimentOrder
+from modelbox.server.graph.relay import Info, Node, connection_field, to_node
+from modelbox.server.graph.search import ExperimentOrder, QueryText
 from modelbox.server.graph.tokens import Principal
 from modelbox.server.resolvers import audit, namespaces, nodes, search, tokens
 
@@ -41,45 +40,33 @@ class Query:
         record = await namespaces.namespace(info.context, name)
         return Namespace.from_record(record) if record else None
 
-    @strawberry.field(description="The namespaces the caller holds a role in.")
-    async def namespaces(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Namespace]:
-        listing = await namespaces.namespaces(info.context, first, after)
-        return connection(listing, Namespace.from_record)
-
-    @strawberry.field(
-        description="Experiments of every namespace the caller reads, filtered and sorted as"
-        " `Namespace.experiments`."
+    namespaces = connection_field(
+        Namespace,
+        namespaces.namespaces,
+        parent=None,
+        description="The namespaces the caller holds a role in.",
     )
-    async def experiments(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: ExperimentFilter | None = None,
-        order_by: list[ExperimentOrder] | None = None,
-        query: Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)] = None,
-    ) -> Connection[Experiment]:
-        listing = await search.experiments_listing(
-            info.context, None, first, after, plain(filter), plain(order_by), query
-        )
-        return connection(listing, lambda r: to_node("Experiment", r))
+
+    experiments = connection_field(
+        Experiment,
+        search.experiments_listing,
+        parent=lambda root: None,
+        description="Experiments of every namespace the caller reads, filtered and sorted as"
+        " `Namespace.experiments`.",
+        filter=ExperimentFilter | None,
+        order_by=list[ExperimentOrder] | None,
+        query=QueryText,
+    )
 
     @strawberry.field
     async def viewer(self, info: Info) -> Principal:
         return Principal.from_record(await tokens.viewer(info.context))
 
-    @strawberry.field(
+    audit_events = connection_field(
+        AuditEvent,
+        audit.all_audit_events,
+        parent=None,
         description="The whole audit trail, newest first, tokens for all namespaces included "
-        '(ADMIN of "*" only; namespace admins read `Namespace.auditEvents`).'
+        '(ADMIN of "*" only; namespace admins read `Namespace.auditEvents`).',
+        filter=AuditEventFilter | None,
     )
-    async def audit_events(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: AuditEventFilter | None = None,
-    ) -> Connection[AuditEvent]:
-        listing = await audit.all_audit_events(info.context, first, after, plain(filter) or {})
-        return connection(listing, AuditEvent.from_record)

@@ -7,11 +7,13 @@ polymorphic `subject` fields find a type by name without importing the module de
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 import strawberry
 
+from modelbox.server.graph.inputs import plain
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing
 from modelbox.server.resolvers.nodes import node
@@ -83,3 +85,52 @@ def node_type(cls: N) -> N:
 def to_node(type_name: str, record: Record) -> Any:
     """The Node of a record, by its type's name (`Model`, `Checkpoint`, ...)."""
     return NODE_TYPES[type_name].from_record(record)
+
+
+def record_of(root: Any) -> Record:
+    return root.record  # type: ignore[no-any-return]
+
+
+def connection_field(
+    node: Any,
+    load: Callable[..., Awaitable[Listing]],
+    *,
+    parent: Callable[[Any], Any] | None = record_of,
+    description: str | None = None,
+    **arguments: Any,
+) -> Any:
+    """A connection field: `first`, `after`, then `arguments` (name → annotation, each
+    optional), answered by `load(context, parent(root), first, after, *arguments)` with the
+    arguments as plain data; a root field (parent None) passes no parent.
+
+    `node` is the Node type or a lazy one (`Annotated["Model", strawberry.lazy(...)]`),
+    whose records convert through the node registry.
+    """
+    if isinstance(node, type):
+        convert: Callable[[Record], Any] = node.from_record  # type: ignore[attr-defined]
+    else:
+        name = get_args(node)[0]
+        type_name = getattr(name, "__forward_arg__", name)
+        convert = lambda record: to_node(type_name, record)  # noqa: E731
+
+    async def resolve(root: Any, info: Info, **given: Any) -> Connection[Any]:
+        values = [plain(given.get(name)) for name in arguments]
+        head = [info.context] if parent is None else [info.context, parent(root)]
+        listing = await load(*head, given.get("first"), given.get("after"), *values)
+        return connection(listing, convert)
+
+    optional = {"first": int | None, "after": str | None, **arguments}
+    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
+            *(
+                inspect.Parameter(
+                    name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+                )
+                for name, annotation in optional.items()
+            ),
+        ],
+        return_annotation=Connection[node],  # type: ignore[valid-type]
+    )
+    return strawberry.field(resolver=resolve, description=description)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -12,6 +14,8 @@ QUERY_DESCRIPTION = (
     " params.lr < 0.01`, `or`, `not`, parentheses, `in (...)`, `like`, `is null`,"
     ' `metrics.val_acc.max`, `attributes.status = "FINISHED"`; held together with `filter`.'
 )
+# The `query:` argument of the searchable connections.
+QueryText = Annotated[str | None, strawberry.argument(description=QUERY_DESCRIPTION)]
 
 
 @strawberry.input(

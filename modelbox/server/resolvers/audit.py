@@ -16,19 +16,23 @@ from modelbox.server.store import Change, Record
 
 
 async def audit_events(
-    ctx: Context, namespace: Record, first: int | None, after: str | None, filters: dict[str, Any]
+    ctx: Context,
+    namespace: Record,
+    first: int | None,
+    after: str | None,
+    filters: dict[str, Any] | None,
 ) -> Listing:
     """`filters`: actions, object_types, actors, since, until (as the store takes them)."""
     require(ctx, namespace["name"], Role.ADMIN)
-    return await _listing(ctx, namespace["name"], first, after, filters)
+    return await _listing(ctx, namespace["name"], first, after, filters or {})
 
 
 async def all_audit_events(
-    ctx: Context, first: int | None, after: str | None, filters: dict[str, Any]
+    ctx: Context, first: int | None, after: str | None, filters: dict[str, Any] | None
 ) -> Listing:
     """The whole trail, for admins of every namespace (`*`): it alone shows `*` tokens."""
     require(ctx, ALL_NAMESPACES, Role.ADMIN)
-    return await _listing(ctx, None, first, after, filters)
+    return await _listing(ctx, None, first, after, filters or {})
 
 
 async def _listing(

@@ -24,9 +24,9 @@ async def namespaces(ctx: Context, first: int | None, after: str | None) -> List
 
 
 async def models_in(
-    ctx: Context, ns: Record, first: int | None, after: str | None, filters: dict[str, Any]
+    ctx: Context, ns: Record, first: int | None, after: str | None, filters: dict[str, Any] | None
 ) -> Listing:
-    query = ctx.store.models.query(**filters)
+    query = ctx.store.models.query(**(filters or {}))
     return await children(ctx, ctx.store.models, "namespace", ns["name"], first, after, query)
 
 
