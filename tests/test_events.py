@@ -66,6 +66,49 @@ async def test_a_timeline_reads_in_wallclock_order_with_time_since_previous(api:
     ]
 
 
+SAME = """query($id: ID!) { node(id: $id) { ... on Experiment { events(first: 50) {
+  edges { node { name sincePrevious sincePreviousSameName } } } } } }"""
+
+
+async def same_name_rows(api: Api, run_id: str) -> list[tuple[str, float | None, float | None]]:
+    edges = (await api.ok(SAME, {"id": run_id}))["node"]["events"]["edges"]
+    return [
+        (e["node"]["name"], e["node"]["sincePrevious"], e["node"]["sincePreviousSameName"])
+        for e in edges
+    ]
+
+
+async def test_an_interleaved_event_does_not_break_the_time_since_the_same_name(
+    api: Api,
+) -> None:
+    run = await api.create_experiment("vision", "epochs")
+    await log(api, run["id"], {"name": "epoch", "wallclock": at(0)})
+    # Appended in two batches: the second epoch is timed from the first across batches.
+    await log(
+        api,
+        run["id"],
+        {"name": "preempted", "wallclock": at(50)},
+        {"name": "epoch", "wallclock": at(120)},
+    )
+    assert await same_name_rows(api, run["id"]) == [
+        ("epoch", None, None),
+        ("preempted", 50.0, None),
+        ("epoch", 70.0, 120.0),
+    ]
+    # An epoch reported late lands in its place; the epoch after it is re-timed by name.
+    await log(api, run["id"], {"name": "epoch", "wallclock": at(30)})
+    assert await same_name_rows(api, run["id"]) == [
+        ("epoch", None, None),
+        ("epoch", 30.0, 30.0),
+        ("preempted", 20.0, None),
+        ("epoch", 70.0, 90.0),
+    ]
+    # Late again, before everything: the first epoch now follows it.
+    await log(api, run["id"], {"name": "epoch", "wallclock": "2026-01-01T09:59:00Z"})
+    rows = await same_name_rows(api, run["id"])
+    assert rows[:2] == [("epoch", None, None), ("epoch", 60.0, 60.0)]
+
+
 async def test_events_filter_by_name_source_and_time_and_page_by_cursor(api: Api) -> None:
     run = await api.create_experiment("vision", "run-2")
     await log(

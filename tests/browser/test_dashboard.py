@@ -66,7 +66,10 @@ def test_a_run_chart_advances_while_training_logs(
     assert page.url.endswith(run["id"])  # no reload: the same page followed the run
     # The timeline draws one lane per event name; epochs are timed from the previous epoch.
     assert page.locator(".lane").count() == 2
-    assert page.locator(".bar[data-name=epoch]").count() == 4
+    epochs = page.locator(".bar[data-name=epoch]")
+    assert epochs.count() == 4
+    # The epoch after the preemption spans both minutes, not just the one since `preempted`.
+    assert "120 s since the previous epoch" in (epochs.nth(2).get_attribute("title") or "")
     assert page.locator("#artifacts a[data-download='weights/model.pt']").count() == 1
     assert page.locator("#checkpoints tbody tr").count() == 1
     page.check("#chart-options input[name=log]")

@@ -55,6 +55,10 @@ class Event(Node):
     since_previous: float | None = strawberry.field(
         description="Seconds since the previous event of the same subject; null for its first."
     )
+    since_previous_same_name: float | None = strawberry.field(
+        description="Seconds since the previous event of the same subject and name "
+        "(an epoch's duration, whatever came between); null for the first of its name."
+    )
     created_at: datetime
 
     @classmethod
@@ -67,6 +71,7 @@ class Event(Node):
             wallclock=r["wallclock"],
             payload=r.get("payload"),
             since_previous=r.get("since_previous"),
+            since_previous_same_name=r.get("since_previous_same"),
             created_at=r["created_at"],
         )
 

@@ -1,10 +1,12 @@
 """Events that external systems report about a subject, kept as per-subject timelines.
 
 Each event stores `since_previous`, the seconds since the previous event of its
-subject, so that a timeline (and a live subscriber) reads it without another query.
-Appending is the common case and costs one extra write; an event logged out of order
-also re-times the events it lands between. A small per-subject timeline document is
-written by every batch, which serializes concurrent batches on one subject.
+subject, and `since_previous_same`, since the previous one of the same name (an epoch's
+duration even when a `preempted` event came between), so that a timeline (and a live
+subscriber) reads them without another query. Appending is the common case and costs one
+extra read and write; an event logged out of order also re-times the events it precedes.
+A small per-subject timeline document is written by every batch, which serializes
+concurrent batches on one subject.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Events(Repository):
                 "wallclock": events[i]["wallclock"],
                 "payload": events[i].get("payload"),
                 "since_previous": None,
+                "since_previous_same": None,
                 "order": order_key(events[i]["wallclock"], oid),
                 "created_at": stamp,
             }
@@ -114,13 +117,37 @@ class Events(Repository):
             )
             last = before.get("last") if before else None
             if last is None or last < timeline[0]["order"]:
-                _time(timeline, _wallclock_of(last) if last else None)
+                _time(timeline, {None: _wallclock_of(last) if last else None}, by_name=False)
+                same = await self._latest_by_name(session, subject_id, timeline, "$lt", -1)
+                _time(timeline, {name: d["wallclock"] for name, d in same.items()}, by_name=True)
             else:
                 await self._merge(session, subject_id, timeline)
             await self.collection.insert_many(timeline, session=session)
 
         await self.database.transaction(work)
         return [to_record(document) for document in documents]
+
+    async def _latest_by_name(
+        self,
+        session: Session,
+        subject_id: ObjectId | None,
+        timeline: list[Document],
+        op: str,
+        direction: int,
+    ) -> dict[str, Document]:
+        """Per name of `timeline`, the nearest stored event before its first (`$lt`, -1)
+        or after its last (`$gt`, 1): one indexed round trip whatever the number of names."""
+        edge = timeline[0]["order"] if op == "$lt" else timeline[-1]["order"]
+        names = sorted({d["name"] for d in timeline})
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"subject_id": subject_id, "name": {"$in": names}, "order": {op: edge}}},
+                {"$sort": {"name": 1, "order": direction}},
+                {"$group": {"_id": "$name", "event": {"$first": "$$ROOT"}}},
+            ],
+            session=session,
+        )
+        return {group["_id"]: group["event"] for group in await cursor.to_list()}
 
     async def _merge(
         self, session: Session, subject_id: ObjectId | None, timeline: list[Document]
@@ -137,15 +164,25 @@ class Events(Repository):
         after = await self.collection.find_one(
             {**scope, "order": {"$gt": last}}, sort=[("order", ASCENDING)], session=session
         )
-        existing = between + ([after] if after else [])
-        merged = sorted(timeline + existing, key=lambda d: d["order"])
-        timed_before = {d["_id"]: d.get("since_previous") for d in existing}
-        _time(merged, before["wallclock"] if before else None)
-        for document in existing:
-            if document["since_previous"] != timed_before[document["_id"]]:
+        same_before = await self._latest_by_name(session, subject_id, timeline, "$lt", -1)
+        same_after = await self._latest_by_name(session, subject_id, timeline, "$gt", 1)
+        following = [after] if after else []
+        # One object per stored event, so both passes re-time the same document.
+        existing = {d["_id"]: d for d in [*between, *following, *same_after.values()]}
+        timed_before = {
+            i: (d.get("since_previous"), d.get("since_previous_same")) for i, d in existing.items()
+        }
+        stored = lambda documents: [existing[d["_id"]] for d in documents]  # noqa: E731
+        any_name = _in_order(timeline + stored(between + following))
+        _time(any_name, {None: before["wallclock"] if before else None}, by_name=False)
+        same_name = _in_order(timeline + stored(between + list(same_after.values())))
+        _time(same_name, {name: d["wallclock"] for name, d in same_before.items()}, by_name=True)
+        for id, document in existing.items():
+            timed = (document.get("since_previous"), document.get("since_previous_same"))
+            if timed != timed_before[id]:
                 await self.collection.update_one(
-                    {"_id": document["_id"]},
-                    {"$set": {"since_previous": document["since_previous"]}},
+                    {"_id": id},
+                    {"$set": {"since_previous": timed[0], "since_previous_same": timed[1]}},
                     session=session,
                 )
 
@@ -157,11 +194,21 @@ class Events(Repository):
         await self.timelines.delete_many({"_id": {"$in": subject_ids}}, session=session)
 
 
-def _time(timeline: list[Document], previous: datetime | None) -> None:
-    """Set `since_previous` along `timeline` (in order), after an event at `previous`."""
+def _in_order(documents: list[Document]) -> list[Document]:
+    return sorted(documents, key=lambda d: d["order"])
+
+
+def _time(
+    timeline: list[Document], previous: dict[str | None, datetime | None], *, by_name: bool
+) -> None:
+    """Set `since_previous` (or, `by_name`, `since_previous_same`) along `timeline`, in
+    order, after the events in `previous` (keyed by name, or by None for any name)."""
+    field = "since_previous_same" if by_name else "since_previous"
+    previous = dict(previous)
     for document in timeline:
-        document["since_previous"] = _seconds(document["wallclock"], previous)
-        previous = document["wallclock"]
+        group = document["name"] if by_name else None
+        document[field] = _seconds(document["wallclock"], previous.get(group))
+        previous[group] = document["wallclock"]
 
 
 def utc(moment: datetime) -> datetime:

@@ -92,6 +92,11 @@ INDEXES: dict[str, list[IndexSpec]] = {
     # `order` is wallclock then id: timelines per subject and per namespace, and time ranges.
     "events": [
         IndexSpec("subject_order", [("subject_id", ASCENDING), ("order", ASCENDING)]),
+        # The previous (or next) event of the same name, for `since_previous_same`.
+        IndexSpec(
+            "subject_name_order",
+            [("subject_id", ASCENDING), ("name", ASCENDING), ("order", ASCENDING)],
+        ),
         IndexSpec("namespace_order", [("namespace", ASCENDING), ("order", ASCENDING)]),
     ],
     "event_timelines": [],
