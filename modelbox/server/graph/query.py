@@ -7,6 +7,7 @@ import asyncio
 import strawberry
 
 from modelbox.server.graph.audit import AuditEvent
+from modelbox.server.graph.compare import MetricSeriesOf, compare_metrics
 from modelbox.server.graph.experiments import Experiment
 from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter
 from modelbox.server.graph.namespaces import Namespace
@@ -57,6 +58,16 @@ class Query:
         order_by=list[ExperimentOrder] | None,
         query=QueryText,
     )
+
+    @strawberry.field(
+        description="The series `keys` of many experiments or versions (VIEWER of each), for"
+        " one chart: `downsampled(maxPoints)` on them is read for all subjects at once. Series"
+        " a subject lacks are left out; at most 100 subjects and 20 keys."
+    )
+    async def compare_metrics(
+        self, info: Info, subject_ids: list[strawberry.ID], keys: list[str], max_points: int
+    ) -> list[MetricSeriesOf]:
+        return await compare_metrics(info, subject_ids, keys, max_points)
 
     @strawberry.field
     async def viewer(self, info: Info) -> Principal:

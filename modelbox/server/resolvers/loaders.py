@@ -66,6 +66,8 @@ class Loaders:
         # only reached from a subject the caller has already read.
         self.metric_series = DataLoader(load_fn=store.metrics.summaries)
         self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
+        # Points of series' step ranges for plots, many series in one command.
+        self.metric_points = DataLoader(load_fn=store.metrics.points_many)
         self.artifact = self._authorized(store.artifacts.get_many)
         # The loader of each node type, for global ids, which say what type they are.
         self.of_type: dict[str, DataLoader[Any, Record | None]] = {

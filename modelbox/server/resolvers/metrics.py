@@ -21,6 +21,7 @@ from modelbox.server.store.metrics import (
     SeriesPoints,
 )
 from modelbox.server.store.metrics.downsampling import m4
+from modelbox.server.store.metrics.reading import StepRange
 
 SUBJECT_TYPES = ("Experiment", "ModelVersion")
 # The value column of each kind, as the input names it.
@@ -190,12 +191,12 @@ async def downsampled(
         )
     _check_range(from_step, to_step)
     dense = points_in(summary, from_step, to_step) >= max_points * ROLLUP_WHEN
-    columns = await ctx.store.metrics.points(
-        summary["subject_id"],
+    step_range = StepRange(
+        str(summary["subject_id"]),
         summary["key"],
         summary["kind"],
         from_step,
         to_step,
         rollup=dense and summary["kind"] == FLOAT,
     )
-    return m4(columns, max_points)
+    return m4(await ctx.loaders.metric_points.load(step_range), max_points)
