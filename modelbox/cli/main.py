@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelbox.server.config import Settings
 
 SERVER_EXTRA = "pip install 'modelbox[server]'"
 
@@ -24,8 +29,15 @@ def serve(args: argparse.Namespace) -> int:
     from modelbox.server.web.app import create_app
 
     settings = Settings.from_env(
-        host=args.host, port=args.port, mongodb_uri=args.mongodb_uri, data_dir=args.data_dir
+        host=args.host,
+        port=args.port,
+        mongodb_uri=args.mongodb_uri,
+        data_dir=args.data_dir,
+        workers=args.workers,
     )
+    if settings.workers < 1:
+        print("modelbox serve: --workers must be at least 1", file=sys.stderr)
+        return 2
     embedded = None
     uri = settings.mongodb_uri
     if uri is None:
@@ -37,6 +49,8 @@ def serve(args: argparse.Namespace) -> int:
             f"ModelBox: embedded database (SecantusDB) with data in {settings.data_dir}", flush=True
         )
     try:
+        if settings.workers > 1:
+            return _serve_workers(settings, uri)
         app = create_app(settings, mongodb_uri=uri)
         # What exists now (modules, the schema) lives as long as the process: frozen out of
         # the collector's view, full collections stay short when thousands of subscribers
@@ -47,6 +61,33 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+    return 0
+
+
+def _serve_workers(settings: Settings, uri: str) -> int:
+    """uvicorn's worker processes, each building its app from the environment set here; the
+    database (embedded or not) is this process's, shared by all of them."""
+    import asyncio
+
+    import uvicorn
+
+    from modelbox.server.web.app import prepare
+
+    os.environ.update(
+        MODELBOX_MONGODB_URI=uri,
+        MODELBOX_DATABASE=settings.database,
+        MODELBOX_HOST=settings.host,
+        MODELBOX_PORT=str(settings.port),
+    )
+    asyncio.run(prepare(settings, uri))
+    uvicorn.run(
+        "modelbox.server.web.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+    )
     return 0
 
 
@@ -66,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--mongodb-uri", help="use this MongoDB (MODELBOX_MONGODB_URI)")
     serve_parser.add_argument(
         "--data-dir", type=Path, help="embedded database directory (MODELBOX_DATA_DIR)"
+    )
+    serve_parser.add_argument(
+        "--workers", type=int, help="API processes sharing the port (MODELBOX_WORKERS)"
     )
     serve_parser.set_defaults(run=serve)
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(

@@ -20,6 +20,8 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # API processes sharing the port (and the one database): live updates work across them.
+    workers: int = 1
     # Used to build upload and download URLs when the server sits behind a proxy.
     public_url: str | None = None
 

@@ -121,6 +121,24 @@ async def authenticate(
     return Context(store, settings, actor, _principal=principal)
 
 
+def create_app_from_env() -> Starlette:
+    """The app of one `modelbox serve --workers N` worker: its settings (the database URI
+    among them) come from the MODELBOX_* environment the command set for it."""
+    return create_app(Settings.from_env())
+
+
+async def prepare(settings: Settings, mongodb_uri: str) -> None:
+    """Indexes and the admin token, once, before the workers start (they would race)."""
+    store = Store(mongodb_uri, settings.database)
+    try:
+        await store.open()
+        generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
+        if generated is not None:
+            print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
+    finally:
+        await store.close()
+
+
 def create_app(
     settings: Settings,
     *,
