@@ -36,6 +36,25 @@ def test_sign_in_shows_the_runs_with_chosen_columns(
     screenshot(page, "runs")
 
 
+def test_the_runs_table_searches_and_sorts_on_the_server(
+    page: Any, server: ServerProcess, world: dict[str, Any]
+) -> None:
+    sign_in(page, server)
+    page.fill("input[name=metrics]", "loss")
+    page.fill("input[name=query]", "params.lr < 0.05")
+    page.click("#runs-filter button")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    assert "resnet-2" in page.inner_text("#runs tbody")
+    page.fill("input[name=query]", "")
+    for order, first in (("metrics.loss ASC", "resnet-2"), ("metrics.loss DESC", "resnet-1")):
+        page.fill("input[name=order]", order)
+        page.click("#runs-filter button")
+        expect(page.locator("#runs tbody tr").first).to_contain_text(first)
+    page.fill("input[name=query]", "params.lr <")
+    page.click("#runs-filter button")
+    expect(page.locator("#runs-table .error")).to_contain_text("BAD_USER_INPUT")
+
+
 def test_a_bad_token_is_refused_at_sign_in(page: Any, server: ServerProcess) -> None:
     page.goto(f"{server.url}/")
     page.fill("input[name=token]", "mbx_not-a-real-token")

@@ -19,8 +19,12 @@ export function parseOrder(text) {
     return { metric: path.join("."), aggregate: agg, direction };
   }
   if (kind === "params") return { hyperparameter: path.join("."), direction };
-  return { field: kind === "attributes" ? path.join(".") : term, direction };
+  const field = kind === "attributes" ? path.join(".") : term;
+  return { field: MLFLOW_FIELDS[field] || field, direction };
 }
+
+// MLflow's attribute names, for people who type what they know.
+const MLFLOW_FIELDS = { start_time: "startedAt", end_time: "endedAt", run_name: "name", user_id: "owner", created: "createdAt" };
 
 function query(ctx, scope, search) {
   const args = ["first: $first", "after: $after", "filter: $filter"];
