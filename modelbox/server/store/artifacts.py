@@ -128,7 +128,7 @@ class Artifacts(Repository):
             "subject_type": subject_type,
             "subject_id": object_id(subject["id"]),
         }
-        return await self.database.transaction(lambda s: self._insert(s, actor, document))
+        return await self._create_under(actor, subject_type, subject["id"], document)
 
     async def upload(self, actor: Actor, id: str, body: AsyncIterator[bytes], limit: int) -> Record:
         """Stream `body` into GridFS and make the artifact AVAILABLE, or leave no trace.

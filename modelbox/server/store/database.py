@@ -18,6 +18,8 @@ from pymongo.monitoring import CommandListener
 
 from modelbox.server.errors import Conflict
 from modelbox.server.store.faults import unavailable
+from modelbox.server.store.guards import COLLECTION as GUARDS
+from modelbox.server.store.guards import Guards
 from modelbox.server.store.indexes import INDEXES, conflict_message
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class Database:
             journal=True,
         )
         self.db: AsyncDatabase[Document] = self.client[name]
+        # What makes a create under a parent conflict with the parent's delete.
+        self.guards = Guards(self.db[GUARDS])
 
     def __getitem__(self, collection: str) -> AsyncCollection[Document]:
         return self.db[collection]

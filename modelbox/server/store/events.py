@@ -108,6 +108,7 @@ class Events(Repository):
         timeline = [documents[i] for i in ordered]
 
         async def work(session: Session) -> None:
+            await self.database.guards.hold(session, subject_type, subject["id"])
             before = await self.timelines.find_one_and_update(
                 {"_id": subject_id},
                 {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},

@@ -26,6 +26,7 @@ EXPERIMENT_FIELDS = frozenset(
 class Experiments(Repository, Searchable):
     collection_name = "experiments"
     object_type = "Experiment"
+    parent = True
     search_fields = Fields(EXPERIMENT_FIELDS, "hyperparameters", object_name="experiment")
 
     def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
@@ -66,6 +67,7 @@ class Experiments(Repository, Searchable):
 class Checkpoints(Repository):
     collection_name = "checkpoints"
     object_type = "Checkpoint"
+    parent = True
     sort = SortKey("step")
 
     async def create(self, actor: Actor, experiment: Record, fields: dict[str, Any]) -> Record:
@@ -74,4 +76,4 @@ class Checkpoints(Repository):
             "experiment_id": object_id(experiment["id"]),
             "namespace": experiment["namespace"],
         }
-        return await self.database.transaction(lambda s: self._insert(s, actor, document))
+        return await self._create_under(actor, "Experiment", experiment["id"], document)

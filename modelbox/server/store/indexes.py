@@ -8,6 +8,9 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from modelbox.server.store.guards import COLLECTION as GUARDS
+from modelbox.server.store.guards import SEALED_SECONDS
+
 
 @dataclass(frozen=True)
 class IndexSpec:
@@ -79,6 +82,12 @@ INDEXES: dict[str, list[IndexSpec]] = {
             "an artifact named {name!r} is already attached to this object",
         ),
         IndexSpec("subject_newest", [("subject_id", ASCENDING), ("_id", DESCENDING)]),
+    ],
+    # A parent's guard, by the parent's id; a deleted parent's guard expires (store/guards.py).
+    GUARDS: [
+        IndexSpec(
+            "sealed_expire", [("sealed_at", ASCENDING)], {"expireAfterSeconds": SEALED_SECONDS}
+        )
     ],
     # Upload leases, by artifact id: only `_id` is looked up.
     "artifact_uploads": [],

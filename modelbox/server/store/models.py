@@ -27,6 +27,7 @@ def label_query(labels: list[dict[str, str]] | None) -> dict[str, Any]:
 class Models(Repository):
     collection_name = "models"
     object_type = "Model"
+    parent = True
     sort = SortKey("name")
 
     def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:

@@ -46,6 +46,9 @@ class Repository:
     object_type: str
     # The stable order of this collection's lists; its field must be unique per parent.
     sort: SortKey = NEWEST_FIRST
+    # Objects others are created under (checkpoints, artifacts, metrics, events): each create
+    # holds its parent's guard, and a delete seals it (store/guards.py).
+    parent: bool = False
 
     def __init__(self, database: Database, audit: AuditLog) -> None:
         self.database = database
@@ -54,6 +57,8 @@ class Repository:
         # Data hanging off these objects (metric points…), deleted in the same transaction;
         # each hook gets the actor, so what is audited stays audited when it goes in a cascade.
         self.on_delete: list[DeleteHook] = []
+        if self.parent:
+            database.guards.register(self.object_type, self.collection)
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
         """Records in the order of `ids`, None where there is none (for DataLoaders).
@@ -137,6 +142,18 @@ class Repository:
         )
         return to_record(document)
 
+    async def _create_under(
+        self, actor: Actor, parent_type: str, parent_id: str, document: dict[str, Any]
+    ) -> Record:
+        """Insert and audit a child, in a transaction holding its parent: NOT_FOUND when the
+        parent is gone, and a conflict (retried) when it is being deleted meanwhile."""
+
+        async def work(session: Session) -> Record:
+            await self.database.guards.hold(session, parent_type, parent_id)
+            return await self._insert(session, actor, document)
+
+        return await self.database.transaction(work)
+
     async def _update(
         self,
         session: Session,
@@ -190,6 +207,8 @@ class Repository:
         doc = await self.collection.find_one_and_delete({"_id": object_id(id)}, session=session)
         if doc is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
+        if self.parent:
+            await self.database.guards.seal(session, [doc["_id"]])
         for cascade in self.on_delete:
             await cascade(session, actor, [doc["_id"]])
         await self.audit.record(
@@ -212,6 +231,8 @@ class Repository:
             await self.collection.delete_many(
                 {"_id": {"$in": [d["_id"] for d in docs]}}, session=session
             )
+            if self.parent:
+                await self.database.guards.seal(session, [d["_id"] for d in docs])
             for cascade in self.on_delete:
                 await cascade(session, actor, [d["_id"] for d in docs])
             for doc in docs:

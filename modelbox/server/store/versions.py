@@ -17,6 +17,7 @@ from modelbox.server.store.search import Fields, Searchable
 class ModelVersions(Repository, Searchable):
     collection_name = "model_versions"
     object_type = "ModelVersion"
+    parent = True
     search_fields = Fields(
         frozenset(("version", "name", "framework", "aliases", "created_at", "updated_at")),
         None,

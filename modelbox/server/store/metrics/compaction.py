@@ -86,5 +86,4 @@ class Compaction:
                 session=session,
             )
 
-        async with self.database.client.start_session() as session:
-            await session.with_transaction(work)
+        await self.database.transaction(work)

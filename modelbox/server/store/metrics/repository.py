@@ -72,6 +72,7 @@ class Metrics(Reading, Compaction):
         indexed = subject_type == "Experiment" and searchable
 
         async def work(session: Session) -> None:
+            await self.database.guards.hold(session, subject_type, subject)
             if idempotency_key is not None:
                 await self.requests.insert_one(
                     {
@@ -96,8 +97,8 @@ class Metrics(Reading, Compaction):
         turn = self._writing.setdefault(subject, asyncio.Lock())
         for attempt in range(2):
             try:
-                async with turn, self.database.client.start_session() as session:
-                    await session.with_transaction(work)
+                async with turn:
+                    await self.database.transaction(work, duplicates=False)
                 break
             except (DuplicateKeyError, BulkWriteError) as error:
                 index = duplicate_index(error)
