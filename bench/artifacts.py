@@ -34,7 +34,7 @@ from pymongo import AsyncMongoClient
 from modelbox.server.embedded import EmbeddedDatabase, free_port
 from modelbox.server.store.artifacts import CHUNK_BYTES
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-of-32-characters"
 MiB = 1024 * 1024
 # The file is this random block over and over: random, so nothing compresses it away.
 BLOCK = os.urandom(16 * MiB)

@@ -42,7 +42,7 @@ from tests.live import server_env  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 from tests.ws import WsClient  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-of-32-characters"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 LOG = "mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }"
 WATCH = "subscription($id: ID!) { events(subjectId: $id) { id name sincePrevious } }"

@@ -50,7 +50,7 @@ from modelbox.server.store.metrics.columns import SeriesPoints  # noqa: E402
 from modelbox.server.store.metrics.summaries import summary_update  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-of-32-characters"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 KEYS = 10
 PER_KEY = 1000

@@ -30,7 +30,7 @@ from modelbox.server.config import Settings
 from modelbox.server.embedded import EmbeddedDatabase, free_port
 from modelbox.server.web.app import create_app
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-of-32-characters"
 RUNS = 50
 QUERY = """
 query { namespace(name: "bench") { models(first: 20) { totalCount edges { node {

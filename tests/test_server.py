@@ -94,9 +94,12 @@ def test_first_session_with_the_embedded_database(tmp_path: Path) -> None:
 def test_database_outage_is_reported_clearly_and_recovered(tmp_path: Path) -> None:
     port = free_port()
     database = EmbeddedDatabase(tmp_path / "db", port=port).start()
-    env = _env(MODELBOX_MONGODB_URI=database.uri, MODELBOX_ADMIN_TOKEN="mbx_outage-test-token")
+    env = _env(
+        MODELBOX_MONGODB_URI=database.uri,
+        MODELBOX_ADMIN_TOKEN="mbx_outage-test-token-of-32-characters",
+    )
     server = ServerProcess(env).start()
-    token = "mbx_outage-test-token"
+    token = "mbx_outage-test-token-of-32-characters"
     try:
         model = gql(
             server,

@@ -28,13 +28,17 @@ def serve(args: argparse.Namespace) -> int:
     from modelbox.server.embedded import EmbeddedDatabase
     from modelbox.server.web.app import create_app
 
-    settings = Settings.from_env(
-        host=args.host,
-        port=args.port,
-        mongodb_uri=args.mongodb_uri,
-        data_dir=args.data_dir,
-        workers=args.workers,
-    )
+    try:
+        settings = Settings.from_env(
+            host=args.host,
+            port=args.port,
+            mongodb_uri=args.mongodb_uri,
+            data_dir=args.data_dir,
+            workers=args.workers,
+        )
+    except ValueError as error:  # a setting that cannot be used: said before anything starts
+        print(f"modelbox serve: {error}", file=sys.stderr)
+        return 2
     if settings.workers < 1:
         print("modelbox serve: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "MODELBOX_"
+# Generated tokens carry 256 random bits; a chosen one must not be guessable either.
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,26 @@ class Settings:
     max_events_per_request: int = 1000
     max_event_payload_bytes: int = 16 * 1024
     introspection: bool = True
+    # Introspection, `_service { sdl }` and GraphiQL without a token: the schema is published
+    # with the code, and gateways fetch the SDL to compose; off, they need a valid token.
+    public_schema: bool = True
+    # Requests: the longest list an argument may hold (metric columns may hold
+    # max_metric_points_per_request), and what one request may read across all its fields,
+    # aliases included: objects (estimated from the operation before it runs) and points.
+    max_list_length: int = 1000
+    max_objects_per_request: int = 10_000
+    max_points_per_request: int = 1_000_000
+    # Connections: the largest request head, and how long a client may take to send one
+    # (a connection that sends nothing is closed after that too).
+    max_header_bytes: int = 64 * 1024
+    header_timeout_seconds: int = 10
+
+    def __post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"{PREFIX}ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters long"
+                f" (it grants every right in every namespace); got {len(self.admin_token)}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

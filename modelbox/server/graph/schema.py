@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import strawberry
@@ -28,6 +28,7 @@ from modelbox.server.graph.artifacts import Artifact
 from modelbox.server.graph.columnar import ColumnarExecutionContext
 from modelbox.server.graph.errors import ErrorCodes, with_codes
 from modelbox.server.graph.experiments import Checkpoint, Experiment
+from modelbox.server.graph.guard import OperationGuard
 from modelbox.server.graph.models import Model, ModelVersion
 from modelbox.server.graph.mutation import Mutation
 from modelbox.server.graph.namespaces import Namespace
@@ -35,7 +36,6 @@ from modelbox.server.graph.query import Query
 from modelbox.server.graph.relay import Node
 from modelbox.server.graph.scalars import SCALARS
 from modelbox.server.graph.subscription import DeletedNode, Subscription
-from modelbox.server.resolvers.context import Context
 
 # Both Apollo composition and The Guild's composer accept it (tests/test_federation.py).
 FEDERATION_VERSION: Literal["2.9"] = "2.9"
@@ -51,6 +51,11 @@ class ModelBoxSchema(strawberry.federation.Schema):
     ) -> None:
         # Errors raised on purpose are answers, not incidents; ErrorCodes logs the rest.
         return None
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        # The legacy graphql-ws protocol sends every operation through `subscribe`; queries
+        # and mutations run there too, as over graphql-transport-ws.
+        return await self.stream(*args, **kwargs)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # A subscription needs a stream: one sent as a plain request is refused by name
@@ -71,16 +76,6 @@ class ModelBoxSchema(strawberry.federation.Schema):
         return result
 
 
-class FreshLoaders(SchemaExtension):
-    """Each operation loads afresh: a WebSocket's context outlives its operations."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context):
-            context.fresh_loaders()
-        yield
-
-
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Per-request extension factories around validation rules built once.
 
@@ -97,7 +92,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=256),
         ErrorCodes,
-        FreshLoaders,
+        lambda: OperationGuard(settings=settings),
     ]
     if not settings.introspection:
         factories.append(DisableIntrospection)

@@ -24,6 +24,10 @@ class Context:
     # Where the request reached us (`scheme://host[/root]`): the base of artifact URLs
     # unless `settings.public_url` names another.
     base_url: str | None = None
+    # The bearer token the caller presented, checked again for each WebSocket operation.
+    token: str | None = field(default=None, repr=False)
+    # A WebSocket's context outlives its operations: each operation runs on a copy.
+    websocket: bool = False
     # Made when first used: a subscription refreshes them per delivery, most never use them.
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
@@ -44,9 +48,6 @@ class Context:
         """Loaders for one operation on a long-lived (WebSocket) context: nothing stale."""
         self._loaders = None
 
-    def sign_in(self, other: Context) -> None:
-        """Take `other`'s identity: a WebSocket authenticates after its context was made."""
-        self.actor = other.actor
-        self._principal = other._principal
-        self.refusal = other.refusal
-        self.fresh_loaders()
+    @property
+    def signed_in(self) -> bool:
+        return self._principal is not None

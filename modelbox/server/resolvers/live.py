@@ -8,7 +8,8 @@ and gives each delivered change fresh DataLoaders, so nothing is served stale.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
 
 from modelbox.server.errors import Unauthenticated
 from modelbox.server.resolvers.context import Context
@@ -42,12 +43,21 @@ async def watch(
     ) as changes:
         if subscribed is not None:
             subscribed.set()
-        async for change in changes:
+        while True:
+            change = await _until_expiry(anext(changes), principal.expires_at)
             if change.collection == tokens:
                 if change.document is None or change.document.get("revoked_at") is not None:
                     raise Unauthenticated("the token of this subscription was revoked")
                 continue
-            if principal.expires_at is not None and principal.expires_at <= now():
-                raise Unauthenticated("the token of this subscription has expired")
             ctx.fresh_loaders()
             yield change
+
+
+async def _until_expiry(next_change: Awaitable[Change], expires_at: datetime | None) -> Change:
+    """The next change, or UNAUTHENTICATED when the token expires first, changes or not."""
+    if expires_at is None:
+        return await next_change
+    try:
+        return await asyncio.wait_for(next_change, (expires_at - now()).total_seconds())
+    except TimeoutError:
+        raise Unauthenticated("the token of this subscription has expired") from None

@@ -19,11 +19,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from modelbox.server.access import SYSTEM_ACTOR, Actor
 from modelbox.server.config import Settings
-from modelbox.server.errors import Unauthenticated
 from modelbox.server.graph.schema import make_schema
+from modelbox.server.resolvers.auth import sign_in
 from modelbox.server.resolvers.context import Context
-from modelbox.server.resolvers.tokens import principal_of
-from modelbox.server.store import CommandListener, DatabaseError, Store, client_error
+from modelbox.server.store import CommandListener, Store
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
 from modelbox.server.web.http_limits import BodySizeLimit
@@ -74,16 +73,15 @@ class GraphQLApp(GraphQL[Context, None]):
         """WebSockets authenticate in `connection_init`: `{"Authorization": "Bearer <token>"}`.
 
         The connection is accepted whatever the token; each operation on it is refused as
-        over HTTP (UNAUTHENTICATED, with the reason). Closing at `connection_init` instead
-        tells a client less, and federation gateways retry such a close for ~40 s in silence.
+        over HTTP (UNAUTHENTICATED, with the reason), and the token is looked up again for
+        every operation. Closing at `connection_init` instead tells a client less, and
+        federation gateways retry such a close for ~40 s in silence.
         """
         params = context.connection_params or {}
-        token = parse_bearer(params.get("Authorization", params.get("authorization")))
-        if token is not None:
-            anonymous = Actor(
-                "anonymous", None, context.actor.client_address, context.actor.user_agent
-            )
-            context.sign_in(await authenticate(self.store, self.settings, anonymous, token))
+        context.websocket = True
+        await sign_in(
+            context, parse_bearer(params.get("Authorization", params.get("authorization")))
+        )
         return UNSET
 
 
@@ -94,31 +92,9 @@ async def build_context(store: Store, settings: Settings, connection: HTTPConnec
         client_address=connection.client.host if connection.client else None,
         user_agent=connection.headers.get("user-agent"),
     )
-    context = await authenticate(store, settings, actor, bearer_token(connection))
-    context.base_url = str(connection.base_url)
+    context = Context(store, settings, actor, base_url=str(connection.base_url))
+    await sign_in(context, bearer_token(connection))
     return context
-
-
-async def authenticate(
-    store: Store, settings: Settings, actor: Actor, token: str | None
-) -> Context:
-    """A context for `token`; without one, or with a bad one, every data field is refused."""
-    if token is None:
-        return Context(store, settings, actor)
-    try:
-        record = await store.tokens.authenticate(token)
-    except DatabaseError as error:
-        unavailable = client_error(error)
-        if unavailable is None:
-            raise
-        log.warning("cannot check a token: the database is unavailable (%r)", error)
-        return Context(store, settings, actor, refusal=unavailable)
-    if record is None:
-        refusal = Unauthenticated("the token is invalid, expired or revoked")
-        return Context(store, settings, actor, refusal=refusal)
-    principal = principal_of(record)
-    actor = Actor(principal.name, principal.token_id, actor.client_address, actor.user_agent)
-    return Context(store, settings, actor, _principal=principal)
 
 
 def create_app_from_env() -> Starlette:
