@@ -17,6 +17,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -26,6 +27,7 @@ from modelbox.server.config import Settings
 from modelbox.server.errors import BadUserInput, ModelBoxError
 from modelbox.server.graph.artifacts import Artifact
 from modelbox.server.graph.columnar import ColumnarExecutionContext
+from modelbox.server.graph.entities import check_representations, entity_keys
 from modelbox.server.graph.errors import ErrorCodes, with_codes
 from modelbox.server.graph.experiments import Checkpoint, Experiment
 from modelbox.server.graph.guard import OperationGuard
@@ -46,6 +48,15 @@ SUBSCRIPTION_NEEDS_A_STREAM = GraphQLError(
 
 
 class ModelBoxSchema(strawberry.federation.Schema):
+    # Strawberry builds `_entities` from this signature: the annotations must stay theirs.
+    def entities_resolver(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        if not hasattr(self, "_entity_keys"):
+            self._entity_keys = entity_keys(self.schema_converter.type_map)
+        check_representations(self._entity_keys, representations)
+        return super().entities_resolver(info, representations)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -37,4 +37,4 @@ async def children(
     request = PageRequest.of(parent, page_size(ctx, first), after, query)
     page = await ctx.loaders.pages(repository, parent_field).load(request)
     counts = ctx.loaders.counts(repository, parent_field)
-    return Listing(page, lambda: counts.load((parent, request.query_json)))
+    return Listing(page, lambda: counts.load(request.counted))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -22,22 +22,27 @@ from modelbox.server.store.repository import Repository
 
 @dataclass(frozen=True)
 class PageRequest:
-    """One connection to load: the children of `parent` matching `query`."""
+    """One connection to load: the children of `parent` matching `query`.
+
+    Requests are told apart by `query_json`; `query` itself keeps its values' types
+    (datetimes stay datetimes, which JSON would turn into strings).
+    """
 
     parent: str
     first: int
     after: str | None
     query_json: str
+    query: dict[str, Any] = field(compare=False, hash=False, repr=False)
 
     @staticmethod
     def of(parent: str, first: int, after: str | None, query: dict[str, Any]) -> PageRequest:
-        return PageRequest(
-            parent, first, after, orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()
-        )
+        query_json = orjson.dumps(query, option=orjson.OPT_SORT_KEYS).decode()
+        return PageRequest(parent, first, after, query_json, query)
 
     @property
-    def query(self) -> dict[str, Any]:
-        return orjson.loads(self.query_json)
+    def counted(self) -> PageRequest:
+        """The key of this list's `totalCount`: the same whatever the page."""
+        return replace(self, first=0, after=None)
 
 
 class Loaders:
@@ -80,7 +85,7 @@ class Loaders:
             "Artifact": self.artifact,
         }
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
-        self._counts: dict[tuple[str, str], DataLoader[tuple[str, str], int]] = {}
+        self._counts: dict[tuple[str, str], DataLoader[PageRequest, int]] = {}
 
     def _authorized(
         self,
@@ -138,23 +143,21 @@ class Loaders:
             self._pages[key] = DataLoader(load_fn=batch)
         return self._pages[key]
 
-    def counts(self, repository: Repository, parent_field: str) -> DataLoader[tuple[str, str], int]:
-        """`totalCount`s, batched like the pages; keys are (parent, query as JSON)."""
+    def counts(self, repository: Repository, parent_field: str) -> DataLoader[PageRequest, int]:
+        """`totalCount`s, batched like the pages; keys are `PageRequest.counted`."""
         key = (repository.collection_name, parent_field)
         if key not in self._counts:
 
-            async def batch(keys: list[tuple[str, str]]) -> list[int]:
-                by_query: dict[str, list[str]] = defaultdict(list)
-                for parent, query_json in keys:
-                    by_query[query_json].append(parent)
-                totals: dict[tuple[str, str], int] = {}
-                for query_json, parents in by_query.items():
+            async def batch(keys: list[PageRequest]) -> list[int]:
+                by_query: dict[str, list[PageRequest]] = defaultdict(list)
+                for request in keys:
+                    by_query[request.query_json].append(request)
+                totals: dict[PageRequest, int] = {}
+                for group in by_query.values():
                     counts = await repository.counts(
-                        parent_field, parents, self.readable(orjson.loads(query_json))
+                        parent_field, [r.parent for r in group], self.readable(group[0].query)
                     )
-                    totals.update(
-                        ((p, query_json), n) for p, n in zip(parents, counts, strict=True)
-                    )
+                    totals.update(zip(group, counts, strict=True))
                 return [totals[k] for k in keys]
 
             self._counts[key] = DataLoader(load_fn=batch)

@@ -65,16 +65,16 @@ class Events(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> dict[str, Any]:
-        """Filters as plain JSON (they travel through DataLoader keys): time goes by `order`."""
+        """Filters; times compare as datetimes (the `order` keys only span 1970 to 2286)."""
         query: dict[str, Any] = {}
         if names:
             query["name"] = {"$in": names}
         if source is not None:
             query["source"] = source
         if since is not None or until is not None:
-            query["order"] = {
-                **({"$gte": f"{_millis(since):013d}"} if since is not None else {}),
-                **({"$lt": f"{_millis(until):013d}"} if until is not None else {}),
+            query["wallclock"] = {
+                **({"$gte": since} if since is not None else {}),
+                **({"$lt": until} if until is not None else {}),
             }
         return query
 

@@ -26,6 +26,7 @@ from modelbox.server.store import CommandListener, Store
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
 from modelbox.server.web.http_limits import BodySizeLimit
+from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 
 log = logging.getLogger("modelbox")
 
@@ -44,6 +45,9 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app, with our context and orjson on the way out."""
+
+    graphql_transport_ws_handler_class = CheckedTransportWSHandler
+    graphql_ws_handler_class = CheckedLegacyWSHandler
 
     def __init__(self, store: Store, settings: Settings) -> None:
         super().__init__(

@@ -35,6 +35,15 @@ class RangeNotSatisfiable(Exception):
     pass
 
 
+# Positions past 10^18 bytes are past the end of any artifact; longer digit strings are
+# taken as that (Python refuses to parse integers of over 4,300 digits).
+BEYOND_ANY_SIZE = 10**18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else BEYOND_ANY_SIZE
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The one byte range asked for, inclusive; None for the whole file.
 
@@ -44,16 +53,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if match is None or match.group(1) == match.group(2) == "":
         return None
     first, last = match.groups()
-    if first and last and int(last) < int(first):
+    if first and last and _position(last) < _position(first):
         return None
     if first == "":
         # A suffix: the last `last` bytes.
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise RangeNotSatisfiable
         return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
     if start >= size:
         raise RangeNotSatisfiable
     return start, end
@@ -157,9 +166,10 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
         try:
             byte_range = parse_range(request.headers.get("range"), size)
         except RangeNotSatisfiable:
-            return Response(
-                status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"}
-            )
+            message = f"Range: no byte of it lies within the {size} bytes of this artifact"
+            refusal = {"errors": [{"message": message, "extensions": {"code": BadUserInput.code}}]}
+            kept = {k: headers[k] for k in ("ETag", "Accept-Ranges")}
+            return _json(refusal, 416, {**kept, "Content-Range": f"bytes */{size}"})
         start, end = byte_range or (0, size - 1)
         headers["Content-Length"] = str(end - start + 1)
         status = 200
