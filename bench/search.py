@@ -1,0 +1,274 @@
+"""Search: the best runs of 10,000, against MLflow's `search_runs` on the same data.
+
+10,000 experiments with 20 hyperparameters and 10 metrics each (a few points per series),
+in one namespace. Two questions, each asked `--repeats` times, median latency:
+
+* top: "the 10 runs with the highest val_acc where lr < 0.01"
+  ModelBox: `query: "params.lr < 0.01"`, `orderBy: [{metric: "val_acc"}]`, `first: 10`.
+  MLflow keeps params as strings, with no `<`, `IN` or `OR` on them: an MLflow user asks
+  once per learning rate below 0.01 (the runs draw lr from a fixed set), each
+  `params.lr = '…'` with `order_by=["metrics.val_acc DESC"]`, `max_results=10`, and
+  merges the answers; the figure is all of those calls.
+* three: "metrics.val_acc > 0.8 and params.optimizer = 'adam' and metrics.loss < 0.5",
+  the first 100 runs, both sides in their default order.
+
+ModelBox is a real `modelbox serve` over HTTP on the embedded SecantusDB, seeded through
+its own store (the code logMetrics runs); MLflow is `MlflowClient` on sqlite in-process
+(no HTTP: its figures flatter it). Both get the same runs (same seed). Database commands
+per question are counted on an in-process app with a command listener.
+
+    .venv/bin/python bench/search.py                  # 10,000 runs
+    .venv/bin/python bench/search.py --runs 1000 --no-mlflow
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo.monitoring import CommandListener, CommandStartedEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import mlflow_baseline  # noqa: E402
+
+from modelbox.server.access import SYSTEM_ACTOR  # noqa: E402
+from modelbox.server.config import Settings  # noqa: E402
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.server.store import Store  # noqa: E402
+from modelbox.server.store.metrics.columns import SeriesPoints  # noqa: E402
+from modelbox.server.web.app import create_app  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
+
+TOKEN = "mbx_bench-search-token"
+NAMESPACE = "bench"
+DATABASE = "bench_search"
+LEARNING_RATES = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
+OPTIMIZERS = ["adam", "sgd", "lamb", "adamw"]
+METRICS = ["val_acc", "loss", "train_acc", "val_loss", "f1", "precision", "recall", "auc"]
+METRICS += ["top5", "latency"]
+POINTS = 5
+
+TOP = """query($first: Int!, $query: String, $orderBy: [ExperimentOrder!]) {
+  namespace(name: "bench") { experiments(first: $first, query: $query, orderBy: $orderBy) {
+    edges { node { name } } } } }"""
+TOP_VARS = {"first": 10, "query": "params.lr < 0.01", "orderBy": [{"metric": "val_acc"}]}
+THREE_TEXT = "metrics.val_acc > 0.8 and params.optimizer = 'adam' and metrics.loss < 0.5"
+THREE_VARS = {"first": 100, "query": THREE_TEXT, "orderBy": None}
+MLFLOW_TOP = [f"params.lr = '{lr}'" for lr in LEARNING_RATES if lr < 0.01]
+
+
+def runs(n: int, seed: int = 14) -> list[dict[str, Any]]:
+    """The runs both sides store: hyperparameters and, per metric, a few values."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        params: dict[str, Any] = {
+            "lr": rng.choice(LEARNING_RATES),
+            "optimizer": rng.choice(OPTIMIZERS),
+            "batch_size": rng.choice([32, 64, 128, 256]),
+        }
+        params |= {f"p{j:02d}": round(rng.random(), 4) for j in range(17)}
+        metrics = {key: [round(rng.random(), 6) for _ in range(POINTS)] for key in METRICS}
+        out.append({"name": f"run-{i:05d}", "params": params, "metrics": metrics})
+    return out
+
+
+async def seed_modelbox(uri: str, data: list[dict[str, Any]]) -> float:
+    store = Store(uri, DATABASE)
+    await store.open()
+    started = time.perf_counter()
+
+    async def one(run: dict[str, Any]) -> None:
+        record = await store.experiments.create(
+            SYSTEM_ACTOR,
+            {"namespace": NAMESPACE, "name": run["name"], "hyperparameters": run["params"]},
+        )
+        wallclock = time.time()
+        series = [
+            SeriesPoints(key, "FLOAT", list(range(POINTS)), [wallclock] * POINTS, values)
+            for key, values in run["metrics"].items()
+        ]
+        await store.metrics.log(record["id"], "Experiment", NAMESPACE, series)
+
+    try:
+        for start in range(0, len(data), 25):
+            await asyncio.gather(*(one(run) for run in data[start : start + 25]))
+    finally:
+        await store.close()
+    return time.perf_counter() - started
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 1)
+
+
+def ask(client: httpx.Client, variables: dict[str, Any]) -> list[str]:
+    response = client.post(
+        "/graphql",
+        json={"query": TOP, "variables": variables},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    return [e["node"]["name"] for e in body["data"]["namespace"]["experiments"]["edges"]]
+
+
+def modelbox_latency(url: str, repeats: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for label, variables in (("top", TOP_VARS), ("three", THREE_VARS)):
+            names = ask(client, variables)  # warm
+            samples = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                ask(client, variables)
+                samples.append(time.perf_counter() - started)
+            figures[label] = {"median_ms": median_ms(samples), "names": names}
+    return figures
+
+
+class Commands(CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name not in {"hello", "isMaster", "ping", "endSessions"}:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+async def commands_per_question(uri: str) -> dict[str, list[str]]:
+    counter = Commands()
+    settings = Settings(mongodb_uri=uri, database=DATABASE, admin_token=TOKEN)
+    app = create_app(settings, event_listeners=[counter])
+    counted: dict[str, list[str]] = {}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for label, variables in (("top", TOP_VARS), ("three", THREE_VARS)):
+                counter.names.clear()
+                response = await client.post(
+                    "/graphql",
+                    json={"query": TOP, "variables": variables},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                assert "errors" not in response.json()
+                # The token check is one find; the rest is the search.
+                counted[label] = list(counter.names)
+    return counted
+
+
+MLFLOW_SCRIPT = r"""
+import json, statistics, sys, tempfile, time, os
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+from mlflow.tracking import MlflowClient
+from mlflow.entities import Metric, Param
+spec = json.load(sys.stdin)
+directory = tempfile.mkdtemp()
+client = MlflowClient(tracking_uri=f"sqlite:///{directory}/mlflow.db")
+experiment = client.create_experiment("bench")
+started = time.perf_counter()
+now = int(time.time() * 1000)
+for run in spec["runs"]:
+    created = client.create_run(experiment, run_name=run["name"])
+    params = [Param(k, str(v)) for k, v in run["params"].items()]
+    metrics = [Metric(k, v, now, step) for k, vs in run["metrics"].items()
+               for step, v in enumerate(vs)]
+    client.log_batch(created.info.run_id, metrics=metrics, params=params)
+seeded = time.perf_counter() - started
+figures = {"seed_s": round(seeded, 1)}
+def best(runs):
+    return sorted(runs, key=lambda r: (-r.data.metrics["val_acc"], r.info.start_time))[:10]
+for label, texts, order, n in spec["questions"]:
+    def once():
+        found = [r for text in texts
+                 for r in client.search_runs([experiment], text, max_results=n, order_by=order)]
+        return best(found) if len(texts) > 1 else found
+    names = [r.info.run_name for r in once()]
+    samples = []
+    for _ in range(spec["repeats"]):
+        t = time.perf_counter(); once(); samples.append(time.perf_counter() - t)
+    figures[label] = {"median_ms": round(statistics.median(samples) * 1000, 1), "names": names}
+print(json.dumps(figures))
+"""
+
+
+def mlflow_figures(data: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    python = mlflow_baseline.ensure_venv()
+    spec = {
+        "runs": data,
+        "repeats": repeats,
+        "questions": [
+            ["top", MLFLOW_TOP, ["metrics.val_acc DESC"], 10],
+            ["three", [THREE_TEXT], None, 100],
+        ],
+    }
+    done = subprocess.run(
+        [str(python), "-c", MLFLOW_SCRIPT],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--no-mlflow", action="store_true")
+    args = parser.parse_args()
+    data = runs(args.runs)
+
+    results: dict[str, Any] = {"runs": args.runs}
+    with tempfile.TemporaryDirectory() as directory, EmbeddedDatabase(
+        Path(directory) / "db"
+    ) as database:
+        results["modelbox_seed_s"] = round(asyncio.run(seed_modelbox(database.uri, data)), 1)
+        env = {
+            "MODELBOX_MONGODB_URI": database.uri,
+            "MODELBOX_DATABASE": DATABASE,
+            "MODELBOX_ADMIN_TOKEN": TOKEN,
+        }
+        with ServerProcess(env) as server:
+            results["modelbox"] = modelbox_latency(server.url, args.repeats)
+        results["commands"] = asyncio.run(commands_per_question(database.uri))
+    if not args.no_mlflow:
+        results["mlflow"] = mlflow_figures(data, args.repeats)
+
+    print(f"search over {args.runs:,} runs (20 hyperparameters, 10 metrics each)")
+    for label in ("top", "three"):
+        ours = results["modelbox"][label]["median_ms"]
+        line = f"  {label:6s} ModelBox {ours:8.1f} ms   commands {len(results['commands'][label])}"
+        if "mlflow" in results:
+            theirs = results["mlflow"][label]["median_ms"]
+            same = results["mlflow"][label]["names"] == results["modelbox"][label]["names"]
+            line += f"   MLflow {theirs:8.1f} ms   ratio {theirs / ours:5.1f}x   same runs {same}"
+        print(line)
+    for side in ("modelbox", "mlflow"):
+        for label in ("top", "three"):
+            results.get(side, {}).get(label, {}).pop("names", None)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
