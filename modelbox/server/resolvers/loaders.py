@@ -73,6 +73,8 @@ class Loaders:
         self.metric_series_of = DataLoader(load_fn=store.metrics.summaries_of)
         # Points of series' step ranges for plots, many series in one command.
         self.metric_points = DataLoader(load_fn=store.metrics.points_many)
+        # Plots of long series through their precomputed tiles, many series in one command.
+        self.metric_plots = DataLoader(load_fn=store.metrics.plot_many)
         self.artifact = self._authorized(store.artifacts.get_many)
         # The loader of each node type, for global ids, which say what type they are.
         self.of_type: dict[str, DataLoader[Any, Record | None]] = {

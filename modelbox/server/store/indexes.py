@@ -122,6 +122,19 @@ INDEXES: dict[str, list[IndexSpec]] = {
             [("subject_id", ASCENDING), ("key", ASCENDING), ("first_step", ASCENDING)],
         ),
     ],
+    # Plot tiles of a series by level and start; writers find the ones their steps fall in.
+    "metric_tiles": [
+        _unique(
+            "series_level_start_unique",
+            [
+                ("subject_id", ASCENDING),
+                ("key", ASCENDING),
+                ("level", ASCENDING),
+                ("start", ASCENDING),
+            ],
+            "a plot tile was built twice",
+        ),
+    ],
     "metric_requests": [
         _unique(
             "subject_request_unique",

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from modelbox.server.store.database import Document
+from modelbox.server.store.database import Document, Session
 from modelbox.server.store.metrics.columns import COLUMN, Columns
 from modelbox.server.store.metrics.merging import merge, step_window
 from modelbox.server.store.records import Record, object_id, to_record
@@ -96,7 +96,9 @@ class Reading:
         merged = merge(parts, kind)
         return merged if limit is None or len(merged) <= limit else merged.slice(0, limit)
 
-    async def points_many(self, ranges: list[StepRange]) -> list[Columns]:
+    async def points_many(
+        self, ranges: list[StepRange], session: Session | None = None
+    ) -> list[Columns]:
         """The points of many series' ranges in one command per projection (whole buckets,
         rollups only): a chart of many runs costs what a chart of one does in round trips."""
         found: dict[tuple[str, str, bool], list[Columns]] = {
@@ -110,8 +112,8 @@ class Reading:
             if rollup:
                 skipped = {"steps": 0, "wallclocks": 0, "values": 0, "tensors": 0, "bytes": 0}
             query = {"$or": [r.query() for r in wanted]}
-            cursor = self.buckets.find(query, projection=skipped).sort("first_step", 1)
-            async for bucket in cursor.batch_size(10_000):
+            cursor = self.buckets.find(query, projection=skipped, session=session)
+            async for bucket in cursor.sort("first_step", 1).batch_size(10_000):
                 series = (str(bucket["subject_id"]), bucket["key"], rollup)
                 found[series].append(Columns.of_bucket(bucket, rollup))
         return [

@@ -25,12 +25,12 @@ from modelbox.server.store.metrics.idempotency import (
     duplicate_index,
     kind_clash,
 )
-from modelbox.server.store.metrics.reading import Reading
 from modelbox.server.store.metrics.summaries import extremes_of, summary_update
+from modelbox.server.store.metrics.tiles import Tiles, invalidation
 from modelbox.server.store.records import now, object_id
 
 
-class Metrics(Reading, Compaction):
+class Metrics(Tiles, Compaction):
     """Logging and reading metric series of experiments and model versions."""
 
     # Watched by metricsLogged: each request's new buckets are its live points.
@@ -42,6 +42,7 @@ class Metrics(Reading, Compaction):
         self.buckets = database[self.buckets_collection]
         self.requests = database["metric_requests"]
         self.experiments = database["experiments"]
+        self.tiles = database["metric_tiles"]
         # Writers of one subject in this process take turns: concurrent transactions on the
         # same summaries would otherwise conflict and retry against each other.
         self._writing: weakref.WeakValueDictionary[ObjectId, asyncio.Lock] = (
@@ -70,6 +71,10 @@ class Metrics(Reading, Compaction):
         # An experiment's FLOAT summaries also live in its document, where search finds them.
         searchable = [(s.key, *extremes_of(s), len(s.steps)) for s in series if s.kind == FLOAT]
         indexed = subject_type == "Experiment" and searchable
+        # Plot tiles these points fall in are stale from this transaction on.
+        touched = invalidation(
+            (subject, s.key, s.steps[0], s.steps[-1]) for s in series if s.kind == FLOAT
+        )
 
         async def work(session: Session) -> None:
             await self.database.guards.hold(session, subject_type, subject)
@@ -89,6 +94,8 @@ class Metrics(Reading, Compaction):
                 await self.series.bulk_write(summaries, ordered=False, session=session)
             if buckets:
                 await self.buckets.insert_many(buckets, session=session)
+            if touched is not None:
+                await self.tiles.update_many(touched, {"$inc": {"version": 1}}, session=session)
             if indexed:
                 await self.experiments.update_one(
                     {"_id": subject}, search.summary_update(searchable), session=session
@@ -122,5 +129,5 @@ class Metrics(Reading, Compaction):
     ) -> None:
         """Drop every metric of these subjects (called when they are deleted)."""
         query = {"subject_id": {"$in": subject_ids}}
-        for collection in (self.buckets, self.series, self.requests):
+        for collection in (self.buckets, self.series, self.requests, self.tiles):
             await collection.delete_many(query, session=session)

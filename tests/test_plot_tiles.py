@@ -1,0 +1,115 @@
+"""Plots of long series read precomputed tiles: the work does not grow with the series, and
+writes make the tiles they touch stale, so a plot never misses a point."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
+
+from modelbox.server.config import Settings
+from modelbox.server.web.app import create_app
+from tests.api import Api
+from tests.test_metrics import DOWNSAMPLED, log
+
+N = 200_000
+SPIKE, DIP = 123_457, 77_777
+
+
+def value(step: int) -> float:
+    return {SPIKE: 100.0, DIP: -100.0}.get(step, (step % 1000) / 1000)
+
+
+class DocumentsRead(CommandListener):
+    """Documents each collection returned (first batches and getMores)."""
+
+    def __init__(self) -> None:
+        self.by_collection: dict[str, int] = {}
+        self._collections: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def started(self, event: CommandStartedEvent) -> None:
+        name = event.command.get(event.command_name)
+        if event.command_name in ("find", "aggregate"):
+            self._collections[event.request_id] = str(name)
+        elif event.command_name == "getMore":
+            self._collections[event.request_id] = str(event.command.get("collection"))
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        collection = self._collections.pop(event.request_id, None)
+        cursor = event.reply.get("cursor") if collection else None
+        if cursor:
+            batch = cursor.get("firstBatch", cursor.get("nextBatch", []))
+            with self._lock:
+                self.by_collection[collection] = self.by_collection.get(collection, 0) + len(batch)  # type: ignore[index]
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        self._collections.pop(event.request_id, None)
+
+
+@pytest.fixture
+async def watched(settings: Settings) -> AsyncIterator[tuple[Api, DocumentsRead]]:
+    reads = DocumentsRead()
+    app = create_app(settings, event_listeners=[reads])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as c:
+            yield Api(c), reads
+
+
+async def plot(api: Api, run_id: str, max_points: int = 1000, **window: int) -> dict:
+    data = await api.ok(DOWNSAMPLED, {"id": run_id, "key": "loss", "max": max_points, **window})
+    return data["node"]["metric"]["downsampled"]
+
+
+async def test_long_series_plot_from_tiles_with_every_extreme(
+    watched: tuple[Api, DocumentsRead],
+) -> None:
+    api, reads = watched
+    run = await api.create_experiment("llm", "long")
+    for start in range(0, N, 100_000):
+        steps = list(range(start, start + 100_000))
+        await log(
+            api, run["id"], {"key": "loss", "steps": steps, "values": list(map(value, steps))}
+        )
+
+    first = await plot(api, run["id"])
+    reads.by_collection.clear()
+    again = await plot(api, run["id"])
+    assert again == first
+    # 200 buckets hold the series; the second plot reads tiles and the two partial ends.
+    assert reads.by_collection.get("metric_buckets", 0) <= 8, reads.by_collection
+    assert 0 < reads.by_collection.get("metric_tiles", 0) <= 64, reads.by_collection
+
+    steps, values = first["steps"], first["values"]
+    assert len(steps) <= 1000 and steps == sorted(steps)
+    assert steps[0] == 0 and steps[-1] == N - 1
+    assert all(v == value(s) for s, v in zip(steps, values, strict=True))
+    assert (SPIKE, 100.0) in zip(steps, values, strict=True) and (DIP, -100.0) in zip(
+        steps, values, strict=True
+    )
+
+    # A window inside the series: its ends are exact, its extremes kept.
+    window = await plot(api, run["id"], 200, **{"from": 70_001, "to": 150_003})
+    assert window["steps"][0] == 70_001 and window["steps"][-1] == 150_003
+    assert {SPIKE, DIP} <= set(window["steps"])
+
+
+async def test_a_late_point_makes_its_tiles_stale(api: Api) -> None:
+    run = await api.create_experiment("llm", "late")
+    steps = list(range(100_000))
+    await log(api, run["id"], {"key": "loss", "steps": steps, "values": [0.5] * len(steps)})
+    before = await plot(api, run["id"], 400)
+    assert set(before["values"]) == {0.5}
+    # A point logged late, inside what the tiles already cover.
+    await log(api, run["id"], {"key": "loss", "steps": [54_321], "values": [-7.0]})
+    after = await plot(api, run["id"], 400)
+    assert (54_321, -7.0) in zip(after["steps"], after["values"], strict=True)
