@@ -239,9 +239,10 @@ def main() -> int:
     data = runs(args.runs)
 
     results: dict[str, Any] = {"runs": args.runs}
-    with tempfile.TemporaryDirectory() as directory, EmbeddedDatabase(
-        Path(directory) / "db"
-    ) as database:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        EmbeddedDatabase(Path(directory) / "db") as database,
+    ):
         results["modelbox_seed_s"] = round(asyncio.run(seed_modelbox(database.uri, data)), 1)
         env = {
             "MODELBOX_MONGODB_URI": database.uri,
