@@ -1,7 +1,9 @@
 """Cursor pagination on a stable, unique sort key; never offsets.
 
-A cursor is the sort key's value of the last item returned, so pages stay
-correct while objects are added or removed between requests.
+A cursor is the sort key's values of the last item returned, so pages stay
+correct while objects are added or removed between requests. Every sort ends on
+`_id`: a field unique under one parent (a version number under its model) is not
+under another (an experiment's versions of several models).
 """
 
 from __future__ import annotations
@@ -20,17 +22,30 @@ from modelbox.server.store.records import Record, to_record
 
 @dataclass(frozen=True)
 class SortKey:
-    """A field whose values are unique within the listed set, and a direction."""
+    """A field and a direction; ties on it are broken by `_id`, in the same direction."""
 
     field: str
     direction: int = ASCENDING
 
-    def after(self, value: Any) -> dict[str, Any]:
-        return {self.field: {"$gt" if self.direction == ASCENDING else "$lt": value}}
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.field,) if self.field == "_id" else (self.field, "_id")
+
+    def values(self, document: dict[str, Any]) -> list[Any]:
+        return [document[field] for field in self.fields]
+
+    def after(self, values: list[Any]) -> dict[str, Any]:
+        """Documents after `values` in this order, lexicographically over `fields`."""
+        op = "$gt" if self.direction == ASCENDING else "$lt"
+        if len(self.fields) == 1:
+            return {self.field: {op: values[0]}}
+        return {
+            "$or": [{self.field: {op: values[0]}}, {self.field: values[0], "_id": {op: values[1]}}]
+        }
 
     @property
     def spec(self) -> list[tuple[str, int]]:
-        return [(self.field, self.direction)]
+        return [(field, self.direction) for field in self.fields]
 
 
 NEWEST_FIRST = SortKey("_id", DESCENDING)
@@ -59,7 +74,7 @@ def _page(documents: list[dict[str, Any]], sort: SortKey, first: int) -> Page:
     documents = documents[:first]
     return Page(
         records=[to_record(doc) for doc in documents],
-        cursors=[encode_cursor(doc[sort.field]) for doc in documents],
+        cursors=[encode_cursor(sort.values(doc)) for doc in documents],
         has_next=has_next,
     )
 
@@ -72,7 +87,10 @@ async def find_page(
     after: str | None = None,
 ) -> Page:
     if after is not None:
-        query = {"$and": [query, sort.after(decode_cursor(after))]}
+        values = decode_cursor(after)
+        if not isinstance(values, list) or len(values) != len(sort.fields):
+            raise BadUserInput("after: not a cursor this list handed out", field="after")
+        query = {"$and": [query, sort.after(values)]}
     cursor = collection.find(query).sort(sort.spec).limit(first + 1).batch_size(first + 1)
     documents = await cursor.to_list()
     return _page(documents, sort, first)
@@ -92,12 +110,12 @@ async def find_pages_by_parent(
         {
             "$setWindowFields": {
                 "partitionBy": f"${parent_field}",
-                "sortBy": {sort.field: sort.direction},
+                "sortBy": dict(sort.spec),
                 "output": {"_rank": {"$documentNumber": {}}},
             }
         },
         {"$match": {"_rank": {"$lte": first + 1}}},
-        {"$sort": {parent_field: ASCENDING, sort.field: sort.direction}},
+        {"$sort": {parent_field: ASCENDING, **dict(sort.spec)}},
         {"$unset": "_rank"},
     ]
     grouped: dict[Any, list[dict[str, Any]]] = {parent: [] for parent in parents}
