@@ -44,8 +44,10 @@ class Settings:
     max_metric_points_per_request: int = 100_000
     max_metric_points_per_read: int = 250_000
     max_downsampled_points: int = 10_000
-    # Live updates: changes a subscriber may have waiting before it is dropped as too slow.
+    # Live updates: changes, and bytes of them, a subscriber may have waiting before it is
+    # dropped as too slow.
     subscriber_queue_size: int = 1000
+    subscriber_queue_bytes: int = 32 * 1024 * 1024
     # Events: how many one logEvents may carry, and the JSON payload of each.
     max_events_per_request: int = 1000
     max_event_payload_bytes: int = 16 * 1024

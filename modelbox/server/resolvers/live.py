@@ -39,10 +39,15 @@ async def watch(
 
     feed = ctx.store.changes
     async with feed.subscribe(
-        collections | {tokens}, accept, ctx.settings.subscriber_queue_size
+        collections | {tokens},
+        accept,
+        ctx.settings.subscriber_queue_size,
+        ctx.settings.subscriber_queue_bytes,
     ) as changes:
         if subscribed is not None:
             subscribed.set()
+        # Nothing the subscription was set up with (its subject's record) stays cached.
+        ctx.fresh_loaders()
         while True:
             change = await _until_expiry(anext(changes), principal.expires_at)
             if change.collection == tokens:

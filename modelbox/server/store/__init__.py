@@ -9,7 +9,7 @@ from pymongo.monitoring import CommandListener
 
 from modelbox.server.store.artifacts import Artifacts
 from modelbox.server.store.audit import AuditAction, AuditLog
-from modelbox.server.store.changes import Change, ChangeFeed
+from modelbox.server.store.changes import Change, ChangeFeed, ConnectionLoss
 from modelbox.server.store.database import Database
 from modelbox.server.store.events import Events
 from modelbox.server.store.experiments import Checkpoints, Experiments
@@ -29,7 +29,9 @@ class Store:
     def __init__(
         self, uri: str, database: str, event_listeners: Sequence[CommandListener] = ()
     ) -> None:
-        self.database = Database(uri, database, event_listeners=event_listeners)
+        # The change feed learns from the driver when connections were lost.
+        connection_loss = ConnectionLoss()
+        self.database = Database(uri, database, event_listeners=[*event_listeners, connection_loss])
         self.audit = AuditLog(self.database)
         self.namespaces = Namespaces(self.database, self.audit)
         self.models = Models(self.database, self.audit, self.namespaces)
@@ -45,7 +47,7 @@ class Store:
         # An experiment's or a version's metric points go in the transaction that deletes it.
         self.experiments.on_delete.append(self.metrics.delete_subjects)
         self.versions.on_delete.append(self.metrics.delete_subjects)
-        self.changes = ChangeFeed(self.database)
+        self.changes = ChangeFeed(self.database, connection_loss=connection_loss)
         self.artifacts = Artifacts(self.database, self.audit)
         # Artifacts (and their bytes) go in the transaction that deletes what they are of.
         for subjects in (self.models, self.versions, self.experiments, self.checkpoints):

@@ -1,11 +1,17 @@
 """Live changes: one MongoDB change stream per process, fanned out to every subscriber.
 
-The stream is opened when the first subscriber arrives and closed when the last one
-leaves; it watches only the collections some subscriber asked for. Each subscriber has
-a bounded queue that the stream fills without ever waiting, so one slow subscriber
-never holds up the others: when its queue is full it is dropped with
-`SubscriberTooSlow`. When the stream breaks it is resumed from its resume token; when
-that fails too, every subscriber gets `LiveUpdatesInterrupted` instead of silence.
+The stream is opened when the first subscriber arrives, from that moment (never from an
+old resume token), and closed when the last one leaves; it watches only the collections
+some subscriber asked for. Each subscriber has a queue bounded in changes and in bytes
+that the stream fills without ever waiting, so one slow subscriber never holds up the
+others: when its queue is full it is dropped with `SubscriberTooSlow`. Every change is one
+object shared by all the queues it is in, and `held_bytes` counts each once.
+
+A broken stream is resumed from its resume token only while the database is the same
+process it was opened on (its `topologyVersion.processId`): a token does not replay what
+a restarted server lost or renumbered, just as MongoDB cannot resume once its oplog
+rolled past the token. Otherwise, and when resuming or reopening fails, every subscriber
+gets `LiveUpdatesInterrupted` instead of silence, after what was queued before it.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.errors import PyMongoError
+from pymongo.monitoring import ConnectionPoolListener, PoolClearedEvent
 
 from modelbox.server.errors import LiveUpdatesInterrupted, ModelBoxError, SubscriberTooSlow
 from modelbox.server.store.database import Database
@@ -31,13 +41,22 @@ log = logging.getLogger(__name__)
 
 OPERATIONS = ("insert", "update", "replace", "delete")
 DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
 # Waits between attempts to resume a broken stream; then subscribers are told it is lost.
 RESUME_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+# Changes handed out between two turns given back to the event loop: a batch of changes
+# to many subscribers must not hold up the requests being served meanwhile.
+CHANGES_PER_TURN = 16
+# How long one read of the stream waits for changes: how soon a lost connection is checked.
+MAX_AWAIT_MS = 500
+# Events arrive as raw BSON, so that their size is known without encoding them again.
+RAW = CodecOptions(document_class=RawBSONDocument)
+DECODED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Change:
-    """One write, as the change stream reported it."""
+    """One write, as the change stream reported it; one object for all its subscribers."""
 
     collection: str
     operation: str  # insert, update, replace or delete
@@ -48,9 +67,15 @@ class Change:
     at: datetime
     # The top-level fields an update set or removed (empty for other operations).
     updated: frozenset[str] = frozenset()
+    # The change event's size in BSON: what it costs a queue to hold it.
+    size: int = 0
+    # What subscribers derive from the change, worked out once for all of them.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # How many queues hold it (held_bytes counts it once while any does).
+    holders: int = field(default=0, repr=False)
 
     @staticmethod
-    def of(event: Mapping[str, Any]) -> Change:
+    def of(event: Mapping[str, Any], size: int = 0) -> Change:
         full = event.get("fullDocument")
         return Change(
             collection=event["ns"]["coll"],
@@ -63,11 +88,41 @@ class Change:
                 for part in ("updatedFields", "removedFields")
                 for path in (event.get("updateDescription") or {}).get(part, ())
             ),
+            size=size,
         )
 
 
 class StreamInvalidated(Exception):
     """The change stream ended for good on the server's side (e.g. its database was dropped)."""
+
+
+class ServerRestarted(Exception):
+    """The database is another process than the stream was opened on: no token resumes it."""
+
+
+class ConnectionLoss(ConnectionPoolListener):
+    """Notes every cleared connection pool (a network error, a restarted server).
+
+    The driver resumes a change stream by itself after such an error, so this is how the
+    feed learns that it should check whether the server it resumed on is the same one.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def pool_cleared(self, event: PoolClearedEvent) -> None:
+        self.seen = True
+
+    def pool_created(self, event: Any) -> None: ...
+    def pool_ready(self, event: Any) -> None: ...
+    def pool_closed(self, event: Any) -> None: ...
+    def connection_created(self, event: Any) -> None: ...
+    def connection_ready(self, event: Any) -> None: ...
+    def connection_closed(self, event: Any) -> None: ...
+    def connection_check_out_started(self, event: Any) -> None: ...
+    def connection_check_out_failed(self, event: Any) -> None: ...
+    def connection_checked_out(self, event: Any) -> None: ...
+    def connection_checked_in(self, event: Any) -> None: ...
 
 
 class Subscription:
@@ -79,10 +134,13 @@ class Subscription:
         collections: frozenset[str],
         match: Callable[[Change], bool],
         queue_size: int,
+        queue_bytes: int,
     ) -> None:
         self.collections = collections
         self.match = match
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self.queued_bytes = 0
         self._feed = feed
         self._queue: deque[Change] = deque()
         self._ready = asyncio.Event()
@@ -96,6 +154,8 @@ class Subscription:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._feed._remove(self)
+        while self._queue:
+            self._release(self._queue.popleft())
 
     def __aiter__(self) -> Subscription:
         return self
@@ -104,7 +164,9 @@ class Subscription:
         # What was queued before an error is still delivered; then the error ends it.
         while True:
             if self._queue:
-                return self._queue.popleft()
+                change = self._queue.popleft()
+                self._release(change)
+                return change
             if self._error is not None:
                 raise self._error
             self._ready.clear()
@@ -113,17 +175,31 @@ class Subscription:
     def _offer(self, change: Change) -> bool:
         """Queue `change` without waiting; False when the queue is full (the caller drops us)."""
         if len(self._queue) >= self.queue_size:
-            self._fail(
-                SubscriberTooSlow(
-                    f"this subscription fell more than {self.queue_size} changes behind "
-                    "(subscriber_queue_size) and was closed: subscribe again",
-                    limit=self.queue_size,
-                )
+            limit, unit, setting = self.queue_size, "changes", "subscriber_queue_size"
+        elif self._queue and self.queued_bytes + change.size > self.queue_bytes:
+            limit, unit, setting = self.queue_bytes, "bytes", "subscriber_queue_bytes"
+        else:
+            self._queue.append(change)
+            self.queued_bytes += change.size
+            if change.holders == 0:
+                self._feed.held_bytes += change.size
+            change.holders += 1
+            self._ready.set()
+            return True
+        self._fail(
+            SubscriberTooSlow(
+                f"this subscription fell more than {limit} {unit} behind ({setting}) "
+                "and was closed: subscribe again",
+                limit=limit,
             )
-            return False
-        self._queue.append(change)
-        self._ready.set()
-        return True
+        )
+        return False
+
+    def _release(self, change: Change) -> None:
+        self.queued_bytes -= change.size
+        change.holders -= 1
+        if change.holders == 0:
+            self._feed.held_bytes -= change.size
 
     def _fail(self, error: ModelBoxError) -> None:
         if self._error is None:
@@ -134,14 +210,26 @@ class Subscription:
 class ChangeFeed:
     """The process's single change stream over the database, shared by all subscribers."""
 
-    def __init__(self, database: Database, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        database: Database,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        connection_loss: ConnectionLoss | None = None,
+    ) -> None:
         self._database = database
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        # Bytes of the changes waiting in any subscriber's queue, each change counted once.
+        self.held_bytes = 0
+        self._connection_loss = connection_loss or ConnectionLoss()
         self._subscribers: list[Subscription] = []
         self._collections: frozenset[str] = frozenset()
         self._stream: AsyncChangeStream[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._token: Mapping[str, Any] | None = None
+        # The database process the stream (and its token) belongs to.
+        self._server: object = None
         self._lock = asyncio.Lock()
 
     def subscribe(
@@ -149,9 +237,16 @@ class ChangeFeed:
         collections: frozenset[str],
         match: Callable[[Change], bool],
         queue_size: int | None = None,
+        queue_bytes: int | None = None,
     ) -> Subscription:
         """Changes to `collections` that `match` accepts, from the moment this is entered on."""
-        return Subscription(self, frozenset(collections), match, queue_size or self.queue_size)
+        return Subscription(
+            self,
+            frozenset(collections),
+            match,
+            queue_size or self.queue_size,
+            queue_bytes or self.queue_bytes,
+        )
 
     @property
     def subscriber_count(self) -> int:
@@ -164,9 +259,7 @@ class ChangeFeed:
 
     async def close(self) -> None:
         async with self._lock:
-            for subscription in self._subscribers:
-                subscription._fail(LiveUpdatesInterrupted("the server is shutting down"))
-            self._subscribers.clear()
+            self._tell_all(LiveUpdatesInterrupted("the server is shutting down"))
             await self._stop()
 
     async def _add(self, subscription: Subscription) -> None:
@@ -176,7 +269,18 @@ class ChangeFeed:
                 # Opened before `subscribe` returns, so nothing written after it is missed.
                 await self._stop()
                 self._collections = wanted
-                self._stream = await self._open()
+                try:
+                    self._stream = await self._open()
+                except (PyMongoError, ServerRestarted) as error:
+                    # Those already listening cannot be resumed: they are told, and the
+                    # newcomer gets a stream from now if the database lets it have one.
+                    await self._lose(error)
+                    self._collections = subscription.collections
+                    try:
+                        self._stream = await self._open()
+                    except BaseException:
+                        self._collections = frozenset()
+                        raise
                 self._task = asyncio.create_task(self._run(), name="modelbox-change-feed")
             self._subscribers.append(subscription)
 
@@ -186,24 +290,40 @@ class ChangeFeed:
                 self._subscribers.remove(subscription)
             if not self._subscribers:
                 await self._stop()
-                self._collections = frozenset()
+                # The next subscriber starts from its own moment, not from this token.
+                self._collections, self._token = frozenset(), None
+
+    async def _server_process(self) -> object:
+        """The identity of the database process now answering (None if it gives none)."""
+        hello = await self._database.client.admin.command("hello")
+        return hello.get("topologyVersion", {}).get("processId")
 
     async def _open(self) -> AsyncChangeStream[Any]:
+        """The stream from the resume token if there is one, else from now."""
+        self._connection_loss.seen = False
+        server = await self._server_process()
+        if self._token is not None and (server is None or server != self._server):
+            raise ServerRestarted(f"the database process changed from {self._server} to {server}")
+        self._server = server
         watched = {
             "ns.coll": {"$in": sorted(self._collections)},
             "operationType": {"$in": list(OPERATIONS)},
         }
         # `invalidate` is let through explicitly: some servers drop it with a filter.
         pipeline = [{"$match": {"$or": [watched, {"operationType": "invalidate"}]}}]
-        stream = await self._database.db.watch(
-            pipeline, full_document="updateLookup", resume_after=self._token
+        raw = self._database.db.with_options(codec_options=RAW)
+        stream = await raw.watch(
+            pipeline,
+            full_document="updateLookup",
+            resume_after=self._token,
+            max_await_time_ms=MAX_AWAIT_MS,
         )
         self._token = stream.resume_token or self._token
         return stream
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        if task is not None and task is not asyncio.current_task():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -223,13 +343,22 @@ class ChangeFeed:
             # Whatever breaks here, no subscriber is left waiting in silence.
             await self._lose(error)
 
+    async def _same_server(self) -> bool:
+        """After a lost connection: whether the stream resumed on the process it began on."""
+        self._connection_loss.seen = False
+        try:
+            server = await self._server_process()
+        except PyMongoError:
+            return False
+        return server is not None and server == self._server
+
     async def _follow(self) -> None:
-        failures = 0
+        failures, handed_out = 0, 0
         while True:
             try:
                 if self._stream is None:
                     self._stream = await self._open()
-                event = await self._stream.next()
+                raw = await self._stream.try_next()
             except (PyMongoError, StopAsyncIteration) as error:
                 if failures == len(RESUME_DELAYS):
                     await self._lose(error)
@@ -239,13 +368,27 @@ class ChangeFeed:
                 await asyncio.sleep(RESUME_DELAYS[failures])
                 failures += 1
                 continue
+            except ServerRestarted as error:
+                await self._lose(error)
+                return
+            if self._connection_loss.seen and not await self._same_server():
+                # The driver resumed by itself on a restarted database: what it hands
+                # out now (or does not: skipped writes) cannot be trusted.
+                await self._lose(ServerRestarted("the database restarted"))
+                return
+            if raw is None:
+                continue  # nothing for a while: the loss check above runs at least that often
+            event = bson.decode(raw.raw, DECODED)
             if event["operationType"] == "invalidate":
                 # The database was dropped or renamed: no token resumes this stream.
                 await self._lose(StreamInvalidated(event["operationType"]))
                 return
             failures = 0
             self._token = self._stream.resume_token
-            self._dispatch(Change.of(event))
+            self._dispatch(Change.of(event, len(raw.raw)))
+            handed_out += 1
+            if handed_out % CHANGES_PER_TURN == 0:
+                await asyncio.sleep(0)
 
     def _dispatch(self, change: Change) -> None:
         """Hand `change` to every subscriber that wants it, never waiting for any."""
@@ -266,16 +409,23 @@ class ChangeFeed:
         for subscription in dropped:
             self._subscribers.remove(subscription)
 
-    async def _lose(self, error: BaseException) -> None:
-        """The stream cannot be resumed: every subscriber is told, none is left waiting."""
-        log.error("change stream lost: %r", error)
-        await self._close_stream()
-        lost = LiveUpdatesInterrupted(
-            "live updates were interrupted: the database's change stream could not be "
-            "resumed; subscribe again"
-        )
+    def _tell_all(self, error: ModelBoxError) -> None:
         for subscription in self._subscribers:
-            subscription._fail(lost)
+            subscription._fail(error)
         self._subscribers.clear()
-        self._task, self._token = None, None
-        self._collections = frozenset()
+
+    async def _lose(self, error: BaseException) -> None:
+        """The stream cannot go on exactly: every subscriber is told, none is left waiting."""
+        log.error("change stream lost: %r", error)
+        reason = (
+            "the database restarted"
+            if isinstance(error, ServerRestarted)
+            else "the database's change stream could not be resumed"
+        )
+        # Told before anything is awaited, so that not even a cancellation leaves one out.
+        self._tell_all(
+            LiveUpdatesInterrupted(f"live updates were interrupted: {reason}; subscribe again")
+        )
+        self._token, self._collections = None, frozenset()
+        await self._stop()
+        self._token = None

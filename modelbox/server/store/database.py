@@ -14,7 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
-from pymongo.monitoring import CommandListener
+from pymongo.monitoring import CommandListener, ConnectionPoolListener
 
 from modelbox.server.errors import Conflict
 from modelbox.server.store.faults import unavailable
@@ -45,7 +45,7 @@ class Database:
         uri: str,
         name: str,
         *,
-        event_listeners: Sequence[CommandListener] = (),
+        event_listeners: Sequence[CommandListener | ConnectionPoolListener] = (),
         server_selection_timeout_ms: int = 5000,
     ) -> None:
         # An acknowledged write is on disk on a majority of the replica set: it survives a
