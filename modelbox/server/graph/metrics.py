@@ -12,6 +12,7 @@ from strawberry.scalars import Base64
 
 from modelbox.server.graph.columnar import Column
 from modelbox.server.graph.scalars import Long
+from modelbox.server.graph.shared import shared
 from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
@@ -196,8 +197,14 @@ async def metrics_logged(
     info: Info, subject_id: str, keys: list[str] | None, from_step: Long | None
 ) -> AsyncGenerator[MetricUpdate, None]:
     async for update in metrics_live.metrics_logged(info.context, subject_id, keys, from_step):
-        yield MetricUpdate(
-            key=update.key,
-            kind=MetricKind(update.points.kind),
-            points=MetricPoints.of(update.points),
-        )
+        # A live update is one object for all its subscribers, and so is its GraphQL form.
+        graph = update.shared.get(MetricUpdate)
+        if graph is None:
+            graph = update.shared[MetricUpdate] = shared(
+                MetricUpdate(
+                    key=update.key,
+                    kind=MetricKind(update.points.kind),
+                    points=MetricPoints.of(update.points),
+                )
+            )
+        yield graph

@@ -26,7 +26,6 @@ from strawberry.types.graphql import OperationType
 from modelbox.server.config import Settings
 from modelbox.server.errors import BadUserInput, ModelBoxError
 from modelbox.server.graph.artifacts import Artifact
-from modelbox.server.graph.columnar import ColumnarExecutionContext
 from modelbox.server.graph.entities import check_representations, entity_keys
 from modelbox.server.graph.errors import ErrorCodes, with_codes
 from modelbox.server.graph.experiments import Checkpoint, Experiment
@@ -37,6 +36,7 @@ from modelbox.server.graph.namespaces import Namespace
 from modelbox.server.graph.query import Query
 from modelbox.server.graph.relay import Node
 from modelbox.server.graph.scalars import SCALARS
+from modelbox.server.graph.shared import SharedExecutionContext
 from modelbox.server.graph.subscription import DeletedNode, Subscription
 
 # Both Apollo composition and The Guild's composer accept it (tests/test_federation.py).
@@ -118,7 +118,7 @@ def make_schema(settings: Settings) -> strawberry.federation.Schema:
         types=[Node, Namespace, Model, ModelVersion, Experiment, Checkpoint, DeletedNode, Artifact],
         extensions=extensions(settings),
         federation_version=FEDERATION_VERSION,
-        execution_context_class=ColumnarExecutionContext,
+        execution_context_class=SharedExecutionContext,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 
