@@ -61,10 +61,7 @@ async def test_creates_racing_a_delete_leave_no_orphans(api: Api, settings: Sett
         ids = {"id": experiment["id"]}
         results = await asyncio.gather(
             _outcome(api, DELETE, ids),
-            *(
-                _outcome(api, query, ids)
-                for query in (CHECKPOINT, ARTIFACT, METRICS, EVENTS)
-            ),
+            *(_outcome(api, query, ids) for query in (CHECKPOINT, ARTIFACT, METRICS, EVENTS)),
             _outcome(api, CHILD_OF_CHECKPOINT, {"id": checkpoint["id"]}),
         )
         outcomes["delete"].append(results[0])

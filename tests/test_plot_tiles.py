@@ -113,3 +113,27 @@ async def test_a_late_point_makes_its_tiles_stale(api: Api) -> None:
     await log(api, run["id"], {"key": "loss", "steps": [54_321], "values": [-7.0]})
     after = await plot(api, run["id"], 400)
     assert (54_321, -7.0) in zip(after["steps"], after["values"], strict=True)
+
+
+async def test_a_page_reads_only_the_buckets_that_hold_it(
+    watched: tuple[Api, DocumentsRead],
+) -> None:
+    api, reads = watched
+    run = await api.create_experiment("llm", "pages")
+    steps = list(range(0, 300_000, 2))  # 150 buckets of 1,000 points, every other step
+    for half in (steps[:75_000], steps[75_000:]):
+        await log(api, run["id"], {"key": "loss", "steps": half, "values": [0.25] * len(half)})
+    # Late points inside an early range: out-of-order buckets must still be found.
+    await log(api, run["id"], {"key": "loss", "steps": [1001, 1003], "values": [9.0, 9.0]})
+    for start in (0, 1001, 150_001, 290_000):
+        reads.by_collection.clear()
+        data = await api.ok(
+            """query($id: ID!, $from: Long!) { node(id: $id) { ... on Experiment {
+                 metric(key: "loss") { points(fromStep: $from, limit: 5000) { steps } } } } }""",
+            {"id": run["id"], "from": start},
+        )
+        got = data["node"]["metric"]["points"]["steps"]
+        want = sorted(s for s in [*steps, 1001, 1003] if s >= start)[:5000]
+        assert got == want, start
+        # A page of 5,000 points spans 5 or 6 buckets (and the late one); never the 150.
+        assert reads.by_collection.get("metric_buckets", 0) <= 12, (start, reads.by_collection)

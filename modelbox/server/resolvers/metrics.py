@@ -157,6 +157,7 @@ async def points(
         from_step,
         to_step,
         cap if limit is None else limit,
+        shape=summary,
     )
 
 

@@ -98,5 +98,10 @@ def bucket_documents(
     return documents
 
 
+def spans(buckets: list[dict[str, Any]]) -> int:
+    """The widest step range among `buckets`."""
+    return max((bucket["last_step"] - bucket["first_step"] for bucket in buckets), default=0)
+
+
 def small_buckets(buckets: list[dict[str, Any]]) -> int:
     return sum(1 for bucket in buckets if bucket["count"] < SMALL_BUCKET)

@@ -9,7 +9,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from modelbox.server.store.database import Database, Document, Session
-from modelbox.server.store.metrics.buckets import SMALL_BUCKET, bucket_documents, small_buckets
+from modelbox.server.store.metrics.buckets import (
+    SMALL_BUCKET,
+    bucket_documents,
+    small_buckets,
+    spans,
+)
 from modelbox.server.store.metrics.columns import Columns, SeriesPoints
 from modelbox.server.store.metrics.merging import merge
 
@@ -82,7 +87,10 @@ class Compaction:
             await self.buckets.insert_many(documents, session=session)
             await self.series.update_one(
                 {"subject_id": subject, "key": key},
-                {"$inc": {"small_buckets": small_buckets(documents) - len(small)}},
+                {
+                    "$inc": {"small_buckets": small_buckets(documents) - len(small)},
+                    "$max": {"max_span": spans(documents)},
+                },
                 session=session,
             )
 

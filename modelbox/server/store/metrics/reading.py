@@ -70,29 +70,64 @@ class Reading:
         to_step: int | None = None,
         limit: int | None = None,
         rollup: bool = False,
+        shape: Record | None = None,
     ) -> Columns:
         """The points of one series in `[from_step, to_step]`, ascending, at most `limit`;
-        with `rollup`, only the extremes stored with each bucket (about one point in eight)."""
+        with `rollup`, only the extremes stored with each bucket (about one point in eight).
+
+        With the series' summary as `shape` (first/last step, count, widest bucket), a page
+        reads only the buckets that can hold it: the scan starts a bucket's width before
+        `from_step` and ends where `limit` points should end, widening until the page is full.
+        """
         query: dict[str, Any] = {"subject_id": object_id(subject_id), "key": key}
         if from_step is not None:
             query["last_step"] = {"$gte": from_step}
-        if to_step is not None:
-            query["first_step"] = {"$lte": to_step}
+            if shape is not None and shape.get("max_span") is not None:
+                query["first_step"] = {"$gte": from_step - shape["max_span"]}
+        end = to_step
+        if shape is not None and shape.get("last_step") is not None:
+            end = shape["last_step"] if end is None else min(end, shape["last_step"])
+        window, low = None, None
+        if limit is not None and shape is not None and shape.get("count") and end is not None:
+            per_point = max(1.0, (shape["last_step"] - shape["first_step"] + 1) / shape["count"])
+            window = int(limit * per_point * 1.25) + 1
+            low = shape["first_step"] if from_step is None else from_step
         parts: list[Columns] = []
         held, highest = 0, None
         # Leaving the full columns behind is what makes a rollup read cheap.
         skipped = {"steps": 0, "wallclocks": 0, COLUMN[kind]: 0} if rollup else None
-        cursor = self.buckets.find(query, projection=skipped).sort("first_step", 1)
-        async for bucket in cursor:
-            # Later buckets start at or after this one: enough points before it means done.
-            seen_up_to = -1 if highest is None else highest
-            if limit is not None and held >= limit and seen_up_to < bucket["first_step"]:
+        scanned_to: int | None = None
+        while True:
+            bounded = dict(query)
+            upper = end
+            if window is not None and low is not None and end is not None:
+                upper = min(end, low + window)
+            steps: dict[str, Any] = dict(query.get("first_step", {}))
+            if upper is not None:
+                steps["$lte"] = upper
+            if scanned_to is not None:
+                steps.pop("$gte", None)
+                steps["$gt"] = scanned_to
+            if steps:
+                bounded["first_step"] = steps
+            cursor = self.buckets.find(bounded, projection=skipped).sort("first_step", 1)
+            done = False
+            async for bucket in cursor:
+                # Later buckets start at or after this one: enough points before it means done.
+                seen_up_to = -1 if highest is None else highest
+                if limit is not None and held >= limit and seen_up_to < bucket["first_step"]:
+                    done = True
+                    break
+                part = step_window(Columns.of_bucket(bucket, rollup), from_step, to_step)
+                parts.append(part)
+                held += len(part)
+                if part.steps:
+                    highest = part.steps[-1] if highest is None else max(highest, part.steps[-1])
+            if done or window is None or upper is None or end is None or upper >= end:
                 break
-            part = step_window(Columns.of_bucket(bucket, rollup), from_step, to_step)
-            parts.append(part)
-            held += len(part)
-            if part.steps:
-                highest = part.steps[-1] if highest is None else max(highest, part.steps[-1])
+            if limit is not None and held >= limit and (highest or 0) < upper:
+                break
+            scanned_to, window = upper, window * 2
         merged = merge(parts, kind)
         return merged if limit is None or len(merged) <= limit else merged.slice(0, limit)
 

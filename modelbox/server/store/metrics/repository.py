@@ -16,7 +16,12 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from modelbox.server.access import Actor
 from modelbox.server.store import search
 from modelbox.server.store.database import Database, Session
-from modelbox.server.store.metrics.buckets import bucket_documents, in_step_order, small_buckets
+from modelbox.server.store.metrics.buckets import (
+    bucket_documents,
+    in_step_order,
+    small_buckets,
+    spans,
+)
 from modelbox.server.store.metrics.columns import FLOAT, LogResult, SeriesPoints
 from modelbox.server.store.metrics.compaction import Compaction
 from modelbox.server.store.metrics.idempotency import (
@@ -64,7 +69,7 @@ class Metrics(Tiles, Compaction):
         per_series = [bucket_documents(subject, namespace, s) for s in series]
         buckets = [doc for docs in per_series for doc in docs]
         summaries = [
-            summary_update(subject, subject_type, namespace, s, small_buckets(docs))
+            summary_update(subject, subject_type, namespace, s, small_buckets(docs), spans(docs))
             for s, docs in zip(series, per_series, strict=True)
         ]
         accepted = sum(len(s.steps) for s in series)

@@ -39,6 +39,7 @@ def summary_update(
     namespace: str,
     series: SeriesPoints,
     new_small_buckets: int = 0,
+    span: int = 0,
 ) -> UpdateOne:
     """The upsert that folds one series' new points (in step order) into its summary."""
     lowest, highest = extremes_of(series)
@@ -48,7 +49,8 @@ def summary_update(
         {
             "$inc": {"count": len(series.steps), "small_buckets": new_small_buckets},
             "$min": lowest,
-            "$max": highest,
+            # The widest step range of one bucket: reads bound their bucket scans with it.
+            "$max": {**highest, "max_span": span},
             "$set": {"updated_at": stamp},
             "$setOnInsert": {
                 "subject_type": subject_type,
