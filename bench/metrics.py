@@ -59,6 +59,9 @@ FULL = """query($id: ID!) { node(id: $id) { ... on Experiment { metric(key: "los
   points { steps wallclocks values } } } } }"""
 SAMPLED = """query($id: ID!, $n: Int!) { node(id: $id) { ... on Experiment {
   metric(key: "loss") { downsampled(maxPoints: $n) { steps wallclocks values } } } } }"""
+PAGE = """query($id: ID!, $from: Long!) { node(id: $id) { ... on Experiment {
+  metric(key: "loss") { points(fromStep: $from, limit: 10000) { steps values } } } } }"""
+SCALE_SIZES = (20_000, 200_000, 1_000_000, 5_000_000)
 LOGGED = """subscription($id: ID!) { metricsLogged(subjectId: $id, keys: ["live"]) {
   key points { steps values } } }"""
 
@@ -173,6 +176,60 @@ def reads(url: str, n: int, repeats: int) -> dict[str, float]:
         return {"full_s": timed(repeats, full), "sampled_s": timed(repeats, sampled)}
 
 
+def scaling(url: str, sizes: tuple[int, ...], repeats: int) -> list[dict[str, float]]:
+    """downsampled(1,000) and a 10,000-point page from the middle, on one series of each
+    size: both should cost the same whatever the size. The first plot builds the tiles."""
+    rows = []
+    with httpx.Client(base_url=url, timeout=600) as client:
+        for n in sizes:
+            subject = create_experiment(client, f"scale-{n}")
+            for start in range(0, n, 100_000):
+                steps = list(range(start, min(start + 100_000, n)))
+                values = [((s * 7919) % 1000) / 1000 for s in steps]
+                series = {"key": "loss", "steps": steps, "values": values}
+                post(client, LOG, {"input": {"subjectId": subject, "series": [series]}})
+
+            def sampled(subject: str = subject) -> None:
+                data = post(client, SAMPLED, {"id": subject, "n": 1000})
+                assert len(data["node"]["metric"]["downsampled"]["steps"]) <= 1000
+
+            def page(subject: str = subject, n: int = n) -> None:
+                data = post(client, PAGE, {"id": subject, "from": n // 2})
+                assert len(data["node"]["metric"]["points"]["steps"]) == min(10_000, n - n // 2)
+
+            started = time.perf_counter()
+            sampled()
+            first = time.perf_counter() - started
+            rows.append(
+                {
+                    "points": n,
+                    "first_plot_s": first,
+                    "sampled_s": timed(repeats, sampled),
+                    "page_s": timed(repeats, page),
+                }
+            )
+            row = rows[-1]
+            print(
+                f"  {n:>9,} points: downsampled(1,000) {row['sampled_s'] * 1000:7.1f} ms"
+                f" (first, building tiles: {first * 1000:7.1f} ms);"
+                f" 10,000-point page {row['page_s'] * 1000:7.1f} ms",
+                flush=True,
+            )
+    return rows
+
+
+def ingest_workers(uri: str, workers: int, total: int, clients: int) -> float:
+    """Points/s through `modelbox serve --workers N` on the same database."""
+    env = {
+        "MODELBOX_MONGODB_URI": uri,
+        "MODELBOX_DATABASE": f"bench_workers_{workers}",
+        "MODELBOX_ADMIN_TOKEN": TOKEN,
+        "MODELBOX_WORKERS": str(workers),
+    }
+    with ServerProcess(env) as server:
+        return ingest_http(server.url, total, clients)
+
+
 async def live(url: str, subscribers: int, rounds: int) -> dict[str, float]:
     """p50 and p99 seconds to each subscriber's message, from the logMetrics response
     (0 when the message came first) and from the moment the request was sent."""
@@ -271,7 +328,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=50, help="live logs per subscriber count")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument(
+        "--scaling-only", action="store_true", help="only the series-length table and workers"
+    )
+    parser.add_argument("--scale-sizes", type=int, nargs="+", default=list(SCALE_SIZES))
     args = parser.parse_args()
+    if args.scaling_only:
+        return scaling_table(args)
 
     figures: dict[str, float] = {}
     with (
@@ -327,6 +390,31 @@ def main() -> int:
         shown = f"{ratio:.1f}x" if unit == "x" else f"{ratio:.0%}" if unit else f"{ratio:.3f}"
         print(f"  {name:<30} {shown:>8}  {('target ' + target) if target else ''}")
     print(f"  live p50, 100 subscribers      {lives[100]['p50'] * 1000:.1f} ms  target < 50 ms")
+    return 0
+
+
+def scaling_table(args: argparse.Namespace) -> int:
+    with (
+        tempfile.TemporaryDirectory(prefix="modelbox-bench-") as tmp,
+        EmbeddedDatabase(Path(tmp) / "db") as database,
+    ):
+        env = {
+            "MODELBOX_MONGODB_URI": database.uri,
+            "MODELBOX_DATABASE": "bench_scaling",
+            "MODELBOX_ADMIN_TOKEN": TOKEN,
+        }
+        print("one series, by length:")
+        with ServerProcess(env) as server:
+            rows = scaling(server.url, tuple(args.scale_sizes), args.repeats)
+        first, last = rows[0], rows[-1]
+        print(
+            f"  {last['points']:,} / {first['points']:,}: downsampled"
+            f" {last['sampled_s'] / first['sampled_s']:.2f}x, page"
+            f" {last['page_s'] / first['page_s']:.2f}x  (target <= 1.5x)"
+        )
+        for workers in (1, 2):
+            rate = ingest_workers(database.uri, workers, args.points, args.clients)
+            print(f"ingest, --workers {workers}, {args.clients} clients: {rate:>10,.0f} points/s")
     return 0
 
 

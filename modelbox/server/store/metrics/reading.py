@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +126,9 @@ class Reading:
                     highest = part.steps[-1] if highest is None else max(highest, part.steps[-1])
             if done or window is None or upper is None or end is None or upper >= end:
                 break
-            if limit is not None and held >= limit and (highest or 0) < upper:
+            # Full once `limit` points lie at or below `upper`: later buckets start above it.
+            below = sum(bisect.bisect_right(part.steps, upper) for part in parts)
+            if limit is not None and below >= limit:
                 break
             scanned_to, window = upper, window * 2
         merged = merge(parts, kind)
