@@ -28,6 +28,9 @@ class Settings:
     public_url: str | None = None
 
     admin_token: str | None = None
+    # Signs page cursors; unset, one is generated and kept in the database on first start
+    # (every process on the database then shares it).
+    cursor_secret: str | None = None
     cors_origins: tuple[str, ...] = ()
 
     # Limits: every one is named in the error a client gets when it is exceeded.

@@ -56,8 +56,9 @@ class Store:
         for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
             subjects.on_delete.append(self.events.delete_subjects)
 
-    async def open(self) -> None:
+    async def open(self, cursor_secret: str | None = None) -> None:
         await self.database.ensure_indexes()
+        await self.database.open_cursors(cursor_secret)
 
     async def close(self) -> None:
         await self.changes.close()

@@ -43,6 +43,7 @@ class AuditLog:
 
     def __init__(self, database: Database) -> None:
         self.collection = database[self.collection_name]
+        self.database = database
 
     async def record(
         self,
@@ -78,7 +79,12 @@ class AuditLog:
     ) -> Page:
         """Newest first; `filters` as in `query`."""
         return await find_page(
-            self.collection, self.query(namespace, **filters), NEWEST_FIRST, first, after
+            self.collection,
+            self.query(namespace, **filters),
+            NEWEST_FIRST,
+            first,
+            after,
+            self.database.cursors,
         )
 
     async def count(self, namespace: str | None, **filters: Any) -> int:

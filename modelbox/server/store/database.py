@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.monitoring import CommandListener, ConnectionPoolListener
 
 from modelbox.server.errors import Conflict
+from modelbox.server.store.cursors import SECRETS_COLLECTION, Cursors, load_secret
 from modelbox.server.store.faults import unavailable
 from modelbox.server.store.guards import COLLECTION as GUARDS
 from modelbox.server.store.guards import Guards
@@ -62,6 +64,11 @@ class Database:
         self.db: AsyncDatabase[Document] = self.client[name]
         # What makes a create under a parent conflict with the parent's delete.
         self.guards = Guards(self.db[GUARDS])
+        # Signs page cursors; `open_cursors` puts the key every process shares in place.
+        self.cursors = Cursors(secrets.token_bytes(32))
+
+    async def open_cursors(self, configured_secret: str | None) -> None:
+        self.cursors = Cursors(await load_secret(self.db[SECRETS_COLLECTION], configured_secret))
 
     def __getitem__(self, collection: str) -> AsyncCollection[Document]:
         return self.db[collection]

@@ -48,7 +48,9 @@ class Namespaces(Repository):
         self, first: int, after: str | None = None, only: frozenset[str] | None = None
     ) -> Page:
         """Namespaces by name; `only` restricts the list to those a caller may see."""
-        return await find_page(self.collection, self._visible(only), BY_NAME, first, after)
+        return await find_page(
+            self.collection, self._visible(only), BY_NAME, first, after, self.database.cursors
+        )
 
     async def count(self, only: frozenset[str] | None = None) -> int:
         return await self.collection.count_documents(self._visible(only))

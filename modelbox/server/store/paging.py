@@ -8,15 +8,14 @@ under another (an experiment's versions of several models).
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
-from bson import json_util
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from modelbox.server.errors import BadUserInput
+from modelbox.server.store.cursors import Cursors
 from modelbox.server.store.records import Record, to_record
 
 
@@ -58,23 +57,12 @@ class Page:
     has_next: bool
 
 
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json_util.dumps({"v": value}).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> Any:
-    try:
-        return json_util.loads(base64.urlsafe_b64decode(cursor.encode()))["v"]
-    except Exception:
-        raise BadUserInput("after: not a cursor this list handed out", field="after") from None
-
-
-def _page(documents: list[dict[str, Any]], sort: SortKey, first: int) -> Page:
+def _page(documents: list[dict[str, Any]], sort: SortKey, first: int, codec: Cursors) -> Page:
     has_next = len(documents) > first
     documents = documents[:first]
     return Page(
         records=[to_record(doc) for doc in documents],
-        cursors=[encode_cursor(sort.values(doc)) for doc in documents],
+        cursors=[codec.encode(sort.values(doc)) for doc in documents],
         has_next=has_next,
     )
 
@@ -84,16 +72,17 @@ async def find_page(
     query: dict[str, Any],
     sort: SortKey,
     first: int,
-    after: str | None = None,
+    after: str | None,
+    codec: Cursors,
 ) -> Page:
     if after is not None:
-        values = decode_cursor(after)
-        if not isinstance(values, list) or len(values) != len(sort.fields):
+        values = codec.decode(after)
+        if len(values) != len(sort.fields):
             raise BadUserInput("after: not a cursor this list handed out", field="after")
         query = {"$and": [query, sort.after(values)]}
     cursor = collection.find(query).sort(sort.spec).limit(first + 1).batch_size(first + 1)
     documents = await cursor.to_list()
-    return _page(documents, sort, first)
+    return _page(documents, sort, first, codec)
 
 
 async def find_pages_by_parent(
@@ -103,6 +92,7 @@ async def find_pages_by_parent(
     query: dict[str, Any],
     sort: SortKey,
     first: int,
+    codec: Cursors,
 ) -> dict[Any, Page]:
     """First pages of many parents' children in one round trip (for DataLoaders)."""
     pipeline: list[dict[str, Any]] = [
@@ -123,7 +113,7 @@ async def find_pages_by_parent(
     batch = len(parents) * (first + 1) + 1
     async for document in await collection.aggregate(pipeline, batchSize=batch):
         grouped[document[parent_field]].append(document)
-    return {parent: _page(docs, sort, first) for parent, docs in grouped.items()}
+    return {parent: _page(docs, sort, first, codec) for parent, docs in grouped.items()}
 
 
 async def count_by_parent(

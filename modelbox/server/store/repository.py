@@ -97,7 +97,9 @@ class Repository:
     ) -> Page:
         """One page of the children of `parent` (a namespace name or a document id)."""
         scoped = {**query, parent_field: _parent_value(parent_field, parent)}
-        return await find_page(self.collection, scoped, self.sort, first, after)
+        return await find_page(
+            self.collection, scoped, self.sort, first, after, self.database.cursors
+        )
 
     async def first_pages(
         self, parent_field: str, parents: list[str], first: int, query: dict[str, Any]
@@ -105,7 +107,7 @@ class Repository:
         """The first page of each parent's children, in one round trip."""
         values = [_parent_value(parent_field, p) for p in parents]
         pages = await find_pages_by_parent(
-            self.collection, parent_field, values, query, self.sort, first
+            self.collection, parent_field, values, query, self.sort, first, self.database.cursors
         )
         return [pages[v] for v in values]
 

@@ -33,7 +33,9 @@ from modelbox.search.terms import (
     Term,
 )
 from modelbox.server.errors import BadUserInput
-from modelbox.server.store.paging import Page, decode_cursor, encode_cursor
+from modelbox.server.store.cursors import Cursors
+from modelbox.server.store.database import Database
+from modelbox.server.store.paging import Page
 from modelbox.server.store.records import to_record
 
 SUMMARIES = "metric_summaries"
@@ -172,7 +174,7 @@ class Plan:
         )
         return Plan(query, order)
 
-    def stages(self, after: str | None, first: int) -> list[dict[str, Any]]:
+    def stages(self, after: str | None, first: int, codec: Cursors) -> list[dict[str, Any]]:
         """The pipeline after the `$match`: sort values, the cursor, the sort, the limit."""
         added: dict[str, Any] = {}
         sort: dict[str, int] = {}
@@ -194,28 +196,25 @@ class Plan:
         keys.append(("_id", tiebreak))
         stages: list[dict[str, Any]] = [{"$addFields": added}] if added else []
         if after is not None:
-            stages.append({"$match": {"$expr": _after(keys, self._cursor_values(after))}})
+            stages.append(
+                {"$match": {"$expr": _after(keys, self._cursor_values(codec.decode(after)))}}
+            )
         stages += [{"$sort": sort}, {"$limit": first + 1}]
         return stages
 
-    def _cursor_values(self, after: str) -> list[Any]:
-        values = decode_cursor(after)
-        if (
-            not isinstance(values, list)
-            or len(values) != len(self.order) + 1
-            or not isinstance(values[-1], ObjectId)
-        ):
+    def _cursor_values(self, values: list[Any]) -> list[Any]:
+        if len(values) != len(self.order) + 1 or not isinstance(values[-1], ObjectId):
             raise BadUserInput("after: not a cursor of this search", field="after")
         flat: list[Any] = []
         for value in values[:-1]:
             flat += [1 if value is None else 0, value]
         return [*flat, values[-1]]
 
-    def page(self, documents: list[dict[str, Any]], first: int) -> Page:
+    def page(self, documents: list[dict[str, Any]], first: int, codec: Cursors) -> Page:
         has_next = len(documents) > first
         documents = documents[:first]
         cursors = [
-            encode_cursor([*(d.get(f"_s{i}") for i in range(len(self.order))), d["_id"]])
+            codec.encode([*(d.get(f"_s{i}") for i in range(len(self.order))), d["_id"]])
             for d in documents
         ]
         for document in documents:
@@ -236,11 +235,11 @@ def _after(keys: list[tuple[str, int]], values: list[Any]) -> dict[str, Any]:
 
 
 async def search_page(
-    collection: AsyncCollection[Any], plan: Plan, first: int, after: str | None
+    collection: AsyncCollection[Any], plan: Plan, first: int, after: str | None, codec: Cursors
 ) -> Page:
-    pipeline = [{"$match": plan.query}, *plan.stages(after, first)]
+    pipeline = [{"$match": plan.query}, *plan.stages(after, first, codec)]
     documents = await (await collection.aggregate(pipeline, batchSize=first + 1)).to_list()
-    return plan.page(documents, first)
+    return plan.page(documents, first, codec)
 
 
 async def count(collection: AsyncCollection[Any], plan: Plan) -> int:
@@ -265,12 +264,13 @@ class Searchable:
 
     search_fields: Fields
     collection: AsyncCollection[Any]
+    database: Database
 
     def search_plan(self, search: Search, base: dict[str, Any]) -> Plan:
         return Plan.of(self.search_fields, search, base)
 
     async def search(self, plan: Plan, first: int, after: str | None) -> Page:
-        return await search_page(self.collection, plan, first, after)
+        return await search_page(self.collection, plan, first, after, self.database.cursors)
 
     async def search_count(self, plan: Plan) -> int:
         return await count(self.collection, plan)

@@ -113,7 +113,7 @@ async def prepare(settings: Settings, mongodb_uri: str) -> None:
     """Indexes and the admin token, once, before the workers start (they would race)."""
     store = Store(mongodb_uri, settings.database)
     try:
-        await store.open()
+        await store.open(settings.cursor_secret)
         generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
         if generated is not None:
             print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
@@ -136,7 +136,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.open()
+        await store.open(settings.cursor_secret)
         generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
         if generated is not None:
             # Shown once: only the hash is stored.
