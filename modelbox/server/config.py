@@ -43,6 +43,9 @@ class Settings:
     max_metadata_bytes: int = 64 * 1024
     # Artifacts: the largest file one upload may store (checked as it streams).
     max_artifact_bytes: int = 64 * 1024 * 1024 * 1024
+    # An upload renews its lease as bytes arrive; the bytes of one whose server died are
+    # deleted in the background once its lease is this old.
+    upload_lease_seconds: int = 60
     # Metrics: points one logMetrics may carry, one `points` read may return, one plot may ask.
     max_metric_points_per_request: int = 100_000
     max_metric_points_per_read: int = 250_000

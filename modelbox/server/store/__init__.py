@@ -20,6 +20,7 @@ from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import Page
 from modelbox.server.store.records import Record
 from modelbox.server.store.tokens import ApiTokens
+from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS
 from modelbox.server.store.versions import ModelVersions
 
 
@@ -27,7 +28,12 @@ class Store:
     """The repositories of one database, sharing one client."""
 
     def __init__(
-        self, uri: str, database: str, event_listeners: Sequence[CommandListener] = ()
+        self,
+        uri: str,
+        database: str,
+        event_listeners: Sequence[CommandListener] = (),
+        *,
+        upload_lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         # The change feed learns from the driver when connections were lost.
         connection_loss = ConnectionLoss()
@@ -48,7 +54,7 @@ class Store:
         self.experiments.on_delete.append(self.metrics.delete_subjects)
         self.versions.on_delete.append(self.metrics.delete_subjects)
         self.changes = ChangeFeed(self.database, connection_loss=connection_loss)
-        self.artifacts = Artifacts(self.database, self.audit)
+        self.artifacts = Artifacts(self.database, self.audit, upload_lease_seconds)
         # Artifacts (and their bytes) go in the transaction that deletes what they are of.
         for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
             subjects.on_delete.append(self.artifacts.delete_subjects)

@@ -7,11 +7,8 @@ process's peak RSS by ~190 MB) and stops reading while it inserts; this writer k
 small batch in flight while the next one fills, so memory stays flat and the network and
 the database work side by side.
 
-An upload holds a lease on its PENDING artifact, a document of its own in `artifact_uploads`
-(`{_id: artifact id, file_id, expires_at}`) so that the artifact itself only changes when an
-upload completes. The lease is taken and released atomically: of two concurrent PUTs one is
-refused, and a lease left behind by a crashed server expires and its partial file is deleted
-by the next upload.
+An upload holds a lease on its PENDING artifact (store/uploads.py): of two concurrent PUTs
+one is refused, and what an upload whose server died wrote is deleted once its lease expires.
 """
 
 from __future__ import annotations
@@ -21,21 +18,20 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 from bson import Int64, ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from modelbox.server.access import Actor
 from modelbox.server.errors import BadUserInput, Conflict, ModelBoxError, NotFound, PayloadTooLarge
 from modelbox.server.store.audit import AuditAction, AuditLog
 from modelbox.server.store.database import Database, Document, Session
-from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
 from modelbox.server.store.repository import Repository
+from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS, TAKEN_OVER, Uploads
 
 GRIDFS = "GRIDFS"
 EXTERNAL = "EXTERNAL"
@@ -46,12 +42,9 @@ BUCKET = "fs"
 CHUNK_BYTES = 1024 * 1024
 # Chunks per insert: one batch is written while the next one fills from the network.
 BATCH_CHUNKS = 4
-LEASE = timedelta(seconds=60)
 # Chunks a download reads ahead of the client: about one getMore batch (16 MiB), so the
 # next batch is fetched while the client receives this one.
 READ_AHEAD = 16
-# A running upload renews its lease this often; one that stalls for longer than LEASE loses it.
-RENEW_SECONDS = 15.0
 
 
 class ChunkWriter:
@@ -108,12 +101,17 @@ class Artifacts(Repository):
     collection_name = "artifacts"
     object_type = "Artifact"
 
-    def __init__(self, database: Database, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        database: Database,
+        audit: AuditLog,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
         super().__init__(database, audit)
         self.bucket = AsyncGridFSBucket(database.db, BUCKET, chunk_size_bytes=CHUNK_BYTES)
         self.files = database[f"{BUCKET}.files"]
         self.chunks = database[f"{BUCKET}.chunks"]
-        self.uploads = database["artifact_uploads"]
+        self.uploads = Uploads(database, BUCKET, lease_seconds)
 
     async def create(
         self,
@@ -149,8 +147,8 @@ class Artifacts(Repository):
                     )
                 digest.update(data)
                 await writer.write(data)
-                if time.monotonic() - renewed > RENEW_SECONDS:
-                    await self._renew(artifact["_id"], file_id)
+                if time.monotonic() - renewed > self.uploads.renew_seconds:
+                    await self.uploads.renew(artifact["_id"], file_id)
                     renewed = time.monotonic()
             sha256 = digest.hexdigest()
             declared = artifact.get("sha256")
@@ -179,21 +177,9 @@ class Artifacts(Repository):
 
     async def _take_lease(self, id: str) -> tuple[Document, ObjectId]:
         oid = object_id(id)
-        file_id = ObjectId()
-        stamp = now()
-        try:
-            # Takes a free or expired lease; a live one makes the upsert's insert collide.
-            before = await self.uploads.find_one_and_update(
-                {"_id": oid, "expires_at": {"$lte": stamp}},
-                {"$set": {"file_id": file_id, "expires_at": stamp + LEASE}},
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
-            )
-        except DuplicateKeyError:
-            raise Conflict("another upload of this artifact is in progress") from None
-        if before is not None:
-            # A lease that expired belonged to an upload that died: delete what it left.
-            await self._delete_bytes([before["file_id"]])
+        if oid is None:
+            raise NotFound("artifact does not exist")
+        file_id = await self.uploads.take(oid)
         artifact = await self.collection.find_one({"_id": oid})
         refusal: ModelBoxError | None = None
         if artifact is None:
@@ -203,24 +189,16 @@ class Artifacts(Repository):
         elif artifact["state"] == AVAILABLE:
             refusal = Conflict("artifact is already uploaded and cannot change: create a new one")
         if refusal is not None:
-            await self.uploads.delete_one({"_id": oid, "file_id": file_id})
+            await self.uploads.release(oid, file_id)
             raise refusal
         assert artifact is not None
         return artifact, file_id
-
-    async def _renew(self, oid: ObjectId, file_id: ObjectId) -> None:
-        result = await self.uploads.update_one(
-            {"_id": oid, "file_id": file_id}, {"$set": {"expires_at": now() + LEASE}}
-        )
-        if result.matched_count == 0:
-            raise Conflict("the upload was taken over or the artifact deleted while it ran")
 
     async def _complete(
         self, session: Session, actor: Actor, artifact: Document, file: Document, sha256: str
     ) -> Record:
         """The file's entry, the state change and its audit event, in one transaction."""
-        lease = {"_id": artifact["_id"], "file_id": file["_id"]}
-        released = await self.uploads.delete_one(lease, session=session)
+        released = await self.uploads.release(artifact["_id"], file["_id"], session)
         await self.files.insert_one(file, session=session)
         after = await self.collection.find_one_and_update(
             {"_id": artifact["_id"], "state": PENDING},
@@ -236,8 +214,8 @@ class Artifacts(Repository):
             return_document=ReturnDocument.AFTER,
             session=session,
         )
-        if released.deleted_count == 0 or after is None:
-            raise Conflict("the upload was taken over or the artifact deleted while it ran")
+        if not released or after is None:
+            raise Conflict(TAKEN_OVER)
         await self.audit.record(
             session,
             actor,
@@ -251,13 +229,8 @@ class Artifacts(Repository):
 
     async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
         await writer.settle()
-        await self._delete_bytes([writer.file_id])
-        await self.uploads.delete_one({"_id": oid, "file_id": writer.file_id})
-
-    async def _delete_bytes(self, file_ids: list[ObjectId], session: Session | None = None) -> None:
-        if file_ids:
-            await self.chunks.delete_many({"files_id": {"$in": file_ids}}, session=session)
-            await self.files.delete_many({"_id": {"$in": file_ids}}, session=session)
+        await self.uploads.delete_files([writer.file_id])
+        await self.uploads.release(oid, writer.file_id)
 
     async def read(self, file_id: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes `start` to `end` (inclusive) of a stored file, a chunk at a time.
@@ -328,8 +301,7 @@ class Artifacts(Repository):
 
     async def _delete_with_bytes(self, session: Session, artifacts: list[Document]) -> None:
         """The bytes of deleted artifacts, and of any upload running into one of them."""
-        ids = [object_id(a.get("_id") or a["id"]) for a in artifacts]
-        leases = await self.uploads.find({"_id": {"$in": ids}}, session=session).to_list()
-        await self.uploads.delete_many({"_id": {"$in": ids}}, session=session)
+        ids = object_ids([a.get("_id") or a["id"] for a in artifacts])
+        writing = await self.uploads.drop(ids, session)
         file_ids = [ObjectId(a["file_id"]) for a in artifacts if a.get("file_id")]
-        await self._delete_bytes([*file_ids, *(lease["file_id"] for lease in leases)], session)
+        await self.uploads.delete_files([*file_ids, *writing], session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -131,7 +132,12 @@ def create_app(
     uri = mongodb_uri or settings.mongodb_uri
     if uri is None:
         raise ValueError("create_app needs a MongoDB URI: the CLI starts the embedded one")
-    store = Store(uri, settings.database, event_listeners=event_listeners)
+    store = Store(
+        uri,
+        settings.database,
+        event_listeners=event_listeners,
+        upload_lease_seconds=settings.upload_lease_seconds,
+    )
     graphql = GraphQLApp(store, settings)
 
     @contextlib.asynccontextmanager
@@ -142,9 +148,14 @@ def create_app(
             # Shown once: only the hash is stored.
             print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
         app.state.store = store
+        # Uploads whose server died (this one or another) leave bytes to delete.
+        sweeper = asyncio.create_task(store.artifacts.uploads.sweep_forever())
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await store.close()
 
     async def healthz(request: Request) -> Response:
