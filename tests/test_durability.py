@@ -19,7 +19,7 @@ import httpx
 from tests.servers import ServerProcess
 from tests.test_server import _env
 
-TOKEN = "mbx_durability-test-token"
+TOKEN = "mbx_durability-test-token-long-enough-for-admin"
 WRITERS = 4
 BATCHES = 30
 POINTS = 50

@@ -16,7 +16,7 @@ from modelbox.server.embedded import EmbeddedDatabase
 from tests.servers import ServerProcess
 from tests.test_server import _env, gql
 
-TOKEN = "mbx_lease-test-token"
+TOKEN = "mbx_lease-test-token-long-enough-for-admin"
 MIB = 1024 * 1024
 
 
