@@ -25,7 +25,14 @@ class ModelBoxError(Exception):
         return {"code": self.code, **self.details}
 
 
-class DatabaseUnavailable(ModelBoxError):
+class DatabaseError(ModelBoxError):
+    """The database failed in a way that is neither the caller's doing nor an outage: a bug
+    or a broken database. Answered INTERNAL_SERVER_ERROR with its message masked, and logged
+    with the driver's error as its cause. The store raises it (and its subclasses) for every
+    driver error that leaves it (`store/faults.py`)."""
+
+
+class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached just now (down, restarting, failing over).
 
     Nothing was changed by the request, or (a write whose commit was under way) it is
@@ -94,6 +101,7 @@ class LiveUpdatesInterrupted(ModelBoxError):
 __all__ = [
     "BadUserInput",
     "Conflict",
+    "DatabaseError",
     "DatabaseUnavailable",
     "Forbidden",
     "LiveUpdatesInterrupted",

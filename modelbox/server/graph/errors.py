@@ -8,7 +8,6 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from modelbox.server.errors import BadUserInput, ModelBoxError
-from modelbox.server.store import client_error
 
 log = logging.getLogger("modelbox.server.errors")
 
@@ -18,7 +17,8 @@ MASKED_MESSAGE = "Internal server error"
 def _code(error: GraphQLError) -> str | None:
     original = error.original_error
     if isinstance(original, ModelBoxError):
-        return original.code
+        # A DatabaseError is a failure, not an answer: masked and logged like any other.
+        return None if original.code == ModelBoxError.code else original.code
     if original is None:
         # Syntax and validation errors (including the query limits) are the client's to fix.
         return BadUserInput.code
@@ -51,11 +51,6 @@ def needs_masking(error: GraphQLError) -> bool:
 
 
 def _masked(error: GraphQLError) -> GraphQLError:
-    retryable = client_error(error.original_error) if error.original_error else None
-    if retryable is not None:
-        # The database is down or restarting: the client retries, nothing here is a bug.
-        log.warning("database unavailable at %s: %r", error.path, error.original_error)
-        return _replaced(error, retryable.message, retryable.extensions)
     log.error("unexpected error at %s", error.path, exc_info=error.original_error)
     return _replaced(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 

@@ -163,3 +163,8 @@ async def downloadable(ctx: Context, global_id: str) -> Record:
 
 async def record_download(ctx: Context, target: Record, changes: dict[str, Any]) -> None:
     await ctx.store.artifacts.record_download(ctx.actor, target, changes)
+
+
+def content(ctx: Context, record: Record, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes `start` to `end` (inclusive) of a record `downloadable` returned."""
+    return ctx.store.artifacts.read(record["file_id"], start, end)

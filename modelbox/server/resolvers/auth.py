@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 
 from modelbox.server.access import Actor
-from modelbox.server.errors import Unauthenticated
+from modelbox.server.errors import DatabaseUnavailable, Unauthenticated
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.tokens import principal_of
-from modelbox.server.store import DatabaseError, client_error
 
 log = logging.getLogger("modelbox")
 
@@ -27,11 +26,7 @@ async def sign_in(ctx: Context, token: str | None) -> None:
         return
     try:
         record = await ctx.store.tokens.authenticate(token)
-    except DatabaseError as error:
-        unavailable = client_error(error)
-        if unavailable is None:
-            raise
-        log.warning("cannot check a token: the database is unavailable (%r)", error)
+    except DatabaseUnavailable as unavailable:
         ctx.refusal = unavailable
         return
     if record is None:

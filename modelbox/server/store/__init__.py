@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pymongo.errors import PyMongoError as DatabaseError
 from pymongo.monitoring import CommandListener
 
 from modelbox.server.store.artifacts import Artifacts
@@ -13,7 +12,7 @@ from modelbox.server.store.changes import Change, ChangeFeed, ConnectionLoss
 from modelbox.server.store.database import Database
 from modelbox.server.store.events import Events
 from modelbox.server.store.experiments import Checkpoints, Experiments
-from modelbox.server.store.faults import client_error
+from modelbox.server.store.faults import boundary
 from modelbox.server.store.metrics import Metrics
 from modelbox.server.store.models import Models
 from modelbox.server.store.namespaces import Namespaces
@@ -22,6 +21,21 @@ from modelbox.server.store.records import Record
 from modelbox.server.store.tokens import ApiTokens
 from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS
 from modelbox.server.store.versions import ModelVersions
+
+# The store's boundary: what these raise is the project's errors, never the driver's.
+for repository in (
+    ApiTokens,
+    Artifacts,
+    AuditLog,
+    Checkpoints,
+    Events,
+    Experiments,
+    Metrics,
+    Models,
+    ModelVersions,
+    Namespaces,
+):
+    boundary(repository)
 
 
 class Store:
@@ -71,17 +85,6 @@ class Store:
         await self.database.close()
 
 
-# Callers above the store catch `DatabaseError` (the database unreachable, or failing), ask
-# `client_error` whether it is one a client should retry (DATABASE_UNAVAILABLE), and may pass
-# `CommandListener`s to watch its commands; none of this needs the driver itself.
-__all__ = [
-    "AuditAction",
-    "Change",
-    "ChangeFeed",
-    "CommandListener",
-    "DatabaseError",
-    "Page",
-    "Record",
-    "Store",
-    "client_error",
-]
+# Callers above the store may pass `CommandListener`s to watch its commands without
+# importing the driver; its errors are `modelbox.server.errors`'s (see faults.py).
+__all__ = ["AuditAction", "Change", "ChangeFeed", "CommandListener", "Page", "Record", "Store"]

@@ -1,15 +1,31 @@
-"""Which driver errors mean "the database is not there just now", and what the client hears.
+"""The one place driver errors become the project's errors (`modelbox/server/errors.py`).
 
-The one mapping from the driver's errors to `DatabaseUnavailable` (DATABASE_UNAVAILABLE):
-the GraphQL error codes, the artifact routes and token checks all ask here, so a database
-that is down, restarting or electing a primary answers the same everywhere.
+The store's public coroutines (`boundary`, applied to each repository in `store/__init__`)
+raise no driver error: a unique index refusing a write is `Conflict`, a database that is
+down, restarting or electing a primary is `DatabaseUnavailable` (DATABASE_UNAVAILABLE),
+anything else `DatabaseError` (masked INTERNAL_SERVER_ERROR). Inside the store, calls between
+repositories still see the driver's errors: transactions retry on their labels.
 """
 
 from __future__ import annotations
 
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
-from modelbox.server.errors import DatabaseUnavailable
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+
+from modelbox.server.errors import Conflict, DatabaseError, DatabaseUnavailable, ModelBoxError
+from modelbox.server.store.indexes import conflict_message
+
+log = logging.getLogger(__name__)
+C = TypeVar("C", bound=type)
+# True while a store method runs: the store's own calls between repositories are not the
+# boundary, and must see the driver's errors.
+_inside = ContextVar("inside_store", default=False)
 
 # Server codes meaning "not now, elsewhere or later": shutting down, not (or no longer) the
 # primary, a host unreachable during an election. MongoDB's own retryable-error list.
@@ -31,3 +47,57 @@ def unavailable(error: BaseException) -> bool:
 def client_error(error: BaseException) -> DatabaseUnavailable | None:
     """The error to show a client for a driver error, if it is one it should retry."""
     return DatabaseUnavailable() if unavailable(error) else None
+
+
+def translated(error: PyMongoError) -> ModelBoxError:
+    """The project's error for a driver error."""
+    if isinstance(error, DuplicateKeyError):
+        return Conflict(conflict_message(error))
+    if unavailable(error):
+        # Down or restarting: the client retries, nothing here is a bug.
+        log.warning("the database is unavailable: %r", error)
+        return DatabaseUnavailable()
+    return DatabaseError(f"database error: {type(error).__name__}")
+
+
+def _coroutine(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _inside.get():
+            return await method(*args, **kwargs)
+        entered = _inside.set(True)
+        try:
+            return await method(*args, **kwargs)
+        except PyMongoError as error:
+            raise translated(error) from error
+        finally:
+            _inside.reset(entered)
+
+    return guarded
+
+
+def _generator(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    # A generator runs in its consumer's context between items, so it sets no flag.
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in method(*args, **kwargs):
+                yield item
+        except PyMongoError as error:
+            raise translated(error) from error
+
+    return guarded
+
+
+def boundary(cls: C) -> C:
+    """Make `cls`'s public coroutines and async generators (inherited ones included) raise
+    the project's errors instead of the driver's."""
+    for name in dir(cls):
+        method = getattr(cls, name)
+        if name.startswith("_") or getattr(method, "__wrapped__", None) is not None:
+            continue
+        if inspect.iscoroutinefunction(method):
+            setattr(cls, name, _coroutine(method))
+        elif inspect.isasyncgenfunction(method):
+            setattr(cls, name, _generator(method))
+    return cls

@@ -22,7 +22,7 @@ from modelbox.server.errors import BadUserInput, DatabaseUnavailable, ModelBoxEr
 from modelbox.server.resolvers import artifacts
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import to_global_id
-from modelbox.server.store import DatabaseError, Record, client_error
+from modelbox.server.store import Record
 
 log = logging.getLogger("modelbox.artifacts")
 
@@ -72,23 +72,16 @@ def _json(body: object, status: int, headers: dict[str, str] | None = None) -> R
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
-def _error(error: ModelBoxError) -> Response:
-    # The same shape as a GraphQL error, so clients read one format.
+def _error(error: ModelBoxError, doing: str) -> Response:
+    # The same shape as a GraphQL error, so clients read one format; failures are masked.
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    if error.code == ModelBoxError.code:
+        log.error("%s failed", doing, exc_info=error)
+        body = {"errors": [{"message": "Internal server error", "extensions": error.extensions}]}
     headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
     if isinstance(error, DatabaseUnavailable):
         headers = {"Retry-After": str(error.retry_after)}
     return _json(body, error.http_status, headers)
-
-
-def _database_error(error: DatabaseError, doing: str) -> Response:
-    """What GraphQL answers for the same error: DATABASE_UNAVAILABLE, or a masked 500."""
-    unavailable = client_error(error)
-    if unavailable is not None:
-        log.warning("%s: the database is unavailable (%r)", doing, error)
-        return _error(unavailable)
-    log.error("%s failed: database error", doing, exc_info=error)
-    return _error(ModelBoxError("Internal server error"))
 
 
 def _closing(response: Response) -> Response:
@@ -136,9 +129,7 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
                 _declared_length(request),
             )
         except ModelBoxError as error:
-            return _closing(_error(error))
-        except DatabaseError as error:
-            return _closing(_database_error(error, "artifact upload"))
+            return _closing(_error(error, "artifact upload"))
         except ClientDisconnect:
             # Nobody is left to answer; the partial upload is already cleaned up.
             return Response(status_code=400)
@@ -155,9 +146,7 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
         try:
             record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
         except ModelBoxError as error:
-            return _error(error)
-        except DatabaseError as error:
-            return _database_error(error, "artifact download")
+            return _error(error, "artifact download")
         size: int = record["size"]
         headers = _headers(record)
         # The bytes never change, so a client holding this ETag has them already.
@@ -182,11 +171,11 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             await artifacts.record_download(
                 ctx, record, {"range": headers.get("Content-Range"), "bytes": end - start + 1}
             )
-        except DatabaseError as error:
-            return _database_error(error, "artifact download")
+        except ModelBoxError as error:
+            return _error(error, "artifact download")
         if size == 0:
             return Response(b"", status, headers)
-        body = ctx.store.artifacts.read(record["file_id"], start, end)
+        body = artifacts.content(ctx, record, start, end)
         return StreamingResponse(body, status, headers)
 
     path = f"{artifacts.ARTIFACTS_PATH}/{{artifact_id}}"
