@@ -202,7 +202,14 @@ async def downsampled(
         high = summary["last_step"] if to_step is None else min(to_step, summary["last_step"])
         level = level_for(high - low + 1, max_points // 4)
         if level is not None:
-            plot = PlotRange(str(summary["subject_id"]), summary["key"], low, high, level)
+            plot = PlotRange(
+                str(summary["subject_id"]),
+                summary["key"],
+                low,
+                high,
+                level,
+                summary.get("max_span"),
+            )
             return m4(await ctx.loaders.metric_plots.load(plot), max_points)
     step_range = StepRange(
         str(summary["subject_id"]),
@@ -211,5 +218,6 @@ async def downsampled(
         from_step,
         to_step,
         rollup=dense and summary["kind"] == FLOAT,
+        max_span=summary.get("max_span"),
     )
     return m4(await ctx.loaders.metric_points.load(step_range), max_points)

@@ -24,14 +24,49 @@ class StepRange:
     from_step: int | None = None
     to_step: int | None = None
     rollup: bool = False
+    # The series' widest bucket (its summary's max_span), which bounds the scan from below.
+    max_span: int | None = None
 
     def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {"subject_id": object_id(self.subject_id), "key": self.key}
-        if self.from_step is not None:
-            query["last_step"] = {"$gte": self.from_step}
-        if self.to_step is not None:
-            query["first_step"] = {"$lte": self.to_step}
-        return query
+        return bucket_query(self.subject_id, self.key, self.from_step, self.to_step, self.max_span)
+
+
+def _covering(ranges: list[StepRange]) -> dict[str, Any]:
+    """One index range holding every range's buckets (and maybe a few more, cut later):
+    SecantusDB scans the whole collection for an `$or`, MongoDB is fine either way."""
+    if len(ranges) == 1:
+        return ranges[0].query()
+    queries = [r.query() for r in ranges]
+    query: dict[str, Any] = {
+        "subject_id": {"$in": list({q["subject_id"] for q in queries})},
+        "key": {"$in": list({q["key"] for q in queries})},
+    }
+    bounds = [q.get("first_step", {}) for q in queries]
+    steps = {}
+    if all("$gte" in b for b in bounds):
+        steps["$gte"] = min(b["$gte"] for b in bounds)
+    if all("$lte" in b for b in bounds):
+        steps["$lte"] = max(b["$lte"] for b in bounds)
+    if steps:
+        query["first_step"] = steps
+    return query
+
+
+def bucket_query(
+    subject_id: str, key: str, from_step: int | None, to_step: int | None, max_span: int | None
+) -> dict[str, Any]:
+    """Buckets that may hold steps in `[from_step, to_step]`, by `first_step` alone: the
+    index's range. (A condition on `last_step` too makes SecantusDB scan the collection;
+    the points outside the range are cut after reading.)"""
+    query: dict[str, Any] = {"subject_id": object_id(subject_id), "key": key}
+    steps: dict[str, int] = {}
+    if from_step is not None and max_span is not None:
+        steps["$gte"] = from_step - max_span
+    if to_step is not None:
+        steps["$lte"] = to_step
+    if steps:
+        query["first_step"] = steps
+    return query
 
 
 class Reading:
@@ -80,11 +115,8 @@ class Reading:
         reads only the buckets that can hold it: the scan starts a bucket's width before
         `from_step` and ends where `limit` points should end, widening until the page is full.
         """
-        query: dict[str, Any] = {"subject_id": object_id(subject_id), "key": key}
-        if from_step is not None:
-            query["last_step"] = {"$gte": from_step}
-            if shape is not None and shape.get("max_span") is not None:
-                query["first_step"] = {"$gte": from_step - shape["max_span"]}
+        max_span = shape.get("max_span") if shape is not None else None
+        query = bucket_query(subject_id, key, from_step, None, max_span)
         end = to_step
         if shape is not None and shape.get("last_step") is not None:
             end = shape["last_step"] if end is None else min(end, shape["last_step"])
@@ -149,11 +181,12 @@ class Reading:
             skipped: dict[str, int] | None = None
             if rollup:
                 skipped = {"steps": 0, "wallclocks": 0, "values": 0, "tensors": 0, "bytes": 0}
-            query = {"$or": [r.query() for r in wanted]}
+            query = _covering(wanted)
             cursor = self.buckets.find(query, projection=skipped, session=session)
             async for bucket in cursor.sort("first_step", 1).batch_size(10_000):
                 series = (str(bucket["subject_id"]), bucket["key"], rollup)
-                found[series].append(Columns.of_bucket(bucket, rollup))
+                if series in found:
+                    found[series].append(Columns.of_bucket(bucket, rollup))
         return [
             merge(
                 [

@@ -78,7 +78,7 @@ class Metrics(Tiles, Compaction):
         indexed = subject_type == "Experiment" and searchable
         # Plot tiles these points fall in are stale from this transaction on.
         touched = invalidation(
-            (subject, s.key, s.steps[0], s.steps[-1]) for s in series if s.kind == FLOAT
+            subject, ((s.key, s.steps[0], s.steps[-1]) for s in series if s.kind == FLOAT)
         )
 
         async def work(session: Session) -> None:

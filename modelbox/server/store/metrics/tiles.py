@@ -56,6 +56,7 @@ class PlotRange:
     low: int
     high: int
     level: int
+    max_span: int | None = None
 
     @property
     def slot(self) -> int:
@@ -104,13 +105,18 @@ def _tile_points(tile: Any) -> Columns:
     )
 
 
-def invalidation(series: Iterable[tuple[Any, str, int, int]]) -> dict[str, Any] | None:
-    """The filter of the tiles that (subject, key, lowest step, highest step) writes touch."""
-    clauses = [
-        {"subject_id": subject, "key": key, "start": {"$lte": high}, "end": {"$gt": low}}
-        for subject, key, low, high in series
-    ]
-    return {"$or": clauses} if clauses else None
+def invalidation(subject: Any, series: Iterable[tuple[str, int, int]]) -> dict[str, Any] | None:
+    """The filter of the tiles a request's (key, lowest step, highest step) writes touch: one
+    index range over its keys and the union of its steps (an `$or` SecantusDB would scan)."""
+    touched = list(series)
+    if not touched:
+        return None
+    return {
+        "subject_id": subject,
+        "key": {"$in": [key for key, _, _ in touched]},
+        "start": {"$lte": max(high for _, _, high in touched)},
+        "end": {"$gt": min(low for _, low, _ in touched)},
+    }
 
 
 class Tiles(Reading):
@@ -123,7 +129,8 @@ class Tiles(Reading):
         """For each range: its whole slots from tiles (built where stale), its partial slots
         at both ends from the buckets, in step order. A constant number of commands."""
         wanted = {(r.subject_id, r.key, r.level, t) for r in ranges for t in r.tile_starts()}
-        tiles = await self._fresh_tiles(wanted)
+        spans = {(r.subject_id, r.key): r.max_span for r in ranges}
+        tiles = await self._fresh_tiles(wanted, spans)
         ends: list[list[StepRange]] = []
         for r in ranges:
             start, stop = r.inner
@@ -131,7 +138,7 @@ class Tiles(Reading):
             ends.append(
                 [
                     # Exact: at most a slot's worth of steps at each end.
-                    StepRange(r.subject_id, r.key, FLOAT, low, high)
+                    StepRange(r.subject_id, r.key, FLOAT, low, high, max_span=r.max_span)
                     for low, high in pieces
                     if low <= high
                 ]
@@ -150,30 +157,39 @@ class Tiles(Reading):
             out.append(merge(parts, FLOAT))
         return out
 
-    async def _fresh_tiles(self, wanted: set[TileKey]) -> dict[TileKey, Columns]:
+    async def _fresh_tiles(
+        self, wanted: set[TileKey], spans: dict[tuple[str, str], int | None]
+    ) -> dict[TileKey, Columns]:
         if not wanted:
             return {}
+        # One index range over them all, the few extra tiles skipped below: an `$or` of
+        # single tiles is a collection scan on SecantusDB.
         query = {
-            "$or": [
-                {"subject_id": object_id(s), "key": k, "level": lv, "start": st}
-                for s, k, lv, st in wanted
-            ]
+            "subject_id": {"$in": list({object_id(s) for s, _, _, _ in wanted})},
+            "key": {"$in": list({k for _, k, _, _ in wanted})},
+            "level": {"$in": list({lv for _, _, lv, _ in wanted})},
+            "start": {"$gte": min(st for *_, st in wanted), "$lte": max(st for *_, st in wanted)},
         }
         found: dict[TileKey, Columns] = {}
         versions: dict[TileKey, int] = {}
         async for tile in self.tiles.find(query).batch_size(len(wanted) + 1):
             name = (str(tile["subject_id"]), tile["key"], tile["level"], tile["start"])
+            if name not in wanted:
+                continue
             if tile.get("computed") == tile["version"]:
                 found[name] = _tile_points(tile)
             else:
                 versions[name] = tile["version"]
         stale = wanted - set(found)
         if stale:
-            found |= await self._build(sorted(stale), versions)
+            found |= await self._build(sorted(stale), versions, spans)
         return found
 
     async def _build(
-        self, stale: list[TileKey], versions: dict[TileKey, int]
+        self,
+        stale: list[TileKey],
+        versions: dict[TileKey, int],
+        spans: dict[tuple[str, str], int | None],
     ) -> dict[TileKey, Columns]:
         """Build `stale` tiles from the buckets' rollups in one transaction, which reads the
         buckets in its snapshot and bumps each series' summary (see the module's note)."""
@@ -181,7 +197,8 @@ class Tiles(Reading):
 
         async def work(session: Session) -> None:
             ranges = [
-                StepRange(s, k, FLOAT, st, st + 2**lv - 1, rollup=True) for s, k, lv, st in stale
+                StepRange(s, k, FLOAT, st, st + 2**lv - 1, True, spans[(s, k)])
+                for s, k, lv, st in stale
             ]
             points = await self.points_many(ranges, session=session)
             updates = []
