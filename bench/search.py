@@ -51,7 +51,7 @@ from modelbox.server.store.metrics.columns import SeriesPoints  # noqa: E402
 from modelbox.server.web.app import create_app  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
-TOKEN = "mbx_bench-search-token"
+TOKEN = "mbx_bench-search-token-of-32-characters"
 NAMESPACE = "bench"
 DATABASE = "bench_search"
 LEARNING_RATES = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
