@@ -13,6 +13,7 @@ from bson import ObjectId
 
 from modelbox.server.access import Actor
 from modelbox.server.store.database import Database, Session
+from modelbox.server.store.keys import to_stored
 from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
 from modelbox.server.store.records import now
 
@@ -58,19 +59,21 @@ class AuditLog:
     ) -> None:
         """Insert one event; `scopes` are the namespaces whose admins may read it."""
         await self.collection.insert_one(
-            {
-                "namespace": namespace,
-                "scopes": scopes if scopes is not None else [namespace],
-                "action": action.value,
-                "object_type": object_type,
-                "object_id": str(object_id),
-                "actor": actor.name,
-                "token_id": actor.token_id,
-                "client_address": actor.client_address,
-                "user_agent": actor.user_agent,
-                "changes": jsonable(changes) if changes is not None else None,
-                "at": now(),
-            },
+            to_stored(
+                {
+                    "namespace": namespace,
+                    "scopes": scopes if scopes is not None else [namespace],
+                    "action": action.value,
+                    "object_type": object_type,
+                    "object_id": str(object_id),
+                    "actor": actor.name,
+                    "token_id": actor.token_id,
+                    "client_address": actor.client_address,
+                    "user_agent": actor.user_agent,
+                    "changes": jsonable(changes) if changes is not None else None,
+                    "at": now(),
+                }
+            ),
             session=session,
         )
 

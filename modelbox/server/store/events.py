@@ -20,6 +20,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
+from modelbox.server.store.keys import to_stored
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import Record, now, object_id, to_record
 from modelbox.server.store.repository import Repository
@@ -91,20 +92,22 @@ class Events(Repository):
         documents: list[Document] = [{} for _ in events]
         for i in ordered:
             oid = ObjectId()
-            documents[i] = {
-                "_id": oid,
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "namespace": subject["namespace"],
-                "name": events[i]["name"],
-                "source": events[i].get("source"),
-                "wallclock": events[i]["wallclock"],
-                "payload": events[i].get("payload"),
-                "since_previous": None,
-                "since_previous_same": None,
-                "order": order_key(events[i]["wallclock"], oid),
-                "created_at": stamp,
-            }
+            documents[i] = to_stored(
+                {
+                    "_id": oid,
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "namespace": subject["namespace"],
+                    "name": events[i]["name"],
+                    "source": events[i].get("source"),
+                    "wallclock": events[i]["wallclock"],
+                    "payload": events[i].get("payload"),
+                    "since_previous": None,
+                    "since_previous_same": None,
+                    "order": order_key(events[i]["wallclock"], oid),
+                    "created_at": stamp,
+                }
+            )
         timeline = [documents[i] for i in ordered]
 
         async def work(session: Session) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from modelbox.server.store.keys import from_stored
+
 Record = dict[str, Any]
 
 
@@ -30,8 +32,9 @@ def object_ids(values: list[str]) -> list[ObjectId]:
 
 
 def to_record(document: dict[str, Any]) -> Record:
+    """A stored document as callers see it: `id`, hex ids, user maps' keys decoded."""
     record: Record = {}
-    for key, value in document.items():
+    for key, value in from_stored(document).items():
         if key == "_id":
             key = "id"
         record[key] = str(value) if isinstance(value, ObjectId) else value

@@ -12,6 +12,7 @@ from modelbox.server.access import Actor
 from modelbox.server.errors import NotFound
 from modelbox.server.store.audit import AuditAction, AuditLog
 from modelbox.server.store.database import Database, Session
+from modelbox.server.store.keys import from_stored, to_stored
 from modelbox.server.store.paging import (
     NEWEST_FIRST,
     Page,
@@ -130,7 +131,8 @@ class Repository:
         """Insert and audit it; `unaudited` fields (secrets) stay out of the audit trail."""
         stamp = now()
         document = {**document, "created_at": stamp, "updated_at": stamp}
-        result = await self.collection.insert_one(document, session=session)
+        stored = to_stored(document)
+        result = await self.collection.insert_one(stored, session=session)
         skipped = {"created_at", "updated_at", *unaudited}
         await self.audit.record(
             session,
@@ -142,7 +144,7 @@ class Repository:
             {k: v for k, v in document.items() if k not in skipped},
             scopes=scopes,
         )
-        return to_record(document)
+        return to_record(stored)
 
     async def _create_under(
         self, actor: Actor, parent_type: str, parent_id: str, document: dict[str, Any]
@@ -170,13 +172,13 @@ class Repository:
         """
         before = await self.collection.find_one_and_update(
             {"_id": object_id(id)},
-            {"$set": {**changes, "updated_at": now()}, **(extra or {})},
+            {"$set": {**to_stored(changes), "updated_at": now()}, **(extra or {})},
             session=session,
             return_document=ReturnDocument.BEFORE,
         )
         if before is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
-        diff = changed_fields(before, changes)
+        diff = changed_fields(from_stored(before), changes)
         if diff:
             await self.audit.record(
                 session,

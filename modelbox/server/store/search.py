@@ -35,6 +35,7 @@ from modelbox.search.terms import (
 from modelbox.server.errors import BadUserInput
 from modelbox.server.store.cursors import Cursors
 from modelbox.server.store.database import Database
+from modelbox.server.store.keys import encode_key, user_path
 from modelbox.server.store.paging import Page
 from modelbox.server.store.records import to_record
 
@@ -45,7 +46,7 @@ _MONGO_OP = {"GT": "$gt", "GTE": "$gte", "LT": "$lt", "LTE": "$lte"}
 
 def summary_field(key: str) -> str:
     """A metric key as one field name: `.` and `$` cannot appear in a path's segment."""
-    return key.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+    return encode_key(key)
 
 
 def _like(pattern: str) -> str:
@@ -93,7 +94,7 @@ class Fields:
         if isinstance(subject, Param):
             if self.hyperparameters is None:
                 raise BadUserInput(f"{self.object_name}s have no hyperparameters")
-            return ".".join((self.hyperparameters, *subject.path))
+            return user_path(self.hyperparameters, *subject.path)
         if isinstance(subject, Metric):
             if subject.dataset is not None:
                 raise BadUserInput(
