@@ -10,7 +10,7 @@ in one namespace. Two questions, each asked `--repeats` times, median latency:
   `params.lr = '…'` with `order_by=["metrics.val_acc DESC"]`, `max_results=10`, and
   merges the answers; the figure is all of those calls.
 * three: "metrics.val_acc > 0.8 and params.optimizer = 'adam' and metrics.loss < 0.5",
-  the first 100 runs, both sides in their default order.
+  the first 100 runs by name.
 
 ModelBox is a real `modelbox serve` over HTTP on the embedded SecantusDB, seeded through
 its own store (the code logMetrics runs); MLflow is `MlflowClient` on sqlite in-process
@@ -65,7 +65,7 @@ TOP = """query($first: Int!, $query: String, $orderBy: [ExperimentOrder!]) {
     edges { node { name } } } } }"""
 TOP_VARS = {"first": 10, "query": "params.lr < 0.01", "orderBy": [{"metric": "val_acc"}]}
 THREE_TEXT = "metrics.val_acc > 0.8 and params.optimizer = 'adam' and metrics.loss < 0.5"
-THREE_VARS = {"first": 100, "query": THREE_TEXT, "orderBy": None}
+THREE_VARS = {"first": 100, "query": THREE_TEXT, "orderBy": [{"field": "name", "direction": "ASC"}]}
 MLFLOW_TOP = [f"params.lr = '{lr}'" for lr in LEARNING_RATES if lr < 0.01]
 
 
@@ -217,7 +217,7 @@ def mlflow_figures(data: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         "repeats": repeats,
         "questions": [
             ["top", MLFLOW_TOP, ["metrics.val_acc DESC"], 10],
-            ["three", [THREE_TEXT], None, 100],
+            ["three", [THREE_TEXT], ["attributes.run_name ASC"], 100],
         ],
     }
     done = subprocess.run(
