@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelbox.policy_rules import check, retention_plan
+from modelbox.server.resolvers.policies.rules import check, retention_plan
 
 AT = datetime(2026, 1, 31, tzinfo=UTC)
 

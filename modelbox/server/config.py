@@ -72,6 +72,13 @@ class Settings:
     max_header_bytes: int = 64 * 1024
     header_timeout_seconds: int = 10
 
+    # Policies: seconds between scheduled retention runs, and how webhooks are retried
+    # (`webhook_attempts` calls, waiting `webhook_backoff` seconds, doubled each time).
+    policy_interval: float = 3600.0
+    webhook_attempts: int = 5
+    webhook_backoff: float = 1.0
+    webhook_timeout: float = 10.0
+
     def __post_init__(self) -> None:
         if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
             raise ValueError(
@@ -101,6 +108,11 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"{PREFIX}{name.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{PREFIX}{name.upper()} must be a number, not {raw!r}") from None
     if isinstance(default, int):
         try:
             return int(raw)

@@ -25,6 +25,9 @@ class Dataset:
 class MetricValue:
     key: str
     value: float
+    dataset: str | None = strawberry.field(
+        default=None, description="The dataset it was measured on, where one is named."
+    )
 
 
 def labels_of(record: Record) -> list[Label]:
@@ -39,4 +42,7 @@ def datasets_of(record: Record) -> list[Dataset]:
 
 
 def metric_values_of(record: Record) -> list[MetricValue]:
-    return [MetricValue(key=m["key"], value=m["value"]) for m in record.get("metrics") or []]
+    return [
+        MetricValue(key=m["key"], value=m["value"], dataset=m.get("dataset"))
+        for m in record.get("metrics") or []
+    ]

@@ -151,3 +151,9 @@ class Checkpoint(Node):
     async def model_version(self, info: Info) -> LazyModelVersion | None:
         record = await models.version_of_checkpoint(info.context, self.record)
         return to_node("ModelVersion", record) if record else None
+
+    model_versions = connection_field(
+        LazyModelVersion,
+        models.versions_of_checkpoint,
+        description="Every version made from this checkpoint (by hand or by policy), newest first.",
+    )

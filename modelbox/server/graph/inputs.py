@@ -48,6 +48,9 @@ class DatasetInput:
 class MetricValueInput:
     key: str
     value: float
+    dataset: str | None = strawberry.field(
+        default=None, description="The dataset it was measured on (a Dataset.name)."
+    )
 
 
 @strawberry.input

@@ -23,6 +23,7 @@ from modelbox.server.graph.events import events_field
 from modelbox.server.graph.experiments import Checkpoint, Experiment
 from modelbox.server.graph.inputs import ModelVersionFilter
 from modelbox.server.graph.namespaces import Namespace, namespace_of
+from modelbox.server.graph.policies import policies_field
 from modelbox.server.graph.relay import (
     Info,
     Node,
@@ -56,6 +57,8 @@ class Model(Node):
     updated_at: datetime
 
     events = events_field()
+
+    policies = policies_field("model_id")
 
     artifacts = artifacts_field()
 

@@ -6,6 +6,7 @@ import strawberry
 
 from modelbox.server.graph import events as event_graph
 from modelbox.server.graph import metrics as metric_series
+from modelbox.server.graph import policies as policy_graph
 from modelbox.server.graph.artifacts import Artifact, CreateArtifactInput, TrackArtifactInput
 from modelbox.server.graph.experiments import Checkpoint, Experiment
 from modelbox.server.graph.inputs import (
@@ -25,6 +26,7 @@ from modelbox.server.graph.relay import Info
 from modelbox.server.graph.tokens import Principal
 from modelbox.server.resolvers import artifacts, experiments, models, tokens
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.policies import crud as policies
 
 
 @strawberry.type
@@ -137,3 +139,25 @@ class Mutation:
     @strawberry.mutation(description="Deletes the artifact and its stored bytes (ADMIN).")
     async def delete_artifact(self, info: Info, input: DeleteInput) -> DeletePayload:
         return _deleted("Artifact", await artifacts.delete_artifact(info.context, input.id))
+
+    @strawberry.mutation(description="A policy the server applies itself (ADMIN).")
+    async def create_policy(
+        self, info: Info, input: policy_graph.CreatePolicyInput
+    ) -> policy_graph.Policy:
+        return await policy_graph.create_policy(info, input)
+
+    @strawberry.mutation(description="Change a policy; its kind and what it is about stay.")
+    async def update_policy(
+        self, info: Info, input: policy_graph.UpdatePolicyInput
+    ) -> policy_graph.Policy:
+        return await policy_graph.update_policy(info, input)
+
+    @strawberry.mutation(description="Deletes the policy and its evaluations (ADMIN).")
+    async def delete_policy(self, info: Info, input: DeleteInput) -> DeletePayload:
+        return _deleted("Policy", await policies.delete_policy(info.context, input.id))
+
+    @strawberry.mutation(description="Evaluate a policy now, on a subject or its whole scope.")
+    async def evaluate_policy(
+        self, info: Info, input: policy_graph.EvaluatePolicyInput
+    ) -> list[policy_graph.PolicyEvaluation]:
+        return await policy_graph.evaluate_policy(info, input)

@@ -14,6 +14,7 @@ import strawberry
 from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import events_field
 from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter, ModelFilter
+from modelbox.server.graph.policies import policies_field
 from modelbox.server.graph.relay import Info, Node, connection_field, node_type, to_node
 from modelbox.server.graph.search import ExperimentOrder, QueryText
 from modelbox.server.resolvers import audit, namespaces, search
@@ -37,6 +38,8 @@ class Namespace(Node):
     created_at: datetime
 
     events = events_field(namespace=True)
+
+    policies = policies_field("namespace")
 
     @classmethod
     def from_record(cls, record: Record) -> Namespace:

@@ -11,10 +11,12 @@ import strawberry
 from modelbox.server.graph import metrics as metric_series
 from modelbox.server.graph.audit import AuditEvent
 from modelbox.server.graph.events import Event
+from modelbox.server.graph.policies import PolicyEvaluation
 from modelbox.server.graph.relay import Info, Node, to_node
 from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import audit, events, namespace_changes
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.policies import live as policy_live
 
 
 @strawberry.enum
@@ -98,3 +100,12 @@ class Subscription:
     ) -> AsyncGenerator[ChangeEvent, None]:
         async for change in namespace_changes.namespace_changes(info.context, namespace):
             yield _change_event(change)
+
+    @strawberry.subscription(
+        description="Each decision of the namespace's policies as it is recorded (VIEWER)."
+    )
+    async def policy_evaluations(
+        self, info: Info, namespace: str
+    ) -> AsyncGenerator[PolicyEvaluation, None]:
+        async for record in policy_live.policy_evaluations(info.context, namespace):
+            yield PolicyEvaluation.from_record(record)

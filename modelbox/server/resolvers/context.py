@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from modelbox.server.access import Actor, Principal
 from modelbox.server.config import Settings
 from modelbox.server.errors import ModelBoxError, Unauthenticated
 from modelbox.server.resolvers.loaders import Loaders
 from modelbox.server.store import Store
+
+if TYPE_CHECKING:
+    from modelbox.server.resolvers.policies.engine import PolicyEngine
 
 
 @dataclass
@@ -28,6 +32,8 @@ class Context:
     token: str | None = field(default=None, repr=False)
     # A WebSocket's context outlives its operations: each operation runs on a copy.
     websocket: bool = False
+    # The process's policy engine, for policies evaluated by hand (set by the app).
+    policies: PolicyEngine | None = None
     # Made when first used: a subscription refreshes them per delivery, most never use them.
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 

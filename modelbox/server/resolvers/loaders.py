@@ -76,6 +76,8 @@ class Loaders:
         # Plots of long series through their precomputed tiles, many series in one command.
         self.metric_plots = DataLoader(load_fn=store.metrics.plot_many)
         self.artifact = self._authorized(store.artifacts.get_many)
+        self.policy = self._authorized(store.policies.get_many)
+        self.policy_evaluation = self._authorized(store.policy_evaluations.get_many)
         # The loader of each node type, for global ids, which say what type they are.
         self.of_type: dict[str, DataLoader[Any, Record | None]] = {
             "Namespace": self.namespace,
@@ -85,6 +87,8 @@ class Loaders:
             "Checkpoint": self.checkpoint,
             "Event": self.event,
             "Artifact": self.artifact,
+            "Policy": self.policy,
+            "PolicyEvaluation": self.policy_evaluation,
         }
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[PageRequest, int]] = {}

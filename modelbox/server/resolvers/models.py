@@ -96,8 +96,14 @@ async def versions_of_experiment(
     return await children(ctx, store.versions, "experiment_id", experiment["id"], first, after, {})
 
 
+async def versions_of_checkpoint(
+    ctx: Context, checkpoint: Record, first: int | None, after: str | None
+) -> Listing:
+    store = ctx.store
+    return await children(ctx, store.versions, "checkpoint_id", checkpoint["id"], first, after, {})
+
+
 async def version_of_checkpoint(ctx: Context, checkpoint: Record) -> Record | None:
-    listing = await children(
-        ctx, ctx.store.versions, "checkpoint_id", checkpoint["id"], 1, None, {}
-    )
+    """The newest version made from the checkpoint (`modelVersions` lists them all)."""
+    listing = await versions_of_checkpoint(ctx, checkpoint, 1, None)
     return listing.page.records[0] if listing.page.records else None

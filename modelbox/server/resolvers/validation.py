@@ -79,11 +79,16 @@ def aliases(values: list[str] | None, field: str = "aliases") -> list[str]:
 
 def key_values(values: list[dict[str, Any]] | None, field: str = "metrics") -> list[dict[str, Any]]:
     values = values or []
-    keys = [item["key"] for item in values]
+    if len(values) > MAX_LIST:
+        raise BadUserInput(f"{field}: more than {MAX_LIST} metrics", field=field)
+    # One value per key and dataset: "accuracy" may be measured on several datasets.
+    keys = [(item["key"], item.get("dataset")) for item in values]
     if len(set(keys)) != len(keys):
-        raise BadUserInput(f"{field}: the same key is given twice", field=field)
+        raise BadUserInput(f"{field}: the same key is given twice for one dataset", field=field)
     for item in values:
         check_pattern(f"{field}.key", item["key"], LABEL_KEY, "metric key")
+        if item.get("dataset") is not None:
+            object_name(item["dataset"], f"{field}.dataset")
         if not math.isfinite(item["value"]):
             raise BadUserInput(f"{field}.value: {item['key']} is not a finite number", field=field)
     return values

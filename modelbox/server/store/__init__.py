@@ -17,6 +17,7 @@ from modelbox.server.store.metrics import Metrics
 from modelbox.server.store.models import Models
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import Page
+from modelbox.server.store.policies import Policies, PolicyActions, PolicyEvaluations, PolicyLeases
 from modelbox.server.store.records import Record
 from modelbox.server.store.tokens import ApiTokens
 from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS
@@ -75,6 +76,16 @@ class Store:
         self.events = Events(self.database, self.audit)
         for subjects in (self.models, self.versions, self.experiments, self.checkpoints):
             subjects.on_delete.append(self.events.delete_subjects)
+        self.policies = Policies(self.database, self.audit, self.namespaces)
+        self.policy_evaluations = PolicyEvaluations(self.database, self.audit)
+        self.policy_leases = PolicyLeases(self.database)
+        self.policy_actions = PolicyActions(self.policy_evaluations, self.versions, self.artifacts)
+        # A policy goes with the model or experiment it is about; its records go with it.
+        for field in ("model_id", "target_model_id"):
+            self.models.on_delete.append(self.policies.children_of(field))
+        self.experiments.on_delete.append(self.policies.children_of("experiment_id"))
+        self.policies.on_delete.append(self.policy_evaluations.delete_of_policies)
+        self.policies.on_delete.append(self.policy_leases.delete_of_policies)
 
     async def open(self, cursor_secret: str | None = None) -> None:
         await self.database.ensure_indexes()

@@ -303,5 +303,48 @@ class Artifacts(Repository):
         """The bytes of deleted artifacts, and of any upload running into one of them."""
         ids = object_ids([a.get("_id") or a["id"] for a in artifacts])
         writing = await self.uploads.drop(ids, session)
-        file_ids = [ObjectId(a["file_id"]) for a in artifacts if a.get("file_id")]
-        await self.uploads.delete_files([*file_ids, *writing], session)
+        file_ids = {ObjectId(a["file_id"]) for a in artifacts if a.get("file_id")}
+        # Bytes a promoted version shares with its checkpoint stay while either one has them.
+        shared = set(
+            await self.collection.distinct(
+                "file_id", {"file_id": {"$in": list(file_ids)}}, session=session
+            )
+        )
+        unshared = [f for f in file_ids if f not in shared]
+        await self.uploads.delete_files([*unshared, *writing], session)
+
+    async def copy_to(
+        self,
+        session: Session,
+        actor: Actor,
+        source_ids: list[ObjectId],
+        subject_type: str,
+        target: Record,
+    ) -> list[Record]:
+        """Attach the AVAILABLE artifacts of `source_ids` to `target` too, sharing their bytes.
+
+        One the target already has under the same name is left as it is, so attaching
+        twice (two processes, a retry) attaches once.
+        """
+        query = {"subject_id": {"$in": source_ids}, "state": AVAILABLE}
+        sources = await self.collection.find(query, session=session).to_list()
+        taken = set(
+            await self.collection.distinct(
+                "name", {"subject_id": object_id(target["id"])}, session=session
+            )
+        )
+        copies = []
+        for source in sources:
+            if source["name"] in taken:
+                continue
+            fields = {
+                k: v for k, v in source.items() if k not in ("_id", "created_at", "updated_at")
+            }
+            document = {
+                **fields,
+                "subject_type": subject_type,
+                "subject_id": object_id(target["id"]),
+                "copied_from": source["_id"],
+            }
+            copies.append(await self._insert(session, actor, document))
+        return copies

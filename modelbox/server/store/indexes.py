@@ -109,6 +109,35 @@ INDEXES: dict[str, list[IndexSpec]] = {
         IndexSpec("namespace_order", [("namespace", ASCENDING), ("order", ASCENDING)]),
     ],
     "event_timelines": [],
+    "policies": [
+        _unique(
+            "namespace_name_unique",
+            [("namespace", ASCENDING), ("name", ASCENDING)],
+            "a policy named {name!r} already exists in namespace {namespace!r}",
+        ),
+        IndexSpec("model", [("model_id", ASCENDING), ("name", ASCENDING)]),
+        IndexSpec("target_model", [("target_model_id", ASCENDING)]),
+        IndexSpec("experiment", [("experiment_id", ASCENDING)]),
+    ],
+    "policy_evaluations": [
+        # One record per state of a subject a change showed, however many processes saw it.
+        _unique(
+            "policy_subject_state_unique",
+            [("policy_id", ASCENDING), ("subject_id", ASCENDING), ("state", ASCENDING)],
+            "this change was already evaluated",
+            partialFilterExpression={"state": {"$exists": True}},
+        ),
+        # A subject is promoted (or labeled) at most once per policy.
+        _unique(
+            "policy_subject_claim_unique",
+            [("policy_id", ASCENDING), ("subject_id", ASCENDING)],
+            "this policy already acted on this object",
+            partialFilterExpression={"claimed": True},
+        ),
+        IndexSpec("policy_newest", [("policy_id", ASCENDING), ("_id", DESCENDING)]),
+    ],
+    # Retention leases, by policy id: only `_id` is looked up.
+    "policy_leases": [],
     "metric_series": [
         _unique(
             "subject_key_unique",

@@ -45,30 +45,33 @@ class ModelVersions(Repository, Searchable):
         return query
 
     async def create(self, actor: Actor, model: Record, fields: dict[str, Any]) -> Record:
-        aliases: list[str] = fields.get("aliases", [])
+        return await self.database.transaction(lambda s: self.create_in(s, actor, model, fields))
 
-        async def work(session: Session) -> Record:
-            version = await self.models.next_version(session, model["id"])
-            await self._take_aliases(session, actor, model["id"], aliases, keep=None)
-            document = {
-                **fields,
-                "model_id": object_id(model["id"]),
-                "namespace": model["namespace"],
-                "version": version,
-            }
-            return await self._insert(session, actor, _references(document))
-
-        return await self.database.transaction(work)
+    async def create_in(
+        self, session: Session, actor: Actor, model: Record, fields: dict[str, Any]
+    ) -> Record:
+        """Number the version, take its aliases and insert it, inside the caller's transaction."""
+        version = await self.models.next_version(session, model["id"])
+        await self._take_aliases(session, actor, model["id"], fields.get("aliases", []), keep=None)
+        document = {
+            **fields,
+            "model_id": object_id(model["id"]),
+            "namespace": model["namespace"],
+            "version": version,
+        }
+        return await self._insert(session, actor, _references(document))
 
     async def update(self, actor: Actor, version: Record, changes: dict[str, Any]) -> Record:
-        async def work(session: Session) -> Record:
-            if "aliases" in changes:
-                await self._take_aliases(
-                    session, actor, version["model_id"], changes["aliases"], keep=version["id"]
-                )
-            return await self._update(session, actor, version["id"], _references(changes))
+        return await self.database.transaction(lambda s: self.update_in(s, actor, version, changes))
 
-        return await self.database.transaction(work)
+    async def update_in(
+        self, session: Session, actor: Actor, version: Record, changes: dict[str, Any]
+    ) -> Record:
+        if "aliases" in changes:
+            await self._take_aliases(
+                session, actor, version["model_id"], changes["aliases"], keep=version["id"]
+            )
+        return await self._update(session, actor, version["id"], _references(changes))
 
     async def _take_aliases(
         self, session: Session, actor: Actor, model_id: str, aliases: list[str], keep: str | None

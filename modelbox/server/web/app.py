@@ -24,6 +24,7 @@ from modelbox.server.graph.schema import make_schema
 from modelbox.server.graph.shared import encode_message
 from modelbox.server.resolvers.auth import sign_in
 from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.policies.engine import PolicyEngine
 from modelbox.server.store import CommandListener, Store
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
@@ -51,7 +52,7 @@ class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CheckedTransportWSHandler
     graphql_ws_handler_class = CheckedLegacyWSHandler
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, policies: PolicyEngine) -> None:
         super().__init__(
             make_schema(settings),
             allowed_origins=settings.cors_origins,
@@ -59,9 +60,12 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.store = store
         self.settings = settings
+        self.policies = policies
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
-        return await build_context(self.store, self.settings, request)
+        context = await build_context(self.store, self.settings, request)
+        context.policies = self.policies
+        return context
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()
@@ -138,7 +142,8 @@ def create_app(
         event_listeners=event_listeners,
         upload_lease_seconds=settings.upload_lease_seconds,
     )
-    graphql = GraphQLApp(store, settings)
+    policies = PolicyEngine(store, settings)
+    graphql = GraphQLApp(store, settings, policies)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -150,9 +155,11 @@ def create_app(
         app.state.store = store
         # Uploads whose server died (this one or another) leave bytes to delete.
         sweeper = asyncio.create_task(store.artifacts.uploads.sweep_forever())
+        await policies.start()
         try:
             yield
         finally:
+            await policies.stop()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper

@@ -1,0 +1,1 @@
+"""Policies: promotion of good checkpoints, labeling of good versions, retention."""

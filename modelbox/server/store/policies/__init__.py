@@ -1,0 +1,9 @@
+"""Policies in the store: their definitions, the record of each decision (committed with its
+effects, at most once), and the leases that keep two runs of one retention policy apart."""
+
+from modelbox.server.store.policies.actions import PolicyActions
+from modelbox.server.store.policies.evaluations import PolicyEvaluations
+from modelbox.server.store.policies.leases import PolicyLeases
+from modelbox.server.store.policies.repository import Policies
+
+__all__ = ["Policies", "PolicyActions", "PolicyEvaluations", "PolicyLeases"]
