@@ -45,7 +45,9 @@ class Commands(CommandListener):
         self.names: list[str] = []
 
     def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in HOUSEKEEPING:
+        # The change stream's own polling (policies keep one open) is not the query's work.
+        stream = event.command_name == "getMore" and event.command["collection"] == "$cmd.aggregate"
+        if event.command_name not in HOUSEKEEPING and not stream:
             self.names.append(event.command_name)
 
     def succeeded(self, event: CommandSucceededEvent) -> None:

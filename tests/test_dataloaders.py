@@ -26,6 +26,8 @@ query($ns: String!) { namespace(name: $ns) { models(first: 20) { totalCount edge
 
 # Commands that talk to the server about the connection rather than the data.
 HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"}
+# The cursor of a database-wide change stream.
+CHANGE_STREAM = "$cmd.aggregate"
 
 
 class CommandCounter(CommandListener):
@@ -34,7 +36,9 @@ class CommandCounter(CommandListener):
         self._lock = threading.Lock()
 
     def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in HOUSEKEEPING:
+        # The process's change stream (policies keep one open) polls on its own: not a query's.
+        stream = event.command_name == "getMore" and event.command["collection"] == CHANGE_STREAM
+        if event.command_name not in HOUSEKEEPING and not stream:
             with self._lock:
                 self.names.append(event.command_name)
 
