@@ -10,12 +10,14 @@ side, a bounded number at a time. Retention also runs on a schedule, under a lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from modelbox.server.config import Settings
+from modelbox.server.errors import NotFound
 from modelbox.server.resolvers.policies.decide import Decider, Trigger, actor_of, in_scope
 from modelbox.server.resolvers.policies.webhooks import Webhooks
 from modelbox.server.store import Change, Record, Store
@@ -143,7 +145,9 @@ class PolicyEngine:
         for version in await self.store.policy_actions.promoted_from(checkpoint_id):
             policy = await self.store.policies.get(version["promoted_by"])
             actor = actor_of(policy or {"name": "deleted"})
-            await self.store.policy_actions.attach_artifacts(actor, checkpoint_id, version)
+            # A version or checkpoint deleted meanwhile takes nothing more.
+            with contextlib.suppress(NotFound):
+                await self.store.policy_actions.attach_artifacts(actor, checkpoint_id, version)
 
     def _dispatch(self, change: Change) -> None:
         work = self._work(change)

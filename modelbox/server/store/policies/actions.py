@@ -43,6 +43,8 @@ class PolicyActions:
         """A new version of `model` from `checkpoint`, with its artifacts (bytes shared)."""
 
         async def effect(session: Session, evaluation_id: ObjectId) -> dict[str, Any]:
+            # The checkpoint cannot go (with its artifacts' bytes) while they are shared.
+            await self.database.guards.hold(session, "Checkpoint", checkpoint["id"])
             version = await self.versions.create_in(
                 session,
                 actor,
@@ -78,11 +80,14 @@ class PolicyActions:
 
     async def attach_artifacts(self, actor: Actor, checkpoint_id: str, version: Record) -> None:
         """A checkpoint's artifact completed after its promotion: its version gets it too."""
-        await self.database.transaction(
-            lambda s: self.artifacts.copy_to(
-                s, actor, object_ids([checkpoint_id]), "ModelVersion", version
-            )
-        )
+
+        async def work(session: Session) -> None:
+            await self.database.guards.hold(session, "ModelVersion", version["id"])
+            await self.database.guards.hold(session, "Checkpoint", checkpoint_id)
+            sources = object_ids([checkpoint_id])
+            await self.artifacts.copy_to(session, actor, sources, "ModelVersion", version)
+
+        await self.database.transaction(work)
 
     async def alias_holder(self, model_id: str, alias: str) -> Record | None:
         doc = await self.versions.collection.find_one(
