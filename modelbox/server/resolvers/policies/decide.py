@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from modelbox.server.access import Actor
-from modelbox.server.errors import Conflict, ModelBoxError
+from modelbox.server.errors import Conflict, DatabaseError, ModelBoxError
 from modelbox.server.resolvers.policies import rules
 from modelbox.server.resolvers.policies.webhooks import Webhooks
-from modelbox.server.store import DatabaseError, Record, Store
+from modelbox.server.store import Record, Store
 from modelbox.server.store.records import now
 from modelbox.server.store.repository import Repository
 
@@ -102,12 +102,12 @@ class Decider:
             record = await (
                 act(evaluation) if act else self.actions.record(actor_of(policy), evaluation)
             )
-        except (ModelBoxError, DatabaseError) as error:
+        except ModelBoxError as error:
             log.warning(
                 "policy %s failed on %s: %r", policy["name"], evaluation["subject_id"], error
             )
             # A database's own message may name hosts: the record keeps only its kind.
-            why = error.message if isinstance(error, ModelBoxError) else type(error).__name__
+            why = type(error).__name__ if isinstance(error, DatabaseError) else error.message
             failed = {**evaluation, "decision": FAILED, "reasons": [*evaluation["reasons"], why]}
             failed.pop("webhook", None)
             return await self.actions.record(actor_of(policy), failed)
