@@ -19,8 +19,13 @@ BUCKET_BYTES = 4 * 1024 * 1024
 # FLOAT buckets also keep the first, last, min and max point of this many slices of
 # themselves (at most 128 of 1,000 points), under ROLLUP-prefixed columns.
 ROLLUP_GROUPS = 32
-# Buckets under SMALL_BUCKET points come from small requests (see compaction.py).
+# Buckets under SMALL_BUCKET points and SMALL_BYTES of values come from small requests and
+# are compacted (compaction.py). Both count: a bucket of a few large tensors is big enough
+# to read on its own, and merging it again and again would be work without end.
 SMALL_BUCKET = 100
+SMALL_BYTES = BUCKET_BYTES // 8
+# The buckets that are small, as a query (buckets stored without a `size` count by points).
+SMALL = {"count": {"$lt": SMALL_BUCKET}, "size": {"$not": {"$gte": SMALL_BYTES}}}
 
 
 def _size(kind: str, value: Any) -> int:
@@ -88,6 +93,8 @@ def bucket_documents(
             "first_step": steps[0],
             "last_step": steps[-1],
             "count": stop - start,
+            # Bytes of values, as `_chunks` counts them: what makes a bucket small or not.
+            "size": sum(_size(series.kind, value) for value in values),
             "steps": pack("q", steps),
             "wallclocks": pack("d", wallclocks),
             column: pack("d", values) if series.kind == FLOAT else values,
@@ -103,5 +110,9 @@ def spans(buckets: list[dict[str, Any]]) -> int:
     return max((bucket["last_step"] - bucket["first_step"] for bucket in buckets), default=0)
 
 
+def is_small(bucket: dict[str, Any]) -> bool:
+    return bucket["count"] < SMALL_BUCKET and bucket.get("size", 0) < SMALL_BYTES
+
+
 def small_buckets(buckets: list[dict[str, Any]]) -> int:
-    return sum(1 for bucket in buckets if bucket["count"] < SMALL_BUCKET)
+    return sum(1 for bucket in buckets if is_small(bucket))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
@@ -10,7 +11,8 @@ from pymongo.errors import PyMongoError
 
 from modelbox.server.store.database import Database, Document, Session
 from modelbox.server.store.metrics.buckets import (
-    SMALL_BUCKET,
+    BUCKET_BYTES,
+    SMALL,
     bucket_documents,
     small_buckets,
     spans,
@@ -20,10 +22,23 @@ from modelbox.server.store.metrics.merging import merge
 
 logger = logging.getLogger(__name__)
 
-# Once a series has COMPACT_AFTER small buckets, they are merged into full buckets (at most
-# COMPACT_AT_MOST a time).
+# Once a series has COMPACT_AFTER small buckets, they are merged into full buckets, at most
+# COMPACT_AT_MOST buckets and COMPACT_BYTES of values at a time: bounded work per write.
 COMPACT_AFTER = 32
 COMPACT_AT_MOST = 1000
+COMPACT_BYTES = 2 * BUCKET_BYTES
+# A merged bucket names the buckets it replaced (`sources`) so that a live subscriber that
+# read it skips their insert events, which arrive within moments: the newest MAX_SOURCES
+# ids of the last SOURCES_WINDOW are kept, so the list never grows toward 16 MB.
+MAX_SOURCES = 2048
+SOURCES_WINDOW = timedelta(minutes=10)
+
+
+def kept_sources(ids: list[ObjectId]) -> list[ObjectId]:
+    """The ids worth naming in `sources`: recent ones (an ObjectId carries its time), newest."""
+    since = datetime.now(UTC) - SOURCES_WINDOW
+    recent = sorted(i for i in ids if i.generation_time >= since)
+    return recent[-MAX_SOURCES:]
 
 
 class Compaction:
@@ -61,15 +76,7 @@ class Compaction:
         """
 
         async def work(session: Session) -> None:
-            small = await (
-                self.buckets.find(
-                    {"subject_id": subject, "key": key, "count": {"$lt": SMALL_BUCKET}},
-                    session=session,
-                )
-                .sort("first_step", 1)
-                .limit(COMPACT_AT_MOST)
-                .to_list()
-            )
+            small = await self._smallest_first(session, subject, key)
             if len(small) < 2:
                 return
             kind = small[0]["kind"]
@@ -78,6 +85,7 @@ class Compaction:
             sources = [bucket["_id"] for bucket in small]
             for bucket in small:
                 sources += bucket.get("sources", [])
+            sources = kept_sources(sources)
             documents = bucket_documents(subject, small[0]["namespace"], points)
             for document in documents:
                 document.update(compacted=True, sources=sources)
@@ -95,3 +103,24 @@ class Compaction:
             )
 
         await self.database.transaction(work)
+
+    async def _smallest_first(
+        self, session: Session, subject: ObjectId, key: str
+    ) -> list[Document]:
+        """The series' first small buckets, up to COMPACT_AT_MOST of them and COMPACT_BYTES."""
+        query = {"subject_id": subject, "key": key, **SMALL}
+        sizes = await (
+            self.buckets.find(query, projection={"size": 1}, session=session)
+            .sort("first_step", 1)
+            .limit(COMPACT_AT_MOST)
+            .to_list()
+        )
+        picked: list[ObjectId] = []
+        total = 0
+        for bucket in sizes:
+            total += bucket.get("size", 0)
+            if picked and total > COMPACT_BYTES:
+                break
+            picked.append(bucket["_id"])
+        found = self.buckets.find({"_id": {"$in": picked}}, session=session)
+        return await found.sort("first_step", 1).to_list()
