@@ -79,7 +79,9 @@ async def _work_per_write(
     per_write = []
     for step in range(writes):
         before = work.documents
-        await api.ok(LOG, {"input": {"subjectId": subject, "series": [{**series, "steps": [step]}]}})
+        await api.ok(
+            LOG, {"input": {"subjectId": subject, "series": [{**series, "steps": [step]}]}}
+        )
         per_write.append(work.documents - before)
     return per_write
 
@@ -102,7 +104,11 @@ async def test_a_series_of_large_tensors_costs_the_same_per_write(
              count lastStep points(fromStep: 198) { steps } } } } }""",
         {"id": run["id"]},
     )
-    assert data["node"]["metric"] == {"count": 200, "lastStep": 199, "points": {"steps": [198, 199]}}
+    assert data["node"]["metric"] == {
+        "count": 200,
+        "lastStep": 199,
+        "points": {"steps": [198, 199]},
+    }
 
 
 async def test_small_writes_are_compacted_in_bounded_batches(
