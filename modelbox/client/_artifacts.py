@@ -1,0 +1,109 @@
+"""Artifact bytes up and down: streamed in chunks, sha256 checked, with a progress bar."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelbox.client._exceptions import IntegrityError, TransportError
+from modelbox.client._transport import Transport
+
+CHUNK = 1024 * 1024
+TRANSFER_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def files_of(path: Path) -> list[tuple[Path, str]]:
+    """`(file, artifact name)` for a file (its own name) or every file under a directory
+    (paths relative to it, with forward slashes)."""
+    if path.is_file():
+        return [(path, path.name)]
+    if not path.is_dir():
+        raise FileNotFoundError(path)
+    return [(f, f.relative_to(path).as_posix()) for f in sorted(path.rglob("*")) if f.is_file()]
+
+
+def _bar(progress: bool | None, total: int | None, label: str) -> Any:
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, leave=False)
+
+
+def upload(transport: Transport, url: str, path: Path, progress: bool | None) -> None:
+    size = path.stat().st_size
+
+    with _bar(progress, size, path.name) as bar:
+
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as file:
+                while chunk := file.read(CHUNK):
+                    if bar is not None:
+                        bar.update(len(chunk))
+                    yield chunk
+
+        try:
+            response = transport.http.put(
+                url,
+                content=chunks(),
+                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+                timeout=TRANSFER_TIMEOUT,
+            )
+        except httpx.HTTPError as error:
+            raise TransportError(f"upload of {path}: {error}") from None
+    if response.status_code >= 300:
+        transport.answer(response)  # raises the server's error with its code
+
+
+def download(
+    transport: Transport, artifact: dict[str, Any], dest: Path, progress: bool | None
+) -> Path:
+    """Stream an artifact into `dest` (a file path), verified against its sha256; the file
+    appears only once it is complete and correct."""
+    if not artifact.get("downloadUrl"):
+        raise TransportError(f"artifact {artifact['name']} has no downloadUrl ({artifact.get('uri')})")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.part")
+    digest = hashlib.sha256()
+    try:
+        with (
+            transport.http.stream("GET", artifact["downloadUrl"], timeout=TRANSFER_TIMEOUT) as response,
+            _bar(progress, artifact.get("size"), artifact["name"]) as bar,
+        ):
+            if response.status_code != 200:
+                response.read()
+                transport.answer(response)
+            with open(partial, "wb") as file:
+                for chunk in response.iter_bytes(CHUNK):
+                    digest.update(chunk)
+                    file.write(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+    except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
+        raise TransportError(f"download of {artifact['name']}: {error}") from None
+    expected = artifact.get("sha256")
+    if expected and digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"{artifact['name']}: sha256 {digest.hexdigest()} does not match {expected}"
+        )
+    os.replace(partial, dest)
+    return dest
