@@ -1,0 +1,3 @@
+"""Framework loggers: `modelbox.integrations.lightning.ModelBoxLogger` and
+`modelbox.integrations.transformers.ModelBoxCallback`. Each imports its framework only
+when imported itself."""
