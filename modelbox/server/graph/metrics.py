@@ -11,6 +11,15 @@ import strawberry
 from strawberry.scalars import Base64
 
 from modelbox.server.graph.columnar import Column
+from modelbox.server.graph.nonfinite import (
+    NonFinite,
+    NonFiniteValue,
+    NonFiniteValueInput,
+    as_floats,
+    finite_or_none,
+    kind_of,
+    split,
+)
 from modelbox.server.graph.scalars import Long
 from modelbox.server.graph.shared import shared
 from modelbox.server.resolvers import metrics, metrics_live
@@ -40,6 +49,9 @@ class MetricPoint:
     value: float | None = None
     tensor: str | None = None
     bytes: Base64 | None = None
+    non_finite: NonFinite | None = strawberry.field(
+        default=None, description="Set when the value is NaN or infinite (value is then null)."
+    )
 
 
 @strawberry.type(
@@ -52,15 +64,24 @@ class MetricPoints:
     values: list[float | None] | None = None
     tensors: list[str | None] | None = None
     bytes: list[Base64 | None] | None = None
+    non_finite: list[NonFiniteValue] | None = strawberry.field(
+        default=None,
+        description="FLOAT series: the positions of `values` that are NaN or infinite (null"
+        " there), and what they are.",
+    )
 
     @classmethod
     def of(cls, columns: Columns) -> MetricPoints:
         values: list[Any] = columns.column
+        special = None
         if columns.kind == MetricKind.BYTES.value:
             values = [base64.b64encode(value).decode() for value in values]
+        elif columns.kind == MetricKind.FLOAT.value:
+            values, special = split(values)
         return cls(
             steps=Column(columns.steps),
             wallclocks=Column(columns.wallclocks),
+            non_finite=special,
             **{COLUMN[columns.kind]: Column(values)},
         )
 
@@ -68,8 +89,12 @@ class MetricPoints:
 def _point(kind: str, last: dict[str, Any] | None) -> MetricPoint | None:
     if last is None:
         return None
-    value = POINT_FIELD[kind]
-    return MetricPoint(step=last["step"], wallclock=last["wallclock"], **{value: last[value]})
+    field = POINT_FIELD[kind]
+    value = last[field]
+    if kind == MetricKind.FLOAT.value and finite_or_none(value) is None:
+        special = kind_of(value)
+        return MetricPoint(step=last["step"], wallclock=last["wallclock"], non_finite=special)
+    return MetricPoint(step=last["step"], wallclock=last["wallclock"], **{field: value})
 
 
 @strawberry.type(description="A named series of points logged against an experiment or version.")
@@ -150,6 +175,10 @@ class MetricSeriesInput:
     values: list[float] | None = None
     tensors: list[str] | None = None
     bytes: list[Base64] | None = None
+    non_finite: list[NonFiniteValueInput] | None = strawberry.field(
+        default=None,
+        description="Positions of `values` that hold NaN or an infinity (any placeholder there).",
+    )
 
 
 @strawberry.input
@@ -177,6 +206,7 @@ async def log_metrics(info: Info, input: LogMetricsInput) -> LogMetricsPayload:
             "values": s.values,
             "tensors": s.tensors,
             "bytes": s.bytes,
+            "non_finite": as_floats(s.non_finite),
         }
         for s in input.series
     ]

@@ -72,12 +72,38 @@ def _series_points(index: int, item: dict[str, Any], wallclock: float) -> Series
             f"{where}.wallclocks: not all finite numbers", field=f"{where}.wallclocks"
         )
     kind = INPUT_COLUMNS[given[0]]
-    # Variables cannot carry NaN or infinity, but a literal like 1e999 parses to infinity.
+    # Variables cannot carry NaN or infinity, but a literal like 1e999 parses to infinity:
+    # non-finite values come only through nonFinite.
     if kind == FLOAT and not all(map(math.isfinite, column)):
         raise BadUserInput(
-            f"{where}.values: {key!r} holds NaN or infinity", field=f"{where}.values"
+            f"{where}.values: {key!r} holds NaN or infinity; send those in nonFinite",
+            field=f"{where}.values",
         )
+    special = item.get("non_finite")
+    if special:
+        column = _with_non_finite(f"{where}.nonFinite", kind, column, special)
     return SeriesPoints(key, kind, steps, wallclocks, column)
+
+
+def _with_non_finite(
+    where: str, kind: str, column: list[Any], special: list[tuple[int, float]]
+) -> list[Any]:
+    """The float column with NaN and infinities put at the positions nonFinite names."""
+    if kind != FLOAT:
+        raise BadUserInput(
+            f"{where}: only a values (float) column has non-finite values", field=where
+        )
+    indexes = [index for index, _ in special]
+    if len(set(indexes)) != len(indexes):
+        raise BadUserInput(f"{where}: a position is named twice", field=where)
+    if not all(0 <= index < len(column) for index in indexes):
+        raise BadUserInput(
+            f"{where}: positions must be within the {len(column)} values", field=where
+        )
+    column = list(column)
+    for index, value in special:
+        column[index] = value
+    return column
 
 
 def check_request(ctx: Context, series: list[dict[str, Any]]) -> list[SeriesPoints]:

@@ -8,6 +8,7 @@ kernel for their stored rollups (buckets.py); reads use `m4` (resolvers/metrics.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 
 from modelbox.server.store.metrics.columns import FLOAT, Columns
@@ -15,16 +16,28 @@ from modelbox.server.store.metrics.columns import FLOAT, Columns
 
 def extremes(values: list[float], groups: Iterable[tuple[int, int]]) -> list[int]:
     """M4: the indexes of each `(start, stop)` group's first, minimum, maximum and last
-    value, ascending. Slices with C-level `min`/`max`, so 100,000 values take milliseconds."""
+    value, ascending. Slices with C-level `min`/`max`, so 100,000 values take milliseconds.
+    A NaN has no place in the order, yet a plot must show it: in a group that holds one,
+    the first NaN takes the maximum's place (infinities are extremes like any value)."""
+    with_nan = any(map(math.isnan, values))
     picked: list[int] = []
     for start, stop in groups:
         if stop <= start:
             continue
         segment = values[start:stop]
-        lowest = start + segment.index(min(segment))
-        highest = start + segment.index(max(segment))
+        if with_nan and (nan := _first_nan(segment)) is not None:
+            numbers = [(v, i) for i, v in enumerate(segment) if v == v]
+            lowest = start + (min(numbers)[1] if numbers else nan)
+            highest = start + nan
+        else:
+            lowest = start + segment.index(min(segment))
+            highest = start + segment.index(max(segment))
         picked.extend(sorted({start, lowest, highest, stop - 1}))
     return picked
+
+
+def _first_nan(segment: list[float]) -> int | None:
+    return next((i for i, v in enumerate(segment) if v != v), None)
 
 
 def m4(columns: Columns, max_points: int) -> Columns:

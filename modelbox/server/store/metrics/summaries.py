@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bson import ObjectId
@@ -28,8 +29,14 @@ def extremes_of(series: SeriesPoints) -> tuple[dict[str, Any], dict[str, Any]]:
         "last": {"step": steps[last], "wallclock": wallclocks[last], value_field: column[last]},
     }
     if series.kind == FLOAT:
-        lowest["min"] = min(column)
-        highest["max"] = max(column)
+        # NaN and infinities are points of the series, not its range: min and max are
+        # those of its finite values (none when it has only non-finite ones).
+        finite = (
+            column if all(map(math.isfinite, column)) else [v for v in column if math.isfinite(v)]
+        )
+        if finite:
+            lowest["min"] = min(finite)
+            highest["max"] = max(finite)
     return lowest, highest
 
 
