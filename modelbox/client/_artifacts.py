@@ -78,13 +78,17 @@ def download(
     """Stream an artifact into `dest` (a file path), verified against its sha256; the file
     appears only once it is complete and correct."""
     if not artifact.get("downloadUrl"):
-        raise TransportError(f"artifact {artifact['name']} has no downloadUrl ({artifact.get('uri')})")
+        raise TransportError(
+            f"artifact {artifact['name']} has no downloadUrl ({artifact.get('uri')})"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f".{dest.name}.part")
     digest = hashlib.sha256()
     try:
         with (
-            transport.http.stream("GET", artifact["downloadUrl"], timeout=TRANSFER_TIMEOUT) as response,
+            transport.http.stream(
+                "GET", artifact["downloadUrl"], timeout=TRANSFER_TIMEOUT
+            ) as response,
             _bar(progress, artifact.get("size"), artifact["name"]) as bar,
         ):
             if response.status_code != 200:

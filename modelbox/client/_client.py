@@ -12,7 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from modelbox.client import _artifacts, _queries as q
+from modelbox.client import _artifacts
+from modelbox.client import _queries as q
 from modelbox.client._columns import points_of
 from modelbox.client._config import credentials
 from modelbox.client._exceptions import ConfigError, NotFound
@@ -55,7 +56,9 @@ class Client:
         """Any GraphQL operation; its `data`."""
         return self.transport.graphql(query, variables)
 
-    def _pages(self, query: str, path: list[str], limit: int | None = None, **variables: Any) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, query: str, path: list[str], limit: int | None = None, **variables: Any
+    ) -> Iterator[dict[str, Any]]:
         """The nodes of a connection at `path` in the answer, page after page."""
         after, seen = None, 0
         while True:
@@ -78,7 +81,9 @@ class Client:
     def experiment(self, ref: str) -> dict[str, Any]:
         if "/" in ref:
             namespace, name = split_path(ref, "experiment")
-            found = (self.graphql(q.EXPERIMENT_BY_NAME, ns=namespace, name=name)["namespace"] or {}).get("experiment")
+            found = (
+                self.graphql(q.EXPERIMENT_BY_NAME, ns=namespace, name=name)["namespace"] or {}
+            ).get("experiment")
         else:
             found = self.graphql(q.NODE, id=ref)["node"]
             found = found if found and found.get("__typename") == "Experiment" else None
@@ -86,13 +91,25 @@ class Client:
             raise NotFound(f"no experiment {ref!r} (or not yours to read)")
         return dict(found)
 
-    def experiments(self, namespace: str, limit: int | None = None, **filter: Any) -> list[dict[str, Any]]:
+    def experiments(
+        self, namespace: str, limit: int | None = None, **filter: Any
+    ) -> list[dict[str, Any]]:
         """Experiments of a namespace; filter by status=, owner=, labels=[{key, value}]."""
         found = {k: v for k, v in filter.items() if v is not None}
-        return list(self._pages(q.EXPERIMENTS, ["namespace", "experiments"], limit, ns=namespace, filter=found or None))
+        return list(
+            self._pages(
+                q.EXPERIMENTS,
+                ["namespace", "experiments"],
+                limit,
+                ns=namespace,
+                filter=found or None,
+            )
+        )
 
     def create_experiment(self, namespace: str, name: str, **fields: Any) -> dict[str, Any]:
-        data = self.graphql(q.CREATE_EXPERIMENT, input={"namespace": namespace, "name": name, **fields})
+        data = self.graphql(
+            q.CREATE_EXPERIMENT, input={"namespace": namespace, "name": name, **fields}
+        )
         return dict(data["createExperiment"])
 
     def update_experiment(self, experiment_id: str, **changes: Any) -> dict[str, Any]:
@@ -115,7 +132,13 @@ class Client:
         values = [{"key": k, "value": float(v)} for k, v in (metrics or {}).items()]
         data = self.graphql(
             q.CREATE_CHECKPOINT,
-            input={"experimentId": experiment_id, "step": step, "epoch": epoch, "metrics": values, "metadata": metadata},
+            input={
+                "experimentId": experiment_id,
+                "step": step,
+                "epoch": epoch,
+                "metrics": values,
+                "metadata": metadata,
+            },
         )
         return dict(data["createCheckpoint"])
 
@@ -123,7 +146,9 @@ class Client:
 
     def model(self, ref: str) -> dict[str, Any]:
         namespace, name = split_path(ref, "model")
-        found = (self.graphql(q.MODEL_BY_NAME, ns=namespace, name=name)["namespace"] or {}).get("model")
+        found = (self.graphql(q.MODEL_BY_NAME, ns=namespace, name=name)["namespace"] or {}).get(
+            "model"
+        )
         if not found:
             raise NotFound(f"no model {ref!r} (or not yours to read)")
         return dict(found)
@@ -133,7 +158,9 @@ class Client:
 
     def versions(self, model: str, limit: int | None = None) -> list[dict[str, Any]]:
         """A model's versions, newest first."""
-        return list(self._pages(q.MODEL_VERSIONS, ["node", "versions"], limit, id=self.model(model)["id"]))
+        return list(
+            self._pages(q.MODEL_VERSIONS, ["node", "versions"], limit, id=self.model(model)["id"])
+        )
 
     def version(self, ref: str) -> dict[str, Any]:
         """`namespace/model:3`, `namespace/model@alias` or a version's id."""
@@ -143,15 +170,25 @@ class Client:
         elif "@" in ref:
             path, alias = ref.rsplit("@", 1)
             namespace, name = split_path(path, "model")
-            model = (self.graphql(q.VERSION_BY_ALIAS, ns=namespace, name=name, alias=alias)["namespace"] or {}).get("model")
+            model = (
+                self.graphql(q.VERSION_BY_ALIAS, ns=namespace, name=name, alias=alias)["namespace"]
+                or {}
+            ).get("model")
             edges = (model or {}).get("versions", {}).get("edges", [])
             found = edges[0]["node"] if edges else None
         else:
             path, _, number = ref.rpartition(":")
             if not number.isdigit():
-                raise ConfigError(f"{ref!r}: name a version as namespace/model:N or namespace/model@alias")
+                raise ConfigError(
+                    f"{ref!r}: name a version as namespace/model:N or namespace/model@alias"
+                )
             namespace, name = split_path(path, "model")
-            model = (self.graphql(q.VERSION_BY_NUMBER, ns=namespace, name=name, v=int(number))["namespace"] or {}).get("model")
+            model = (
+                self.graphql(q.VERSION_BY_NUMBER, ns=namespace, name=name, v=int(number))[
+                    "namespace"
+                ]
+                or {}
+            ).get("model")
             found = (model or {}).get("version")
         if not found:
             raise NotFound(f"no model version {ref!r} (or not yours to read)")
@@ -173,7 +210,9 @@ class Client:
             model_id = self.model(model)["id"]
         except NotFound:
             namespace, name = split_path(model, "model")
-            model_id = self.graphql(q.CREATE_MODEL, input={"namespace": namespace, "name": name})["createModel"]["id"]
+            model_id = self.graphql(q.CREATE_MODEL, input={"namespace": namespace, "name": name})[
+                "createModel"
+            ]["id"]
         values = [{"key": k, "value": float(v)} for k, v in (metrics or {}).items()]
         if experiment is not None and "/" in experiment:
             experiment = self.experiment(experiment)["id"]
@@ -195,7 +234,11 @@ class Client:
         """Give `alias` to a version (moved from whichever version held it)."""
         found = self.version(version)
         aliases = sorted({*found["aliases"], alias})
-        return dict(self.graphql(q.UPDATE_VERSION, input={"id": found["id"], "aliases": aliases})["updateModelVersion"])
+        return dict(
+            self.graphql(q.UPDATE_VERSION, input={"id": found["id"], "aliases": aliases})[
+                "updateModelVersion"
+            ]
+        )
 
     def set_labels(self, version: str, labels: dict[str, str]) -> dict[str, Any]:
         """Add or change labels of a version (the others stay)."""
@@ -216,23 +259,35 @@ class Client:
         return dict(found)
 
     def upload_artifact(
-        self, subject_id: str, path: str | Path, name: str | None = None, progress: bool | None = None
+        self,
+        subject_id: str,
+        path: str | Path,
+        name: str | None = None,
+        progress: bool | None = None,
     ) -> list[dict[str, Any]]:
         """Upload a file (as `name`, default its file name) or a directory (each file under
         `name/`); the server checks each upload against the sha256 computed here."""
         path = Path(path)
         uploaded = []
         for file, relative in _artifacts.files_of(path):
-            artifact_name = relative if name is None else (name if path.is_file() else f"{name}/{relative}")
+            artifact_name = (
+                relative if name is None else (name if path.is_file() else f"{name}/{relative}")
+            )
             created = self.graphql(
                 q.CREATE_ARTIFACT,
-                input={"subjectId": subject_id, "name": artifact_name, "sha256": _artifacts.sha256_of(file)},
+                input={
+                    "subjectId": subject_id,
+                    "name": artifact_name,
+                    "sha256": _artifacts.sha256_of(file),
+                },
             )["createArtifact"]
             _artifacts.upload(self.transport, created["uploadUrl"], file, progress)
             uploaded.append(self.artifact(created["id"]))
         return uploaded
 
-    def download_artifact(self, artifact: str | dict[str, Any], dest: str | Path, progress: bool | None = None) -> Path:
+    def download_artifact(
+        self, artifact: str | dict[str, Any], dest: str | Path, progress: bool | None = None
+    ) -> Path:
         """Download into `dest` (a file path, or an existing directory to put it in by name)."""
         found = self.artifact(artifact) if isinstance(artifact, str) else artifact
         target = Path(dest)
@@ -243,14 +298,25 @@ class Client:
     # Events
 
     def log_events(self, subject_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(self.graphql(q.LOG_EVENTS, input={"subjectId": subject_id, "events": events})["logEvents"])
+        return list(
+            self.graphql(q.LOG_EVENTS, input={"subjectId": subject_id, "events": events})[
+                "logEvents"
+            ]
+        )
 
-    def events(self, subject_id: str, names: list[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, subject_id: str, names: list[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         event_filter = {"names": names} if names else None
-        return list(self._pages(q.EVENTS, ["node", "events"], limit, id=subject_id, filter=event_filter))
+        return list(
+            self._pages(q.EVENTS, ["node", "events"], limit, id=subject_id, filter=event_filter)
+        )
 
     def watch_events(
-        self, subject_id: str | None = None, namespace: str | None = None, names: list[str] | None = None
+        self,
+        subject_id: str | None = None,
+        namespace: str | None = None,
+        names: list[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Events as they are logged, until the connection ends."""
         variables = {"id": subject_id, "ns": namespace, "names": names}
@@ -269,7 +335,12 @@ class Client:
         series: Series | None = None
         from_step = None
         while True:
-            node = self.graphql(q.POINTS_PAGE, id=subject_id, key=key, **{"from": from_step, "limit": POINTS_PER_PAGE})["node"]
+            node = self.graphql(
+                q.POINTS_PAGE,
+                id=subject_id,
+                key=key,
+                **{"from": from_step, "limit": POINTS_PER_PAGE},
+            )["node"]
             metric = node["metric"]
             points = metric["points"]
             values = points_of(metric["kind"], points)
@@ -294,7 +365,9 @@ class Client:
             return pd.DataFrame(columns=["key", "step", "wallclock", "value"])
         return pd.concat(frames, ignore_index=True)
 
-    def watch_metrics(self, subject: str, keys: list[str] | None = None, from_step: int | None = None) -> Iterator[Point]:
+    def watch_metrics(
+        self, subject: str, keys: list[str] | None = None, from_step: int | None = None
+    ) -> Iterator[Point]:
         """Points as they are logged (with from_step, the stored ones from there first, with no
         gap and no repeat), until the connection ends."""
         subject_id = self.experiment(subject)["id"] if "/" in subject else subject
@@ -303,7 +376,9 @@ class Client:
             update = data["metricsLogged"]
             points = update["points"]
             values = points_of(update["kind"], points)
-            for step, wallclock, value in zip(points["steps"], points["wallclocks"], values, strict=True):
+            for step, wallclock, value in zip(
+                points["steps"], points["wallclocks"], values, strict=True
+            ):
                 yield Point(update["key"], step, wallclock, value)
 
     # Tokens
@@ -311,17 +386,23 @@ class Client:
     def viewer(self) -> dict[str, Any]:
         return dict(self.graphql(q.VIEWER)["viewer"])
 
-    def create_token(self, name: str, roles: dict[str, str], expires_at: str | None = None) -> dict[str, Any]:
+    def create_token(
+        self, name: str, roles: dict[str, str], expires_at: str | None = None
+    ) -> dict[str, Any]:
         """A new API token (ADMIN); the secret is in the answer's `token`, shown this once."""
         bindings = [{"namespace": ns, "role": role.upper()} for ns, role in roles.items()]
-        data = self.graphql(q.CREATE_TOKEN, input={"name": name, "roles": bindings, "expiresAt": expires_at})
+        data = self.graphql(
+            q.CREATE_TOKEN, input={"name": name, "roles": bindings, "expiresAt": expires_at}
+        )
         return dict(data["createApiToken"])
 
     def tokens(self) -> list[dict[str, Any]]:
         return list(self._pages(q.TOKENS, ["apiTokens"]))
 
     def revoke_token(self, token_id: str) -> str:
-        return str(self.graphql(q.REVOKE_TOKEN, input={"id": token_id})["revokeApiToken"]["deletedId"])
+        return str(
+            self.graphql(q.REVOKE_TOKEN, input={"id": token_id})["revokeApiToken"]["deletedId"]
+        )
 
 
 def inside(directory: Path, name: str) -> Path:
@@ -330,4 +411,3 @@ def inside(directory: Path, name: str) -> Path:
     if not target.is_relative_to(directory.resolve()):
         raise ConfigError(f"artifact name {name!r} points outside {directory}")
     return target
-

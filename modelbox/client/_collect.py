@@ -42,16 +42,22 @@ class Columnizer:
                 value, this = (number[0], FLOAT) if number else (_as_text(value), TENSOR)
             kind = kind or this
             if this != kind:
-                logger.warning("ModelBox: %s is a %s series; a %s value was not logged", key, kind, this)
+                logger.warning(
+                    "ModelBox: %s is a %s series; a %s value was not logged", key, kind, this
+                )
                 continue
             kept.append(i)
             out.append(value)
         self.kinds[key] = kind or FLOAT
         return self.kinds[key], out, kept
 
-    def series(self, entries: list[tuple[int, float, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    def series(
+        self, entries: list[tuple[int, float, dict[str, Any]]]
+    ) -> list[list[dict[str, Any]]]:
         """The entries as lists of MetricSeriesInput, each list at most MAX_POINTS_PER_OP points."""
-        columns: dict[str, tuple[list[int], list[float], list[Any]]] = defaultdict(lambda: ([], [], []))
+        columns: dict[str, tuple[list[int], list[float], list[Any]]] = defaultdict(
+            lambda: ([], [], [])
+        )
         for step, wallclock, data in entries:
             for key, value in data.items():
                 steps, wallclocks, values = columns[key]
@@ -70,7 +76,10 @@ class Columnizer:
                 if stop - start > room:
                     ops.append([])
                     room = MAX_POINTS_PER_OP
-                ops[-1].append(series_input(key, steps[start:stop], wallclocks[start:stop], coerced[start:stop], kind))
+                ops[-1].append(
+                    series_input(
+                        key, steps[start:stop], wallclocks[start:stop], coerced[start:stop], kind
+                    )
+                )
                 room -= stop - start
         return [op for op in ops if op]
-

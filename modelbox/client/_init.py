@@ -43,14 +43,23 @@ def _metadata() -> tuple[dict[str, Any], str | None]:
     return {"code": code, "environment": _capture.environment(), "hardware": hardware()}, diff
 
 
-def _open(client: Client, namespace: str, name: str, config: dict[str, Any], metadata: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def _open(
+    client: Client,
+    namespace: str,
+    name: str,
+    config: dict[str, Any],
+    metadata: dict[str, Any],
+    fields: dict[str, Any],
+) -> dict[str, Any]:
     """The experiment `namespace/name`, created if new, else set RUNNING with the config
     and metadata merged into what it has."""
     try:
         found = client.experiment(f"{namespace}/{name}")
     except NotFound:
         try:
-            return client.create_experiment(namespace, name, hyperparameters=config or None, metadata=metadata, **fields)
+            return client.create_experiment(
+                namespace, name, hyperparameters=config or None, metadata=metadata, **fields
+            )
         except Conflict:  # another process created it first
             found = client.experiment(f"{namespace}/{name}")
     return client.update_experiment(
@@ -109,11 +118,14 @@ def init(
     client = Client(url, token)
     metadata, diff = _metadata() if capture_code else ({}, None)
     try:
-        record = _patiently(_open, client, namespace, experiment, dict(config or {}), metadata, fields)
+        record = _patiently(
+            _open, client, namespace, experiment, dict(config or {}), metadata, fields
+        )
     except TransportError as error:
-        raise TransportError(f"ModelBox at {client.url} did not answer for {INIT_PATIENCE:.0f} s: {error}") from None
+        raise TransportError(
+            f"ModelBox at {client.url} did not answer for {INIT_PATIENCE:.0f} s: {error}"
+        ) from None
     run = Run(client, record, Path(spool_dir) if spool_dir else None)
-    run.resume = resume
     if system_metrics:
         run.start_system_metrics(system_metrics_interval)
     if capture_code:

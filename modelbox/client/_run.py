@@ -57,7 +57,9 @@ class Run:
     """A training job's handle: `log`, `log_params`, `log_event`, `log_checkpoint`,
     `log_artifact`, `latest_checkpoint`, `finish`. Also a context manager."""
 
-    def __init__(self, client: Client, experiment: dict[str, Any], spool: Path | None = None) -> None:
+    def __init__(
+        self, client: Client, experiment: dict[str, Any], spool: Path | None = None
+    ) -> None:
         self.client = client
         self.experiment = experiment
         self.id: str = experiment["id"]
@@ -73,10 +75,18 @@ class Run:
         self._closing = threading.Event()
         self._drained = threading.Event()
         self.spool_path = (spool or spool_dir()) / f"{self.run_id}.spool"
-        header = {"url": client.url, "subjectId": self.id, "namespace": self.namespace, "experiment": self.name, "run": self.run_id}
+        header = {
+            "url": client.url,
+            "subjectId": self.id,
+            "namespace": self.namespace,
+            "experiment": self.name,
+            "run": self.run_id,
+        }
         self._writer = _spool.SpoolWriter(self.spool_path, header)
         self._sender = Sender(Transport(client.url, client.token), self.id, self.spool_path)
-        self._collector = threading.Thread(target=self._collect, name="modelbox-collector", daemon=True)
+        self._collector = threading.Thread(
+            target=self._collect, name="modelbox-collector", daemon=True
+        )
         self._system: SystemMetrics | None = None
         self._sender.start()
         self._collector.start()
@@ -110,7 +120,9 @@ class Run:
         """Merge into the experiment's metadata (sent in the background)."""
         merged = {**(self.experiment.get("metadata") or {}), **metadata}
         self.experiment["metadata"] = merged
-        self._pending.append(_Op(_spool.UPDATE, {"metadata": json.loads(json.dumps(merged, default=str))}))
+        self._pending.append(
+            _Op(_spool.UPDATE, {"metadata": json.loads(json.dumps(merged, default=str))})
+        )
 
     def log_checkpoint(
         self,
@@ -124,14 +136,20 @@ class Run:
         """A Checkpoint at `step` with the file or directory at `path` as its artifacts."""
         step = max(self.step - 1, 0) if step is None else step
         checkpoint = self.client.create_checkpoint(self.id, step, epoch, metrics, metadata)
-        checkpoint["artifacts"] = self.client.upload_artifact(checkpoint["id"], path, progress=progress)
+        checkpoint["artifacts"] = self.client.upload_artifact(
+            checkpoint["id"], path, progress=progress
+        )
         return checkpoint
 
-    def log_artifact(self, path: str | Path, name: str | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+    def log_artifact(
+        self, path: str | Path, name: str | None = None, progress: bool | None = None
+    ) -> list[dict[str, Any]]:
         """Upload a file or directory as artifacts of the experiment."""
         return self.client.upload_artifact(self.id, path, name, progress)
 
-    def latest_checkpoint(self, download_to: str | Path, progress: bool | None = None) -> Path | None:
+    def latest_checkpoint(
+        self, download_to: str | Path, progress: bool | None = None
+    ) -> Path | None:
         """Download the newest checkpoint's files into `download_to`, each verified by sha256;
         the file itself when it has one, else the directory. Later `log` calls continue from
         its step. None when the experiment has no checkpoint."""

@@ -24,7 +24,9 @@ from modelbox.client._transport import Transport, backoff, retryable
 
 logger = logging.getLogger("modelbox")
 
-LOG_METRICS = "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted duplicate } }"
+LOG_METRICS = (
+    "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted duplicate } }"
+)
 LOG_EVENTS = "mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }"
 UPDATE = "mutation($input: UpdateExperimentInput!) { updateExperiment(input: $input) { id } }"
 QUERIES = {_spool.METRICS: LOG_METRICS, _spool.EVENTS: LOG_EVENTS, _spool.UPDATE: UPDATE}
@@ -60,7 +62,9 @@ def send_op(transport: Transport, subject_id: str, op: _spool.Op) -> None:
         refused: list[str] = []
         for i, one in enumerate(series):
             try:
-                transport.post(_body(subject_id, _spool.Op(op.kind, f"{op.op_id}/{i}", json.dumps([one]))))
+                transport.post(
+                    _body(subject_id, _spool.Op(op.kind, f"{op.op_id}/{i}", json.dumps([one])))
+                )
             except (BadUserInput, Conflict) as error:
                 refused.append(f"{one['key']}: {error}")
         if refused:
@@ -154,7 +158,9 @@ class Sender(threading.Thread):
                         self._wait,
                     )
                 except (Unauthenticated, Forbidden) as error:
-                    logger.error("ModelBox refused the token (%s); points stay in %s", error, self.path)
+                    logger.error(
+                        "ModelBox refused the token (%s); points stay in %s", error, self.path
+                    )
                     self.refused_token = error
                     return
                 if not done:
@@ -162,6 +168,11 @@ class Sender(threading.Thread):
         finally:
             tail.close()
             acks.close()
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
 
 
 def sync_spool(
@@ -184,7 +195,13 @@ def sync_spool(
                     return late or attempt >= 8
 
                 if not deliver(
-                    transport, head["subjectId"], op, acks, outcome, give_up, lambda s: bool(time.sleep(s))
+                    transport,
+                    head["subjectId"],
+                    op,
+                    acks,
+                    outcome,
+                    give_up,
+                    _sleep,
                 ):
                     return outcome, len(ops) - index
         finally:

@@ -38,5 +38,10 @@ class Series:
         except ImportError:
             raise ImportError("to_pandas needs pandas: pip install pandas") from None
         return pd.DataFrame(
-            {"key": self.key, "step": self.steps, "wallclock": self.wallclocks, "value": self.values}
+            {
+                "key": self.key,
+                "step": self.steps,
+                "wallclock": self.wallclocks,
+                "value": self.values,
+            }
         )

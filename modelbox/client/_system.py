@@ -21,7 +21,9 @@ class _Gpus:
 
             pynvml.nvmlInit()
             self.nvml = pynvml
-            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+            self.handles = [
+                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
         except Exception:  # no NVML library, no driver or no GPU: no GPU series
             self.handles = []
 
@@ -83,11 +85,19 @@ class SystemMetrics(threading.Thread):
             }
             new_disk, new_net = psutil.disk_io_counters(), psutil.net_io_counters()
             if disk is not None and new_disk is not None:
-                values["system/disk_read_bytes_per_s"] = (new_disk.read_bytes - disk.read_bytes) / elapsed
-                values["system/disk_write_bytes_per_s"] = (new_disk.write_bytes - disk.write_bytes) / elapsed
+                values["system/disk_read_bytes_per_s"] = (
+                    new_disk.read_bytes - disk.read_bytes
+                ) / elapsed
+                values["system/disk_write_bytes_per_s"] = (
+                    new_disk.write_bytes - disk.write_bytes
+                ) / elapsed
             if net is not None and new_net is not None:
-                values["system/network_sent_bytes_per_s"] = (new_net.bytes_sent - net.bytes_sent) / elapsed
-                values["system/network_received_bytes_per_s"] = (new_net.bytes_recv - net.bytes_recv) / elapsed
+                values["system/network_sent_bytes_per_s"] = (
+                    new_net.bytes_sent - net.bytes_sent
+                ) / elapsed
+                values["system/network_received_bytes_per_s"] = (
+                    new_net.bytes_recv - net.bytes_recv
+                ) / elapsed
             values.update(gpus.sample())
             disk, net, then = new_disk, new_net, now
             self.emit(sample, values)

@@ -33,7 +33,11 @@ def subscribe(
         socket.send(json.dumps({"type": "connection_init", "payload": payload}))
         socket.send(
             json.dumps(
-                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": variables},
+                }
             )
         )
         try:

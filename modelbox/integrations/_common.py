@@ -15,7 +15,9 @@ def checkpoint_mode(value: str | bool | None) -> str | None:
     if value in (None, False):
         return None
     if value not in CHECKPOINT_MODES:
-        raise ValueError(f"log_checkpoints must be one of {CHECKPOINT_MODES} or None, not {value!r}")
+        raise ValueError(
+            f"log_checkpoints must be one of {CHECKPOINT_MODES} or None, not {value!r}"
+        )
     return str(value)
 
 

@@ -22,6 +22,10 @@ import modelbox
 from modelbox.integrations._common import checkpoint_mode, finite_or_none, model_summary, numbers
 
 
+def _rank() -> int:
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
 class ModelBoxLogger(Logger):
     def __init__(
         self,
@@ -57,14 +61,16 @@ class ModelBoxLogger(Logger):
 
     @property
     def name(self) -> str:
-        return self.experiment.name if rank_zero_only.rank == 0 else ""
+        return self.experiment.name if _rank() == 0 else ""
 
     @property
     def version(self) -> str:
-        return self.experiment.id if rank_zero_only.rank == 0 else ""
+        return self.experiment.id if _rank() == 0 else ""
 
     @rank_zero_only
-    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
         values = vars(params) if isinstance(params, Namespace) else dict(params)
         self.experiment.log_params(values)
 
@@ -80,7 +86,7 @@ class ModelBoxLogger(Logger):
         self.experiment.update_metadata({"model": model_summary(model), "framework": "lightning"})
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        if rank_zero_only.rank != 0 or self._mode is None:
+        if _rank() != 0 or self._mode is None:
             return
         self._callback = checkpoint_callback
         if self._mode == "all":
@@ -115,7 +121,9 @@ class ModelBoxLogger(Logger):
         if self._run is None:
             return
         if self._mode == "last" and self._callback is not None:
-            self._log_checkpoint(self._callback._last_checkpoint_saved or self._callback.best_model_path)
+            self._log_checkpoint(
+                self._callback._last_checkpoint_saved or self._callback.best_model_path
+            )
         self._run.finish("FINISHED" if status == "success" else "FAILED")
 
     def latest_checkpoint(self, download_to: str | Path) -> str | None:

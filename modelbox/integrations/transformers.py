@@ -29,14 +29,26 @@ class ModelBoxCallback(TrainerCallback):
         run: modelbox.Run | None = None,
         **init_kwargs: Any,
     ) -> None:
-        self._init = {"namespace": namespace, "experiment": experiment, "config": config, **init_kwargs}
+        self._init = {
+            "namespace": namespace,
+            "experiment": experiment,
+            "config": config,
+            **init_kwargs,
+        }
         self._mode = checkpoint_mode(log_checkpoints)
         self.run = run
         self._owns_run = run is None
         self._logged: set[str] = set()
         self._last_saved: tuple[str, int, float] | None = None
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: Any = None, **kwargs: Any) -> None:
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if not state.is_world_process_zero:
             return
         if self.run is None:
@@ -48,40 +60,72 @@ class ModelBoxCallback(TrainerCallback):
         if model is not None:
             self.run.update_metadata({"model": model_summary(model), "framework": "transformers"})
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if self.run is not None and state.is_world_process_zero and logs:
             self.run.log(numbers(logs), step=state.global_step)
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         # The metrics themselves reach on_log too; here the evaluation is marked on the timeline.
         if self.run is not None and state.is_world_process_zero:
-            self.run.log_event("evaluated", payload={"step": state.global_step, "metrics": numbers(metrics or {})})
+            self.run.log_event(
+                "evaluated", payload={"step": state.global_step, "metrics": numbers(metrics or {})}
+            )
 
-    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if self.run is None or not state.is_world_process_zero or self._mode is None:
             return
-        path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        path = os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}")
         self._last_saved = (path, state.global_step, state.epoch or 0.0)
         if self._mode == "all":
             self._log_checkpoint(args, state, path, state.global_step, state.epoch or 0.0)
         elif self._mode == "best" and state.best_model_checkpoint:
             best = state.best_model_checkpoint
-            step = int(best.rsplit("-", 1)[-1]) if best.rsplit("-", 1)[-1].isdigit() else state.global_step
+            step = (
+                int(best.rsplit("-", 1)[-1])
+                if best.rsplit("-", 1)[-1].isdigit()
+                else state.global_step
+            )
             self._log_checkpoint(args, state, best, step, state.epoch or 0.0)
 
-    def _log_checkpoint(self, args: TrainingArguments, state: TrainerState, path: str, step: int, epoch: float) -> None:
+    def _log_checkpoint(
+        self, args: TrainingArguments, state: TrainerState, path: str, step: int, epoch: float
+    ) -> None:
         if self.run is None or path in self._logged or not os.path.isdir(path):
             return
         self._logged.add(path)
         metrics = {}
-        if args.metric_for_best_model and state.best_metric is not None and path == state.best_model_checkpoint:
+        if (
+            args.metric_for_best_model
+            and state.best_metric is not None
+            and path == state.best_model_checkpoint
+        ):
             metrics[args.metric_for_best_model] = float(state.best_metric)
         try:
-            self.run.log_checkpoint(path, step=step, epoch=int(epoch), metrics=metrics, progress=False)
+            self.run.log_checkpoint(
+                path, step=step, epoch=int(epoch), metrics=metrics, progress=False
+            )
         except modelbox.ModelBoxError as error:  # the training goes on; the files are on disk
             print(f"ModelBox: checkpoint {path} not logged: {error}")
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if self.run is None or not state.is_world_process_zero:
             return
         if self._mode == "last" and self._last_saved is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbox.config import Settings
+from modelbox.server.config import Settings
 from tests.api import ADMIN_TOKEN
 from tests.live import server_env
 from tests.servers import ServerProcess
@@ -22,7 +22,9 @@ def server(settings: Settings) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def user_env(server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def user_env(
+    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """MODELBOX_URL/TOKEN for the server, config and spool in the test's directory; also
     set in this process, and returned for subprocesses."""
     env = {

@@ -21,8 +21,12 @@ def kill(server: ServerProcess) -> None:
     server.stop()
 
 
-def test_every_point_stored_exactly_once_across_a_server_restart(user_env: dict[str, str], server: ServerProcess) -> None:
-    run = modelbox.init(namespace="ops", experiment="outage", system_metrics=False, capture_code=False)
+def test_every_point_stored_exactly_once_across_a_server_restart(
+    user_env: dict[str, str], server: ServerProcess
+) -> None:
+    run = modelbox.init(
+        namespace="ops", experiment="outage", system_metrics=False, capture_code=False
+    )
     restarted = threading.Thread(target=server.start)
     for step in range(POINTS):
         run.log({"loss": step * 0.5}, step=step)
@@ -40,7 +44,8 @@ def test_every_point_stored_exactly_once_across_a_server_restart(user_env: dict[
     assert loss.steps == list(range(POINTS)), "every step once, none missing, none repeated"
     assert loss.values == [step * 0.5 for step in range(POINTS)]
     summary = client.graphql(
-        'query { namespace(name: "ops") { experiment(name: "outage") { metric(key: "loss") { count } } } }'
+        'query { namespace(name: "ops") { experiment(name: "outage") {'
+        ' metric(key: "loss") { count } } } }'
     )
     assert summary["namespace"]["experiment"]["metric"]["count"] == POINTS
 
@@ -48,7 +53,9 @@ def test_every_point_stored_exactly_once_across_a_server_restart(user_env: dict[
 def test_finish_with_the_server_down_returns_and_sync_completes_the_run(
     user_env: dict[str, str], server: ServerProcess
 ) -> None:
-    run = modelbox.init(namespace="ops", experiment="offline", system_metrics=False, capture_code=False)
+    run = modelbox.init(
+        namespace="ops", experiment="offline", system_metrics=False, capture_code=False
+    )
     kill(server)
     for step in range(1000):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
@@ -59,14 +66,22 @@ def test_finish_with_the_server_down_returns_and_sync_completes_the_run(
     assert len(spools) == 1
 
     offline = subprocess.run(
-        [sys.executable, "-m", "modelbox", "sync", "--timeout", "3"], env=user_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "modelbox", "sync", "--timeout", "3"],
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert offline.returncode == 1, offline.stdout + offline.stderr
     assert "ops/offline" in offline.stdout and "not sent" in offline.stdout
 
     server.start()
     synced = subprocess.run(
-        [sys.executable, "-m", "modelbox", "sync"], env=user_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "modelbox", "sync"],
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert "ops/offline: sent" in synced.stdout

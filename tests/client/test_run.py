@@ -10,7 +10,9 @@ from tests.servers import ServerProcess
 
 
 def test_three_lines_log_points_params_and_events(user_env: dict[str, str]) -> None:
-    run = modelbox.init(namespace="vision", experiment="resnet-1", config={"lr": 0.01}, system_metrics=False)
+    run = modelbox.init(
+        namespace="vision", experiment="resnet-1", config={"lr": 0.01}, system_metrics=False
+    )
     for step in range(50):
         run.log({"loss": 1.0 / (step + 1), "acc": step / 50}, step=step)
     run.log_params({"batch_size": 32})
@@ -26,10 +28,14 @@ def test_three_lines_log_points_params_and_events(user_env: dict[str, str]) -> N
     assert series["loss"].steps == list(range(50))
     assert series["loss"].values == [1.0 / (s + 1) for s in range(50)]
     assert [e["name"] for e in client.events(experiment["id"])] == ["epoch_started"]
-    assert not list(Path(user_env["MODELBOX_SPOOL_DIR"]).glob("*.spool")), "a finished run leaves no spool"
+    assert not list(Path(user_env["MODELBOX_SPOOL_DIR"]).glob("*.spool")), (
+        "a finished run leaves no spool"
+    )
 
 
-def test_checkpoint_and_resume_download_verified_files(user_env: dict[str, str], tmp_path: Path) -> None:
+def test_checkpoint_and_resume_download_verified_files(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
     weights = tmp_path / "ckpt" / "model.bin"
     weights.parent.mkdir()
     weights.write_bytes(bytes(range(256)) * 1000)
@@ -39,7 +45,9 @@ def test_checkpoint_and_resume_download_verified_files(user_env: dict[str, str],
         assert [a["name"] for a in checkpoint["artifacts"]] == ["model.bin"]
         assert checkpoint["artifacts"][0]["state"] == "AVAILABLE"
 
-    again = modelbox.init(namespace="vision", experiment="resumable", resume=True, system_metrics=False)
+    again = modelbox.init(
+        namespace="vision", experiment="resumable", resume=True, system_metrics=False
+    )
     path = again.latest_checkpoint(download_to=tmp_path / "restored")
     assert path == tmp_path / "restored" / "model.bin"
     assert path.read_bytes() == weights.read_bytes()
@@ -78,5 +86,7 @@ def test_system_metrics_are_sampled(user_env: dict[str, str], server: ServerProc
     time.sleep(1.2)
     run.finish(timeout=30)
     series = modelbox.Client().metrics("vision/sysmetrics")
-    assert {"system/cpu_percent", "system/memory_percent", "system/process_rss_bytes"} <= set(series)
+    assert {"system/cpu_percent", "system/memory_percent", "system/process_rss_bytes"} <= set(
+        series
+    )
     assert len(series["system/cpu_percent"]) >= 3

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("lightning", reason="lightning is not installed: `make test-integrations` installs it")
+pytest.importorskip(
+    "lightning", reason="lightning is not installed: `make test-integrations` installs it"
+)
 
-import lightning as L  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
 
-import modelbox  # noqa: E402
-from modelbox.integrations.lightning import ModelBoxLogger  # noqa: E402
+import modelbox
+from modelbox.integrations.lightning import ModelBoxLogger
 
 
 class Tiny(L.LightningModule):
@@ -56,8 +58,12 @@ def trainer(tmp_path: Path, logger: ModelBoxLogger, epochs: int) -> L.Trainer:
     )
 
 
-def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(user_env: dict[str, str], tmp_path: Path) -> None:
-    logger = ModelBoxLogger(namespace="lit", experiment="tiny", log_checkpoints="all", system_metrics=False)
+def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    logger = ModelBoxLogger(
+        namespace="lit", experiment="tiny", log_checkpoints="all", system_metrics=False
+    )
     trainer(tmp_path, logger, epochs=2).fit(Tiny(), data(), data())
 
     client = modelbox.Client()
@@ -65,7 +71,9 @@ def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(user_e
     assert experiment["status"] == "FINISHED"
     assert experiment["hyperparameters"]["lr"] == 0.05
     assert experiment["metadata"]["model"]["parameters"] == 5
-    assert experiment["metadata"]["model"]["layers"] == [{"name": "layer", "type": "Linear", "parameters": 5}]
+    assert experiment["metadata"]["model"]["layers"] == [
+        {"name": "layer", "type": "Linear", "parameters": 5}
+    ]
     series = client.metrics("lit/tiny")
     assert len(series["train_loss"]) == 8, "4 batches x 2 epochs"
     assert series["val_loss"].steps == [4, 8]
@@ -74,7 +82,9 @@ def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(user_e
     assert [c["epoch"] for c in checkpoints] == [0, 1]
     assert {m["key"] for c in checkpoints for m in c["metrics"]} == {"val_loss"}
 
-    again = ModelBoxLogger(namespace="lit", experiment="tiny", resume=True, log_checkpoints="all", system_metrics=False)
+    again = ModelBoxLogger(
+        namespace="lit", experiment="tiny", resume=True, log_checkpoints="all", system_metrics=False
+    )
     path = again.latest_checkpoint(tmp_path / "restored")
     assert path is not None and path.endswith(".ckpt")
     resumed = trainer(tmp_path, again, epochs=3)

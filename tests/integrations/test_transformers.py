@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers", reason="transformers is not installed: `make test-integrations` installs it")
+pytest.importorskip(
+    "transformers", reason="transformers is not installed: `make test-integrations` installs it"
+)
 pytest.importorskip("torch", reason="torch is not installed: `make test-integrations` installs it")
 
-import torch  # noqa: E402
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+import torch
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
-import modelbox  # noqa: E402
-from modelbox.integrations.transformers import ModelBoxCallback  # noqa: E402
+import modelbox
+from modelbox.integrations.transformers import ModelBoxCallback
 
 
 class Pairs(torch.utils.data.Dataset):
@@ -26,11 +28,24 @@ class Pairs(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ids = self.ids[i]
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": (ids[0] % 2).long()}
+        return {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "labels": (ids[0] % 2).long(),
+        }
 
 
-def test_transformers_logs_losses_evaluations_and_checkpoints(user_env: dict[str, str], tmp_path: Path) -> None:
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2)
+def test_transformers_logs_losses_evaluations_and_checkpoints(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+    )
     model = BertForSequenceClassification(config)
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
@@ -46,15 +61,21 @@ def test_transformers_logs_losses_evaluations_and_checkpoints(user_env: dict[str
         metric_for_best_model="eval_loss",
         disable_tqdm=True,
     )
-    callback = ModelBoxCallback(namespace="hf", experiment="tiny-bert", log_checkpoints="all", system_metrics=False)
-    Trainer(model=model, args=args, train_dataset=Pairs(32), eval_dataset=Pairs(8), callbacks=[callback]).train()
+    callback = ModelBoxCallback(
+        namespace="hf", experiment="tiny-bert", log_checkpoints="all", system_metrics=False
+    )
+    Trainer(
+        model=model, args=args, train_dataset=Pairs(32), eval_dataset=Pairs(8), callbacks=[callback]
+    ).train()
 
     client = modelbox.Client()
     experiment = client.experiment("hf/tiny-bert")
     assert experiment["status"] == "FINISHED"
     assert experiment["hyperparameters"]["max_steps"] == 6
     assert experiment["hyperparameters"]["model_config"]["hidden_size"] == 16
-    assert experiment["metadata"]["model"]["parameters"] == sum(p.numel() for p in model.parameters())
+    assert experiment["metadata"]["model"]["parameters"] == sum(
+        p.numel() for p in model.parameters()
+    )
     series = client.metrics("hf/tiny-bert")
     assert series["loss"].steps == [2, 4, 6]
     assert series["eval_loss"].steps == [3, 6]
