@@ -13,7 +13,7 @@ from modelbox.server.graph.inputs import AuditEventFilter, ExperimentFilter
 from modelbox.server.graph.namespaces import Namespace
 from modelbox.server.graph.relay import Info, Node, connection_field, to_node
 from modelbox.server.graph.search import ExperimentOrder, QueryText
-from modelbox.server.graph.tokens import Principal
+from modelbox.server.graph.tokens import ApiToken, Principal
 from modelbox.server.resolvers import audit, namespaces, nodes, search, tokens
 
 
@@ -72,6 +72,15 @@ class Query:
     @strawberry.field
     async def viewer(self, info: Info) -> Principal:
         return Principal.from_record(await tokens.viewer(info.context))
+
+    api_tokens = connection_field(
+        ApiToken,
+        tokens.api_tokens,
+        parent=None,
+        description="API tokens, newest first (ADMIN: of every namespace each names): name,"
+        " roles, when created, expiring and last used; never the secret.",
+        include_revoked=bool | None,
+    )
 
     audit_events = connection_field(
         AuditEvent,

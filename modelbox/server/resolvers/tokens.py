@@ -9,6 +9,7 @@ from modelbox.server.errors import BadUserInput, Forbidden, NotFound
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import expect_id
+from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.store import Record
 from modelbox.server.store.records import now
 
@@ -50,6 +51,22 @@ async def create_api_token(
     if not _may_manage(ctx, roles):
         raise Forbidden("creating this token needs the ADMIN role in every namespace it names")
     return await ctx.store.tokens.create(ctx.actor, name, roles, expires_at)
+
+
+async def api_tokens(
+    ctx: Context, first: int | None, after: str | None, include_revoked: bool | None
+) -> Listing:
+    """The tokens the caller may manage: all for an ADMIN of "*", else those whose every
+    namespace it administers. Never their secret: only its hash is stored."""
+    principal = ctx.principal
+    administered: frozenset[str] | None = None
+    if principal.role_in(None) != Role.ADMIN:
+        administered = frozenset(ns for ns in principal.namespaces if principal.can(ns, Role.ADMIN))
+        if not administered:
+            raise Forbidden("listing API tokens needs the ADMIN role")
+    revoked = bool(include_revoked)
+    page = await ctx.store.tokens.visible_page(page_size(ctx, first), after, administered, revoked)
+    return Listing(page, lambda: ctx.store.tokens.count(administered, revoked))
 
 
 async def revoke_api_token(ctx: Context, global_id: str) -> str:

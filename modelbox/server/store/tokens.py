@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from modelbox.server.access import ALL_NAMESPACES, Actor
 from modelbox.server.errors import NotFound
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
+from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
 from modelbox.server.store.records import Record, now, object_id, to_record
 from modelbox.server.store.repository import Repository
 
 TOKEN_PREFIX = "mbx_"
 BOOTSTRAP_NAME = "bootstrap-admin"
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def hash_token(token: str) -> str:
@@ -85,11 +87,36 @@ class ApiTokens(Repository):
         return await self.database.transaction(work)
 
     async def authenticate(self, token: str) -> Record | None:
-        """The live token record for `token`: not revoked, not expired."""
+        """The live token record for `token`: not revoked, not expired. Its last use is
+        noted, at most once a minute so busy tokens do not write on every request."""
         doc = await self.collection.find_one({"hash": hash_token(token), "revoked_at": None})
-        if doc is None or (doc["expires_at"] is not None and doc["expires_at"] <= now()):
+        stamp = now()
+        if doc is None or (doc["expires_at"] is not None and doc["expires_at"] <= stamp):
             return None
+        used = doc.get("last_used_at")
+        if used is None or stamp - used > LAST_USED_EVERY:
+            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": stamp}})
         return to_record(doc)
+
+    async def visible_page(
+        self, first: int, after: str | None, administered: frozenset[str] | None, revoked: bool
+    ) -> Page:
+        """Tokens newest first: all (`administered` None), or those whose every role is in
+        one of the `administered` namespaces; revoked ones only when asked for."""
+        return await find_page(
+            self.collection, self._visible(administered, revoked), NEWEST_FIRST, first, after
+        )
+
+    async def count(self, administered: frozenset[str] | None, revoked: bool) -> int:
+        return await self.collection.count_documents(self._visible(administered, revoked))
+
+    @staticmethod
+    def _visible(administered: frozenset[str] | None, revoked: bool) -> dict[str, Any]:
+        query: dict[str, Any] = {} if revoked else {"revoked_at": None}
+        if administered is not None:
+            outside = {"$elemMatch": {"namespace": {"$nin": sorted(administered)}}}
+            query["roles"] = {"$not": outside}
+        return query
 
     async def bootstrap_admin(self, actor: Actor, token: str | None) -> str | None:
         """Make sure an admin token exists; returns a generated one so it can be shown once.
