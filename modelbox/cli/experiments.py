@@ -1,0 +1,116 @@
+"""`modelbox experiments ls/show`."""
+
+from __future__ import annotations
+
+import click
+
+from modelbox.cli._output import dump, fails_cleanly, fields, json_option, pairs, table
+from modelbox.client import Client
+from modelbox.client import _queries as q
+
+STATUSES = click.Choice(["RUNNING", "FINISHED", "FAILED", "KILLED"], case_sensitive=False)
+
+
+def last_value(point: dict | None) -> object:
+    """A point's value, or what stands for it when it is NaN or infinite."""
+    if point is None:
+        return None
+    return point["value"] if point.get("nonFinite") is None else point["nonFinite"]
+
+
+@click.group()
+def experiments() -> None:
+    """Training runs."""
+
+
+@experiments.command("ls")
+@click.argument("namespace")
+@click.option("--status", type=STATUSES)
+@click.option("--owner")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="repeatable")
+@click.option("--limit", type=int, help="at most this many")
+@json_option
+@fails_cleanly
+def ls(
+    namespace: str,
+    status: str | None,
+    owner: str | None,
+    labels: tuple[str, ...],
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Experiments of NAMESPACE, newest first."""
+    label_list = [{"key": k, "value": v} for k, v in pairs(labels, "KEY=VALUE").items()] or None
+    with Client() as client:
+        found = client.experiments(
+            namespace,
+            limit,
+            status=status.upper() if status else None,
+            owner=owner,
+            labels=label_list,
+        )
+    if as_json:
+        return dump(found)
+    table(
+        found,
+        [
+            ("NAME", lambda e: e["name"]),
+            ("STATUS", lambda e: e["status"]),
+            ("OWNER", lambda e: e["owner"]),
+            ("STARTED", lambda e: e["startedAt"]),
+            ("ID", lambda e: e["id"]),
+        ],
+    )
+
+
+@experiments.command("show")
+@click.argument("experiment", metavar="NAMESPACE/NAME|ID")
+@json_option
+@fails_cleanly
+def show(experiment: str, as_json: bool) -> None:
+    """One experiment: its fields, metric series and checkpoints."""
+    with Client() as client:
+        found = client.experiment(experiment)
+        found["checkpoints"] = client.checkpoints(found["id"])
+        series = client.graphql(q.SERIES_SUMMARY, id=found["id"])["node"]["metricSeries"]
+        found["metricSeries"] = series
+    if as_json:
+        return dump(found)
+    found["namespace"] = found["namespace"]["name"]
+    fields(
+        found,
+        [
+            "id",
+            "namespace",
+            "name",
+            "status",
+            "owner",
+            "framework",
+            "startedAt",
+            "endedAt",
+            "hyperparameters",
+            "labels",
+        ],
+    )
+    click.echo("\nmetrics:")
+    table(
+        series,
+        [
+            ("KEY", lambda s: s["key"]),
+            ("COUNT", lambda s: s["count"]),
+            ("STEPS", lambda s: f"{s['firstStep']}..{s['lastStep']}"),
+            ("MIN", lambda s: s["min"]),
+            ("MAX", lambda s: s["max"]),
+            ("LAST", lambda s: last_value(s["last"])),
+        ],
+    )
+    click.echo("\ncheckpoints:")
+    table(
+        found["checkpoints"],
+        [
+            ("STEP", lambda c: c["step"]),
+            ("EPOCH", lambda c: c["epoch"]),
+            ("METRICS", lambda c: c["metrics"]),
+            ("ID", lambda c: c["id"]),
+        ],
+    )
