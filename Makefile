@@ -13,7 +13,11 @@ CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
 VENDOR := modelbox/server/web/static/vendor
 VENDOR_PACKAGES := graphiql@3.8.3 react@18.3.1 react-dom@18.3.1 uplot@1.6.32
 
-.PHONY: install serve test test-browser screenshots lint format schema bench vendor clean
+# The framework loggers' tests train tiny models with the real packages. torch 2.13.0 is the
+# CPU build this machine keeps on disk (elsewhere PyPI's torch brings CUDA: several GB).
+INTEGRATIONS := 'torch==2.13.0' lightning transformers accelerate
+
+.PHONY: install serve test test-browser test-integrations screenshots lint format schema bench vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +48,7 @@ $(NPM_STAMP): $(FEDERATION)/package.json $(FEDERATION)/package-lock.json
 
 test: $(STAMP) lint $(NPM_DEPS)
 	@test -n "$(CHROMIUM)" || echo "Chromium is not installed: the browser tests (tests/browser) are skipped; 'make test-browser' installs it and runs them."
+	@$(BIN)/python -c "import torch, lightning, transformers, accelerate" 2>/dev/null || echo "PyTorch, Lightning or transformers is not installed: the framework logger tests (tests/integrations) are skipped; 'make test-integrations' installs them and runs them."
 	$(BIN)/pytest
 
 test-browser: $(STAMP)
@@ -62,6 +67,12 @@ vendor:
 	cp .vendor/react-dom-*/package/umd/react-dom.production.min.js $(VENDOR)/
 	cp .vendor/uplot-*/package/dist/uPlot.iife.min.js .vendor/uplot-*/package/dist/uPlot.min.css $(VENDOR)/
 	rm -rf .vendor
+
+# Opt-in: installs PyTorch, Lightning and transformers into .venv (make test then runs these
+# tests too; without the packages it skips them and says why).
+test-integrations: $(STAMP)
+	$(BIN)/pip install --quiet $(INTEGRATIONS)
+	$(BIN)/pytest tests/integrations
 
 bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/nested_query.py

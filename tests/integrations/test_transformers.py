@@ -10,6 +10,9 @@ pytest.importorskip(
     "transformers", reason="transformers is not installed: `make test-integrations` installs it"
 )
 pytest.importorskip("torch", reason="torch is not installed: `make test-integrations` installs it")
+pytest.importorskip(
+    "accelerate", reason="accelerate is not installed: `make test-integrations` installs it"
+)
 
 import torch
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
