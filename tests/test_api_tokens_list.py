@@ -5,7 +5,8 @@ from __future__ import annotations
 from tests.api import Api
 
 LIST = """query($revoked: Boolean) { apiTokens(includeRevoked: $revoked) { totalCount
-  edges { node { id name roles { namespace role } createdAt expiresAt lastUsedAt revokedAt } } } }"""
+  edges { node { id name roles { namespace role } createdAt expiresAt lastUsedAt
+  revokedAt } } } }"""
 REVOKE = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { deletedId } }"
 
 

@@ -151,6 +151,7 @@ CREATE_TOKEN = (
 )
 TOKENS = (
     f"query($first: Int, $after: String) {{ apiTokens(first: $first, after: $after) {{ {PAGE}"
-    " edges { node { id name roles { namespace role } createdAt expiresAt lastUsedAt revokedAt } } } }"
+    " edges { node { id name roles { namespace role } createdAt expiresAt lastUsedAt"
+    " revokedAt } } } }"
 )
 REVOKE_TOKEN = "mutation($input: DeleteInput!) { revokeApiToken(input: $input) { deletedId } }"
