@@ -121,7 +121,7 @@ SERIES_SUMMARY = (
     + " } }"
 )
 POINTS_PAGE = operation(
-    "query($id: ID!, $key: String!, $from: Int, $limit: Int) { node(id: $id) { "
+    "query($id: ID!, $key: String!, $from: Long, $limit: Int) { node(id: $id) { "
     + on_subjects(
         "metric(key: $key) { kind points(fromStep: $from, limit: $limit) { ...P } }",
         METRIC_SUBJECTS,
@@ -129,7 +129,7 @@ POINTS_PAGE = operation(
     + " } }"
 )
 WATCH_METRICS = operation(
-    "subscription($id: ID!, $keys: [String!], $from: Int) {"
+    "subscription($id: ID!, $keys: [String!], $from: Long) {"
     " metricsLogged(subjectId: $id, keys: $keys, fromStep: $from) { key kind points { ...P } } }"
 )
 
