@@ -254,10 +254,13 @@ def summary_update(series: list[tuple[str, dict[str, Any], dict[str, Any], int]]
     for key, lowest, highest, n in series:
         path = f"{SUMMARIES}.{summary_field(key)}"
         update["$inc"][f"{path}.count"] = n
-        update["$min"][f"{path}.min"] = lowest["min"]
-        update["$max"][f"{path}.max"] = highest["max"]
+        # A series of only NaN or infinities has no min or max (summaries.extremes_of).
+        if "min" in lowest:
+            update["$min"][f"{path}.min"] = lowest["min"]
+            update["$max"][f"{path}.max"] = highest["max"]
         update["$max"][f"{path}.last"] = highest["last"]
-    return update
+    # MongoDB refuses an empty operator, as `$min` is when no series has a finite value.
+    return {operator: fields for operator, fields in update.items() if fields}
 
 
 class Searchable:
