@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 from modelbox.client._columns import FLOAT, TENSOR, as_floats, kind_of, series_input
@@ -13,6 +15,17 @@ logger = logging.getLogger("modelbox")
 
 # Points per logMetrics request: well under the server's default limit of 100,000.
 MAX_POINTS_PER_OP = 10_000
+
+
+def _same_keys(
+    entries: list[tuple[int, float, dict[str, Any]]],
+) -> Iterator[list[tuple[int, float, dict[str, Any]]]]:
+    """Consecutive entries whose dicts have the same keys, run by run."""
+    start = 0
+    for i in range(1, len(entries) + 1):
+        if i == len(entries) or entries[i][2].keys() != entries[start][2].keys():
+            yield entries[start:i]
+            start = i
 
 
 def _as_text(value: Any) -> str:
@@ -58,12 +71,17 @@ class Columnizer:
         columns: dict[str, tuple[list[int], list[float], list[Any]]] = defaultdict(
             lambda: ([], [], [])
         )
-        for step, wallclock, data in entries:
-            for key, value in data.items():
+        for run in _same_keys(entries):
+            # A run of entries logging the same keys (the usual loop) is split into columns
+            # by C-level maps, not point by point: the GIL this thread holds is the loop's.
+            datas = [entry[2] for entry in run]
+            steps_of = [entry[0] for entry in run]
+            wallclocks_of = [entry[1] for entry in run]
+            for key in datas[0]:
                 steps, wallclocks, values = columns[key]
-                steps.append(step)
-                wallclocks.append(wallclock)
-                values.append(value)
+                steps += steps_of
+                wallclocks += wallclocks_of
+                values += map(itemgetter(key), datas)
         ops: list[list[dict[str, Any]]] = [[]]
         room = MAX_POINTS_PER_OP
         for key, (steps, wallclocks, values) in columns.items():

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,17 @@ FLUSH_INTERVAL = 0.25
 # disk stalls; the collector empties it four times a second, so a loop never meets it.
 MAX_PENDING = 500_000
 _now = time.time
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """orjson where it is installed (about five times faster on long float columns, and this
+    thread shares the GIL with the training loop), else the standard library."""
+    try:
+        import orjson
+    except ImportError:
+        return lambda payload: json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    return lambda payload: orjson.dumps(payload).decode()
+
 
 
 def iso_now() -> str:
@@ -72,6 +84,7 @@ class Run:
         self._pending: deque[Any] = deque()
         self._sequence = 0
         self._columnizer = Columnizer()
+        self._to_json = _json_encoder()
         self._closing = threading.Event()
         self._drained = threading.Event()
         self.spool_path = (spool or spool_dir()) / f"{self.run_id}.spool"
@@ -210,7 +223,7 @@ class Run:
 
     def _append(self, kind: str, payload: Any) -> None:
         self._sequence += 1
-        text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        text = self._to_json(payload)
         self._writer.append(_spool.Op(kind, f"{self.run_id}.{self._sequence}", text))
 
     def _spool_points(self, points: list[Any]) -> None:
