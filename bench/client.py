@@ -150,9 +150,7 @@ def main() -> int:
         with ServerProcess(env) as server:
             os.environ["MODELBOX_URL"] = server.url
             calls_per_s, end_to_end = log_calls(args.calls)
-            print(
-                f"run.log, {args.calls:,} calls of one metric: {calls_per_s:,.0f} calls/s in the loop"
-            )
+            print(f"run.log, {args.calls:,} calls of one metric: {calls_per_s:,.0f} calls/s")
             print(f"end to end (loop + every point confirmed): {end_to_end:,.0f} points/s")
             up, down, recovered = outage(server, args.outage_steps)
             print(
@@ -162,12 +160,8 @@ def main() -> int:
     if not args.no_mlflow:
         sync, loop, flushed = mlflow_figures(args.mlflow_sync_calls, args.mlflow_async_calls)
         print(f"MLflow log_metric synchronous: {sync:,.0f} calls/s")
-        print(
-            f"MLflow log_metric synchronous=False: {loop:,.0f} calls/s in the loop, {flushed:,.0f} until flushed"
-        )
-        print(
-            f"ratio: run.log is {calls_per_s / sync:,.0f}x MLflow sync, {calls_per_s / loop:,.1f}x MLflow async"
-        )
+        print(f"MLflow synchronous=False: {loop:,.0f} calls/s, {flushed:,.0f} until flushed")
+        print(f"run.log: {calls_per_s / sync:,.0f}x MLflow sync, {calls_per_s / loop:,.1f}x async")
     return 0
 
 
