@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import math
+from typing import Any
 
 import click
 
 from modelbox.cli._output import fails_cleanly, json_option
-from modelbox.client import Client
+from modelbox.client import Client, Point
+from modelbox.client._columns import non_finite_name
+
+
+def as_json_point(point: Point) -> dict[str, Any]:
+    """A point as strict JSON: NaN and infinities as the API gives them, in nonFinite."""
+    found: dict[str, Any] = point._asdict()
+    value = point.value
+    if isinstance(value, float) and not math.isfinite(value):
+        found["value"] = None
+        found["nonFinite"] = non_finite_name(value)
+    elif isinstance(value, bytes):
+        found["value"] = base64.b64encode(value).decode()
+    return found
 
 
 @click.group()
@@ -33,7 +49,7 @@ def tail_metrics(
         points = client.watch_metrics(experiment, list(keys) or None, from_step)
         for point in itertools.islice(points, count):
             if as_json:
-                click.echo(json.dumps(point._asdict()))
+                click.echo(json.dumps(as_json_point(point)))
             else:
                 click.echo(f"{point.step:>10}  {point.key}  {point.value}")
 

@@ -106,7 +106,7 @@ def register(
             experiment=experiment,
             aliases=list(aliases),
             labels=pairs(labels, "KEY=VALUE"),
-            metrics=values,
+            metrics=values or None,
             framework=framework,
         )
     _print_version(version, as_json)

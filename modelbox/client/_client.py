@@ -213,6 +213,11 @@ class Client:
             model_id = self.graphql(q.CREATE_MODEL, input={"namespace": namespace, "name": name})[
                 "createModel"
             ]["id"]
+        if from_checkpoint is not None and (metrics is None or experiment is None):
+            found = self.graphql(q.CHECKPOINT_SOURCE, id=from_checkpoint)["node"] or {}
+            if metrics is None:
+                metrics = {m["key"]: m["value"] for m in found.get("metrics", [])}
+            experiment = experiment or (found.get("experiment") or {}).get("id")
         values = [{"key": k, "value": float(v)} for k, v in (metrics or {}).items()]
         if experiment is not None and "/" in experiment:
             experiment = self.experiment(experiment)["id"]
@@ -407,7 +412,7 @@ class Client:
 
 def inside(directory: Path, name: str) -> Path:
     """`directory/name`, refusing a name that would land outside the directory."""
-    target = (directory / name).resolve()
-    if not target.is_relative_to(directory.resolve()):
+    target = directory / name
+    if not target.resolve().is_relative_to(directory.resolve()):
         raise ConfigError(f"artifact name {name!r} points outside {directory}")
     return target

@@ -17,7 +17,7 @@ FLOAT, TENSOR, BYTES = "FLOAT", "TENSOR", "BYTES"
 COLUMN = {FLOAT: "values", TENSOR: "tensors", BYTES: "bytes"}
 
 
-def _non_finite_name(value: float) -> str:
+def non_finite_name(value: float) -> str:
     if value != value:
         return "NAN"
     return "INFINITY" if value > 0 else "NEGATIVE_INFINITY"
@@ -28,7 +28,7 @@ def encode_floats(values: list[float]) -> tuple[list[float], list[dict[str, Any]
     if all(map(math.isfinite, values)):
         return values, []
     special = [
-        {"index": i, "value": _non_finite_name(v)}
+        {"index": i, "value": non_finite_name(v)}
         for i, v in enumerate(values)
         if not math.isfinite(v)
     ]

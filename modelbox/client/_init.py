@@ -4,6 +4,7 @@ a `Run` started; plus the module-level functions that act on the current run."""
 from __future__ import annotations
 
 import atexit
+import getpass
 import os
 import secrets
 import sys
@@ -115,6 +116,7 @@ def init(
     experiment = experiment or os.environ.get("MODELBOX_EXPERIMENT")
     if experiment is None:
         experiment = time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    fields.setdefault("owner", getpass.getuser())
     client = Client(url, token)
     metadata, diff = _metadata() if capture_code else ({}, None)
     try:

@@ -59,6 +59,10 @@ CHECKPOINTS = operation(
     + on_subjects(connection("checkpoints", "first: $first, after: $after", "C"), ("Experiment",))
     + " } }"
 )
+CHECKPOINT_SOURCE = (
+    "query($id: ID!) { node(id: $id) { ... on Checkpoint { metrics { key value }"
+    " experiment { id } } } }"
+)
 CREATE_CHECKPOINT = operation(
     "mutation($input: CreateCheckpointInput!) { createCheckpoint(input: $input) { ...C } }"
 )

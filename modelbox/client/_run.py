@@ -50,7 +50,6 @@ def _json_encoder() -> Callable[[Any], str]:
     return lambda payload: orjson.dumps(payload).decode()
 
 
-
 def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
