@@ -131,7 +131,7 @@ def init(
     if system_metrics:
         run.start_system_metrics(system_metrics_interval)
     if capture_code:
-        threading.Thread(target=_upload_captured, args=(run, diff), daemon=True).start()
+        run.background(threading.Thread(target=_upload_captured, args=(run, diff), daemon=True))
     _install_hooks()
     _run._runs.append(run)
     return run

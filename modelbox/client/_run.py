@@ -100,6 +100,7 @@ class Run:
             target=self._collect, name="modelbox-collector", daemon=True
         )
         self._system: SystemMetrics | None = None
+        self._side_tasks: list[threading.Thread] = []
         self._sender.start()
         self._collector.start()
 
@@ -182,6 +183,12 @@ class Run:
 
     # The background
 
+    def background(self, thread: threading.Thread) -> None:
+        """Start a side task (the code capture's uploads) that finish waits for, within
+        its timeout."""
+        self._side_tasks.append(thread)
+        thread.start()
+
     def start_system_metrics(self, interval: float) -> None:
         def emit(sample: int, values: dict[str, float]) -> None:
             self._pending.append((sample, _now(), values))
@@ -248,6 +255,8 @@ class Run:
         deadline = time.monotonic() + timeout
         if self._system is not None:
             self._system.stop()
+        for task in self._side_tasks:
+            task.join(max(0.0, deadline - time.monotonic()))
         self._pending.append(_Op(_spool.UPDATE, {"status": status.upper(), "endedAt": iso_now()}))
         self.finished = True
         self._closing.set()

@@ -67,6 +67,9 @@ def test_code_and_environment_are_captured(user_env: dict[str, str]) -> None:
     assert metadata["hardware"]["cpu_count"] >= 1
     assert "git" in metadata["code"], "the suite runs in a git checkout"
     assert len(metadata["code"]["git"]["commit"]) == 40
+    names = {a["name"] for a in modelbox.Client().artifacts(experiment["id"])}
+    assert "environment/requirements.txt" in names, "pip freeze is kept as an artifact"
+    assert any(name.startswith("code/") for name in names), "the entry point is kept"
 
 
 def test_non_finite_values_round_trip(user_env: dict[str, str]) -> None:
