@@ -36,7 +36,7 @@ import modelbox  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-of-32-characters-or-more"
 
 MLFLOW_CLIENT = r"""
 import sys, time, mlflow

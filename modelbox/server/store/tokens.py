@@ -103,8 +103,9 @@ class ApiTokens(Repository):
     ) -> Page:
         """Tokens newest first: all (`administered` None), or those whose every role is in
         one of the `administered` namespaces; revoked ones only when asked for."""
+        query = self._visible(administered, revoked)
         return await find_page(
-            self.collection, self._visible(administered, revoked), NEWEST_FIRST, first, after
+            self.collection, query, NEWEST_FIRST, first, after, self.database.cursors
         )
 
     async def count(self, administered: frozenset[str] | None, revoked: bool) -> int:
