@@ -13,13 +13,13 @@ from modelbox.server.graph.relay import (
     Info,
     Node,
     connection_field,
+    from_fields,
     node_type,
     resolve_entity,
     to_node,
 )
 from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import artifacts
-from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store import Record
 
 
@@ -84,20 +84,8 @@ class Artifact(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> Artifact:
-        return cls(
-            id=to_global_id("Artifact", r["id"]),
-            record=r,
-            name=r["name"],
-            kind=r.get("kind"),
-            storage=ArtifactStorage(r["storage"]),
-            state=ArtifactState(r["state"]),
-            uri=r.get("uri"),
-            size=r.get("size"),
-            sha256=r.get("sha256"),
-            content_type=r.get("content_type"),
-            metadata=r.get("metadata"),
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
+        return from_fields(
+            cls, r, storage=ArtifactStorage(r["storage"]), state=ArtifactState(r["state"])
         )
 
     @classmethod

@@ -13,9 +13,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.inputs import plain
-from modelbox.server.graph.relay import Info, Node, connection_field, node_type, to_node
+from modelbox.server.graph.relay import (
+    Info,
+    Node,
+    connection_field,
+    from_fields,
+    node_type,
+    to_node,
+)
 from modelbox.server.resolvers import events
-from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
@@ -63,17 +69,7 @@ class Event(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> Event:
-        return cls(
-            id=strawberry.ID(to_global_id("Event", r["id"])),
-            record=r,
-            name=r["name"],
-            source=r.get("source"),
-            wallclock=r["wallclock"],
-            payload=r.get("payload"),
-            since_previous=r.get("since_previous"),
-            since_previous_same_name=r.get("since_previous_same"),
-            created_at=r["created_at"],
-        )
+        return from_fields(cls, r, since_previous_same_name=r.get("since_previous_same"))
 
     @strawberry.field(description="The Experiment, Checkpoint, Model or ModelVersion.")
     async def subject(self, info: Info) -> Node:

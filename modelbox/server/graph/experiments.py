@@ -21,6 +21,7 @@ from modelbox.server.graph.relay import (
     Info,
     Node,
     connection_field,
+    from_fields,
     node_type,
     resolve_entity,
     to_node,
@@ -29,7 +30,6 @@ from modelbox.server.graph.relay import (
 # Not `metrics`: that is the name of the key/value metrics field of checkpoints.
 from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import experiments, models
-from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
@@ -66,23 +66,12 @@ class Experiment(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> Experiment:
-        return cls(
-            id=to_global_id("Experiment", r["id"]),
-            record=r,
+        return from_fields(
+            cls,
+            r,
             namespace_name=r["namespace"],
-            name=r["name"],
-            owner=r.get("owner"),
-            framework=r.get("framework"),
-            task=r.get("task"),
-            external_id=r.get("external_id"),
             status=ExperimentStatus(r["status"]),
-            hyperparameters=r.get("hyperparameters"),
-            metadata=r.get("metadata"),
             labels=labels_of(r),
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-            started_at=r.get("started_at"),
-            ended_at=r.get("ended_at"),
         )
 
     @classmethod
@@ -128,15 +117,7 @@ class Checkpoint(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> Checkpoint:
-        return cls(
-            id=to_global_id("Checkpoint", r["id"]),
-            record=r,
-            epoch=r.get("epoch"),
-            step=r["step"],
-            metrics=metric_values_of(r),
-            metadata=r.get("metadata"),
-            created_at=r["created_at"],
-        )
+        return from_fields(cls, r, metrics=metric_values_of(r))
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Checkpoint | None:

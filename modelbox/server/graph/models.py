@@ -28,12 +28,12 @@ from modelbox.server.graph.relay import (
     Info,
     Node,
     connection_field,
+    from_fields,
     node_type,
     resolve_entity,
 )
 from modelbox.server.graph.search import ModelVersionOrder, QueryText
 from modelbox.server.resolvers import models, search
-from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import owner
 from modelbox.server.store import Record
 
@@ -64,19 +64,8 @@ class Model(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> Model:
-        return cls(
-            id=to_global_id("Model", r["id"]),
-            record=r,
-            namespace_name=r["namespace"],
-            name=r["name"],
-            description=r.get("description"),
-            task=r.get("task"),
-            owner=r.get("owner"),
-            labels=labels_of(r),
-            datasets=datasets_of(r),
-            metadata=r.get("metadata"),
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
+        return from_fields(
+            cls, r, namespace_name=r["namespace"], labels=labels_of(r), datasets=datasets_of(r)
         )
 
     @classmethod
@@ -128,20 +117,13 @@ class ModelVersion(Node):
 
     @classmethod
     def from_record(cls, r: Record) -> ModelVersion:
-        return cls(
-            id=to_global_id("ModelVersion", r["id"]),
-            record=r,
-            version=r["version"],
-            name=r.get("name"),
-            description=r.get("description"),
-            framework=r.get("framework"),
+        return from_fields(
+            cls,
+            r,
             labels=labels_of(r),
             aliases=r.get("aliases") or [],
             datasets=datasets_of(r),
-            metadata=r.get("metadata"),
             metrics=metric_values_of(r),
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
         )
 
     @classmethod

@@ -7,6 +7,7 @@ polymorphic `subject` fields find a type by name without importing the module de
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, get_args
@@ -15,6 +16,7 @@ import strawberry
 
 from modelbox.server.graph.inputs import plain
 from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.listing import Listing
 from modelbox.server.resolvers.nodes import node
 from modelbox.server.store import Record
@@ -134,3 +136,16 @@ def connection_field(
         return_annotation=Connection[node],  # type: ignore[valid-type]
     )
     return strawberry.field(resolver=resolve, description=description)
+
+
+def from_fields(cls: type[T], record: Record, **special: Any) -> T:
+    """A Node type's object for a record: its global id, the record itself (the Private
+    `record`), each other field from the record's field of the same name (absent: None),
+    and the `special` ones (conversions, other names) as given."""
+    values = {
+        f.name: record.get(f.name)
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init and f.name not in special
+    }
+    values.update(special, id=to_global_id(cls.__name__, record["id"]), record=record)
+    return cls(**values)

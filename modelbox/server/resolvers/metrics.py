@@ -137,10 +137,13 @@ async def log_metrics(
     type_name, record = await subject(ctx, subject_id, Role.WRITER)
     validation.text(idempotency_key, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
     points = check_request(ctx, series)
-    # A key that already holds another kind of value is refused by the store's transaction.
-    return await ctx.store.metrics.log(
-        record["id"], type_name, record["namespace"], points, idempotency_key
-    )
+    try:
+        return await ctx.store.metrics.log(
+            record["id"], type_name, record["namespace"], points, idempotency_key
+        )
+    except BadUserInput as clash:
+        # The store's transaction refuses a key that already holds another kind of value.
+        raise BadUserInput(f"series.key: {clash.message}", field="series.key") from None
 
 
 async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> list[Record]:

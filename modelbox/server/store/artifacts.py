@@ -216,15 +216,8 @@ class Artifacts(Repository):
         )
         if not released or after is None:
             raise Conflict(TAKEN_OVER)
-        await self.audit.record(
-            session,
-            actor,
-            AuditAction.UPLOADED,
-            self.object_type,
-            artifact["_id"],
-            artifact["namespace"],
-            {"size": int(file["length"]), "sha256": sha256},
-        )
+        uploaded = {"size": int(file["length"]), "sha256": sha256}
+        await self._audit(session, actor, AuditAction.UPLOADED, artifact, uploaded)
         return to_record(after)
 
     async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
@@ -271,15 +264,7 @@ class Artifacts(Repository):
     async def record_download(
         self, actor: Actor, artifact: Record, changes: dict[str, Any]
     ) -> None:
-        await self.audit.record(
-            None,
-            actor,
-            AuditAction.DOWNLOADED,
-            self.object_type,
-            artifact["id"],
-            artifact["namespace"],
-            changes,
-        )
+        await self._audit(None, actor, AuditAction.DOWNLOADED, artifact, changes)
 
     async def delete(self, actor: Actor, id: str) -> Record:
         """Delete the record (audited) and its bytes in one transaction."""

@@ -27,15 +27,8 @@ class Namespaces(Repository):
             session=session,
         )
         if result.upserted_id is not None:
-            await self.audit.record(
-                session,
-                actor,
-                AuditAction.CREATED,
-                self.object_type,
-                result.upserted_id,
-                name,
-                {"name": name},
-            )
+            created = {"_id": result.upserted_id, "namespace": name}
+            await self._audit(session, actor, AuditAction.CREATED, created, {"name": name})
 
     async def get_by_names(self, names: list[str]) -> list[Record | None]:
         found = {

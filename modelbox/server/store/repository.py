@@ -119,6 +119,24 @@ class Repository:
         counts = await count_by_parent(self.collection, parent_field, values, query)
         return [counts[v] for v in values]
 
+    async def _audit(
+        self,
+        session: Session | None,
+        actor: Actor,
+        action: AuditAction,
+        document: dict[str, Any],
+        changes: dict[str, Any] | None,
+        *,
+        scopes: list[str] | None = None,
+    ) -> None:
+        """Record `action` on one of this repository's documents (stored, `_id`, or a record,
+        `id`) in the audit trail, in the write's session; its namespace scopes the event."""
+        object_id = document["_id"] if "_id" in document else document["id"]
+        namespace = document.get("namespace")
+        await self.audit.record(
+            session, actor, action, self.object_type, object_id, namespace, changes, scopes=scopes
+        )
+
     async def _insert(
         self,
         session: Session,
@@ -132,18 +150,10 @@ class Repository:
         stamp = now()
         document = {**document, "created_at": stamp, "updated_at": stamp}
         stored = to_stored(document)
-        result = await self.collection.insert_one(stored, session=session)
+        await self.collection.insert_one(stored, session=session)
         skipped = {"created_at", "updated_at", *unaudited}
-        await self.audit.record(
-            session,
-            actor,
-            AuditAction.CREATED,
-            self.object_type,
-            result.inserted_id,
-            document.get("namespace"),
-            {k: v for k, v in document.items() if k not in skipped},
-            scopes=scopes,
-        )
+        fields = {k: v for k, v in document.items() if k not in skipped}
+        await self._audit(session, actor, AuditAction.CREATED, stored, fields, scopes=scopes)
         return to_record(stored)
 
     async def _create_under(
@@ -180,15 +190,7 @@ class Repository:
             raise NotFound(f"{self.object_type} {id} does not exist")
         diff = changed_fields(from_stored(before), changes)
         if diff:
-            await self.audit.record(
-                session,
-                actor,
-                AuditAction.UPDATED,
-                self.object_type,
-                before["_id"],
-                before.get("namespace"),
-                diff,
-            )
+            await self._audit(session, actor, AuditAction.UPDATED, before, diff)
         after = await self.collection.find_one({"_id": before["_id"]}, session=session)
         assert after is not None
         return to_record(after)
@@ -215,15 +217,8 @@ class Repository:
             await self.database.guards.seal(session, [doc["_id"]])
         for cascade in self.on_delete:
             await cascade(session, actor, [doc["_id"]])
-        await self.audit.record(
-            session,
-            actor,
-            AuditAction.DELETED,
-            self.object_type,
-            doc["_id"],
-            doc.get("namespace"),
-            {"name": doc.get("name"), **(changes or {})},
-        )
+        changes = {"name": doc.get("name"), **(changes or {})}
+        await self._audit(session, actor, AuditAction.DELETED, doc, changes)
         return to_record(doc)
 
     async def _delete_where(
@@ -240,13 +235,5 @@ class Repository:
             for cascade in self.on_delete:
                 await cascade(session, actor, [d["_id"] for d in docs])
             for doc in docs:
-                await self.audit.record(
-                    session,
-                    actor,
-                    AuditAction.DELETED,
-                    self.object_type,
-                    doc["_id"],
-                    doc.get("namespace"),
-                    {"cascade": True},
-                )
+                await self._audit(session, actor, AuditAction.DELETED, doc, {"cascade": True})
         return docs

@@ -72,16 +72,9 @@ class ApiTokens(Repository):
             )
             if doc is None:
                 raise NotFound(f"ApiToken {id} does not exist or is already revoked")
-            await self.audit.record(
-                session,
-                actor,
-                AuditAction.DELETED,
-                self.object_type,
-                doc["_id"],
-                None,
-                {"name": doc["name"], "revoked": True},
-                scopes=_scopes(doc["roles"]),
-            )
+            revoked = {"name": doc["name"], "revoked": True}
+            scopes = _scopes(doc["roles"])
+            await self._audit(session, actor, AuditAction.DELETED, doc, revoked, scopes=scopes)
             return to_record(doc)
 
         return await self.database.transaction(work)

@@ -37,8 +37,7 @@ async def kind_clash(
     async for doc in summaries.find({"subject_id": subject, "key": {"$in": list(wanted)}}):
         if doc["kind"] != wanted[doc["key"]]:
             return BadUserInput(
-                f"series.key: {doc['key']!r} holds {doc['kind']} values;"
-                f" it cannot take {wanted[doc['key']]} values",
-                field="series.key",
+                f"{doc['key']!r} holds {doc['kind']} values;"
+                f" it cannot take {wanted[doc['key']]} values"
             )
     return None
