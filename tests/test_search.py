@@ -23,7 +23,10 @@ from modelbox.search.terms import (
     Subject,
     Term,
 )
+from modelbox.server.config import Settings
 from tests.api import Api
+from tests.live import running
+from tests.ws import WsClient
 
 RUNS = 240
 PAGE = 17
@@ -408,3 +411,17 @@ async def test_query_experiments_keeps_to_the_namespaces_the_token_reads(api: Ap
         IN_NAMESPACE, {"ns": "secret", "orderBy": [{"metric": "val_acc"}]}, token=reader
     )
     assert body["data"]["namespace"] is None
+
+
+async def test_query_experiments_over_websocket_keeps_to_the_token(settings: Settings) -> None:
+    async with running(settings) as (server, api):
+        for namespace in ("vision", "secret"):
+            await api.create_experiment(namespace, f"{namespace}-run", hyperparameters={"lr": 0.1})
+        reader = await api.token(("vision", "VIEWER"))
+        writer = await api.token(("secret", "WRITER"))
+        for token, visible in ((reader, ["vision-run"]), (writer, ["secret-run"])):
+            async with WsClient(server.url, token=token) as ws:
+                op = await ws.subscribe(SEARCH, {"query": "params.lr >= 0.1"})
+                data = await ws.next(op)
+                assert [e["node"]["name"] for e in data["experiments"]["edges"]] == visible
+                assert data["experiments"]["totalCount"] == 1
