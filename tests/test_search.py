@@ -26,6 +26,7 @@ from modelbox.search.terms import (
 from modelbox.server.config import Settings
 from tests.api import Api
 from tests.live import running
+from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 from tests.ws import WsClient
 
 RUNS = 240
@@ -425,3 +426,46 @@ async def test_query_experiments_over_websocket_keeps_to_the_token(settings: Set
                 data = await ws.next(op)
                 assert [e["node"]["name"] for e in data["experiments"]["edges"]] == visible
                 assert data["experiments"]["totalCount"] == 1
+
+
+NESTED = """query($ns: [ID!]!) { nodes(ids: $ns) { ... on Namespace { name
+  experiments(first: 2, orderBy: [{metric: "val_acc"}], query: "params.lr < 0.05") {
+    edges { node { name } } } } } }"""
+
+
+async def test_nested_searches_cost_one_command_whatever_the_number_of_namespaces(
+    counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
+) -> None:
+    api, counter = counted
+    ids = []
+    for n in range(6):
+        namespace = f"team-{n}"
+        for i, (lr, acc) in enumerate(((0.01, 0.5), (0.1, 0.9), (0.001, 0.7), (0.02, 0.6))):
+            run = await api.create_experiment(
+                namespace, f"{namespace}-{i}", hyperparameters={"lr": lr}
+            )
+            await api.ok(
+                LOG,
+                {
+                    "input": {
+                        "subjectId": run["id"],
+                        "series": [{"key": "val_acc", "steps": [0], "values": [acc + n / 100]}],
+                    }
+                },
+            )
+        data = await api.ok("query($n: String!) { namespace(name: $n) { id } }", {"n": namespace})
+        ids.append(data["namespace"]["id"])
+
+    counter.names.clear()
+    small = await api.ok(NESTED, {"ns": ids[:2]})
+    few = list(counter.names)
+    counter.names.clear()
+    large = await api.ok(NESTED, {"ns": ids})
+    assert len(counter.names) == len(few), (few, counter.names)
+    assert large["nodes"][:2] == small["nodes"]
+    for n, node in enumerate(large["nodes"]):
+        # Highest val_acc among lr < 0.05: runs 2 (0.7) and 3 (0.6) of each namespace.
+        assert [e["node"]["name"] for e in node["experiments"]["edges"]] == [
+            f"team-{n}-2",
+            f"team-{n}-3",
+        ]

@@ -18,6 +18,7 @@ from strawberry.dataloader import DataLoader
 from modelbox.server.access import Principal, Role
 from modelbox.server.store import Page, Record, Store
 from modelbox.server.store.repository import Repository
+from modelbox.server.store.search import Plan, Searchable
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ class PageRequest:
     def counted(self) -> PageRequest:
         """The key of this list's `totalCount`: the same whatever the page."""
         return replace(self, first=0, after=None)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """The first page of `parent`'s objects found by a search (`key` names the search)."""
+
+    key: str
+    plan: Plan = field(compare=False, hash=False)
+    parent: Any = None
+    first: int = 0
 
 
 class Loaders:
@@ -92,6 +103,7 @@ class Loaders:
         }
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[PageRequest, int]] = {}
+        self._search_pages: dict[tuple[str, str], DataLoader[SearchPage, Page]] = {}
 
     def _authorized(
         self,
@@ -148,6 +160,31 @@ class Loaders:
 
             self._pages[key] = DataLoader(load_fn=batch)
         return self._pages[key]
+
+    def search_pages(
+        self, repository: Searchable, parent_field: str
+    ) -> DataLoader[SearchPage, Page]:
+        """First pages of searches under parents the caller has already read, batched per
+        search and page size across parents (a nested query: one command per level)."""
+        name = (type(repository).__name__, parent_field)
+        if name not in self._search_pages:
+
+            async def batch(requests: list[SearchPage]) -> list[Page]:
+                groups: dict[tuple[str, int], list[SearchPage]] = defaultdict(list)
+                for request in requests:
+                    groups[(request.key, request.first)].append(request)
+                pages: dict[SearchPage, Page] = {}
+                for (_, first), group in groups.items():
+                    parents = list(dict.fromkeys(r.parent for r in group))
+                    found = await repository.search_first_pages(
+                        group[0].plan, parent_field, parents, first
+                    )
+                    by_parent = dict(zip(parents, found, strict=True))
+                    pages.update((r, by_parent[r.parent]) for r in group)
+                return [pages[request] for request in requests]
+
+            self._search_pages[name] = DataLoader(load_fn=batch)
+        return self._search_pages[name]
 
     def counts(self, repository: Repository, parent_field: str) -> DataLoader[PageRequest, int]:
         """`totalCount`s, batched like the pages; keys are `PageRequest.counted`."""

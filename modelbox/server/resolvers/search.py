@@ -28,6 +28,7 @@ from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers import models, namespaces
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, page_size
+from modelbox.server.resolvers.loaders import SearchPage
 from modelbox.server.store import Record
 from modelbox.server.store.records import object_id
 from modelbox.server.store.search import Searchable
@@ -195,6 +196,28 @@ async def listing(
     return Listing(page, lambda: repository.search_count(plan))
 
 
+async def children(
+    ctx: Context,
+    repository: Searchable,
+    search: Search,
+    parent_field: str,
+    parent: Any,
+    first: int | None,
+    after: str | None,
+) -> Listing:
+    """A parent's objects found by `search`: first pages of sibling parents (a nested query)
+    load in one command, like the plain listings."""
+    size = page_size(ctx, first)
+    if after is not None:
+        return await listing(ctx, repository, search, {parent_field: parent}, size, after)
+    plan = repository.search_plan(search, {})
+    page = await ctx.loaders.search_pages(repository, parent_field).load(
+        SearchPage(repr(search), plan, parent, size)
+    )
+    scoped = repository.search_plan(search, {parent_field: parent})
+    return Listing(page, lambda: repository.search_count(scoped))
+
+
 PLAIN_FILTERS = frozenset({"status", "owner", "labels", "framework", "alias"})
 
 
@@ -213,16 +236,19 @@ async def experiments(
     search: Search,
 ) -> Listing:
     """Experiments of one namespace (already read by the caller), or of every one it reads."""
-    base = {"namespace": namespace["name"]} if namespace else readable_namespaces(ctx)
-    return await listing(ctx, ctx.store.experiments, search, base, first, after)
+    if namespace is not None:
+        return await children(
+            ctx, ctx.store.experiments, search, "namespace", namespace["name"], first, after
+        )
+    return await listing(ctx, ctx.store.experiments, search, readable_namespaces(ctx), first, after)
 
 
 async def versions(
     ctx: Context, model: Record, first: int | None, after: str | None, search: Search
 ) -> Listing:
     """Versions of a model the caller has already read."""
-    base = {"model_id": object_id(model["id"])}
-    return await listing(ctx, ctx.store.versions, search, base, first, after)
+    model_id = object_id(model["id"])
+    return await children(ctx, ctx.store.versions, search, "model_id", model_id, first, after)
 
 
 async def experiments_listing(

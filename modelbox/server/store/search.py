@@ -243,6 +243,39 @@ async def search_page(
     return plan.page(documents, first, codec)
 
 
+async def first_pages(
+    collection: AsyncCollection[Any],
+    plan: Plan,
+    parent_field: str,
+    parents: list[Any],
+    first: int,
+    codec: Cursors,
+) -> list[Page]:
+    """The first page of each parent's objects in one command (for DataLoaders): ranked
+    within each parent by the search's order, as `search_page` orders one parent's."""
+    stages = plan.stages(None, first, codec)
+    sort = next(stage["$sort"] for stage in stages if "$sort" in stage)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"$and": [plan.query, {parent_field: {"$in": parents}}]}},
+        *[stage for stage in stages if "$addFields" in stage],
+        {
+            "$setWindowFields": {
+                "partitionBy": f"${parent_field}",
+                "sortBy": sort,
+                "output": {"_rank": {"$documentNumber": {}}},
+            }
+        },
+        {"$match": {"_rank": {"$lte": first + 1}}},
+        {"$sort": {parent_field: 1, **sort}},
+        {"$unset": "_rank"},
+    ]
+    grouped: dict[Any, list[dict[str, Any]]] = {parent: [] for parent in parents}
+    batch = len(parents) * (first + 1) + 1
+    async for document in await collection.aggregate(pipeline, batchSize=batch):
+        grouped[document[parent_field]].append(document)
+    return [plan.page(grouped[parent], first, codec) for parent in parents]
+
+
 async def count(collection: AsyncCollection[Any], plan: Plan) -> int:
     return await collection.count_documents(plan.query)
 
@@ -275,6 +308,13 @@ class Searchable:
 
     async def search(self, plan: Plan, first: int, after: str | None) -> Page:
         return await search_page(self.collection, plan, first, after, self.database.cursors)
+
+    async def search_first_pages(
+        self, plan: Plan, parent_field: str, parents: list[Any], first: int
+    ) -> list[Page]:
+        return await first_pages(
+            self.collection, plan, parent_field, parents, first, self.database.cursors
+        )
 
     async def search_count(self, plan: Plan) -> int:
         return await count(self.collection, plan)
