@@ -35,6 +35,10 @@ for repository in (
     Models,
     ModelVersions,
     Namespaces,
+    Policies,
+    PolicyActions,
+    PolicyEvaluations,
+    PolicyLeases,
 ):
     boundary(repository)
 

@@ -104,7 +104,11 @@ class Decider:
             )
         except ModelBoxError as error:
             log.warning(
-                "policy %s failed on %s: %r", policy["name"], evaluation["subject_id"], error
+                "policy %s failed on %s: %r (%r)",
+                policy["name"],
+                evaluation["subject_id"],
+                error,
+                error.__cause__ or error.__context__,
             )
             # A database's own message may name hosts: the record keeps only its kind.
             why = type(error).__name__ if isinstance(error, DatabaseError) else error.message
