@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from modelbox.server.graph.enums import AuditAction
 from modelbox.server.graph.relay import Node
 from modelbox.server.resolvers.ids import to_global_id
-from modelbox.server.store import Record
+from modelbox.server.store.audit import AuditRecord
 
 
 @strawberry.type
@@ -26,8 +26,10 @@ class AuditEvent(Node):
     at: datetime
 
     @classmethod
-    def from_record(cls, r: Record) -> AuditEvent:
-        object_id = r["object_id"] if r["object_type"] != "Namespace" else r["namespace"]
+    def from_record(cls, r: AuditRecord) -> AuditEvent:
+        # A namespace is known by its name, which its events carry as their namespace.
+        namespace = r["namespace"] if r["object_type"] == "Namespace" else None
+        object_id = namespace or r["object_id"]
         return cls(
             id=to_global_id("AuditEvent", r["id"]),
             namespace=r.get("namespace"),

@@ -13,6 +13,7 @@ from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.resolvers.live import watch
 from modelbox.server.resolvers.permissions import require
 from modelbox.server.store import Change, Record
+from modelbox.server.store.audit import AuditRecord, audit_record
 
 
 async def audit_events(
@@ -42,7 +43,7 @@ async def _listing(
     return Listing(page, lambda: ctx.store.audit.count(scope, **filters))
 
 
-async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterator[Record]:
+async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterator[AuditRecord]:
     """Audit events as they are written: of `namespace`, or of every namespace one administers."""
     principal = ctx.principal
     if namespace is not None:
@@ -59,4 +60,4 @@ async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterato
 
     async for change in watch(ctx, frozenset({ctx.store.audit.collection.name}), match):
         assert change.document is not None
-        yield change.document
+        yield audit_record(change.document)

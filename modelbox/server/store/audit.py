@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from bson import ObjectId
 
@@ -15,7 +15,7 @@ from modelbox.server.access import Actor
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.keys import to_stored
 from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
-from modelbox.server.store.records import now
+from modelbox.server.store.records import Record, now
 
 
 class AuditAction(StrEnum):
@@ -37,6 +37,30 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, ObjectId):
         return str(value)
     return value
+
+
+class AuditRecord(TypedDict):
+    """An audit event as the store hands it up, from a page or from the change feed: the
+    fields `AuditLog.record` writes, so readers above the store are checked by mypy."""
+
+    id: str
+    namespace: str | None
+    scopes: list[str | None]
+    action: str
+    object_type: str
+    object_id: str
+    actor: str
+    token_id: str | None
+    client_address: str | None
+    user_agent: str | None
+    # `{field: {from, to}}` and the like, made JSON-safe by `jsonable`; None when none.
+    changes: Any
+    at: datetime
+
+
+def audit_record(record: Record) -> AuditRecord:
+    """A record read from the audit collection, typed."""
+    return cast(AuditRecord, record)
 
 
 class AuditLog:
