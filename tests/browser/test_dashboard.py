@@ -123,6 +123,10 @@ def test_a_version_shows_its_lineage_back_to_the_run(
     page.click("#nav a[data-view=registry]")
     page.click("#models a >> text=resnet")
     page.wait_for_selector("#versions .alias >> text=production")
+    # The model's policies and their latest decisions, as the server recorded them.
+    expect(page.locator("#policies")).to_contain_text("label-good")
+    expect(page.locator("#policies .decision")).to_contain_text("APPLIED")
+    assert "val_acc" in page.inner_text("#policies")
     screenshot(page, "registry")
     page.click("#versions a >> text=v1")
     lineage = page.locator("#lineage")

@@ -41,7 +41,7 @@ def build(client: Client) -> dict[str, Any]:
     names = ["epoch", "epoch", "preempted", "epoch", "epoch"]
     events = [{"name": name, "wallclock": _iso(start + 60 * i)} for i, name in enumerate(names)]
     mutate(client, "logEvents", {"subjectId": first, "events": events})
-    metrics = [{"key": "val_acc", "value": 0.93}]
+    metrics = [{"key": "val_acc", "value": 0.93, "dataset": "imagenet-val"}]
     checkpoint = mutate(
         client,
         "createCheckpoint",
@@ -69,6 +69,20 @@ def build(client: Client) -> dict[str, Any]:
             "metrics": metrics,
         },
     )
+    condition = {"key": "val_acc", "op": "GTE", "value": 0.9, "dataset": "imagenet-val"}
+    policy = mutate(
+        client,
+        "createPolicy",
+        {
+            "namespace": "vision",
+            "modelId": model["id"],
+            "name": "label-good",
+            "kind": "LABELING",
+            "conditions": [condition],
+            "addLabels": [{"key": "quality", "value": "good"}],
+        },
+    )
+    mutate(client, "evaluatePolicy", {"policyId": policy["id"], "subjectId": version["id"]})
     return {"runs": runs, "model": model, "version": version, "checkpoint": checkpoint}
 
 
