@@ -77,7 +77,7 @@ class SharedExecutionContext(ColumnarExecutionContext):
     """Executes a shared payload's selection once, for every subscriber that asks for it."""
 
     _selection: tuple[str, str | None, bytes] | None = None
-    _shared: tuple[dict[Any, asyncio.Future[ExecutionResult]], Any] | None = None
+    _shared: tuple[dict[Any, Any], Any] | None = None
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
@@ -111,28 +111,38 @@ class SharedExecutionContext(ColumnarExecutionContext):
         results, key = self._shared
         once = results.get(key)
         if once is None:
-            once = results[key] = asyncio.ensure_future(self._execute_once(serially))
+            result = super().execute_operation(serially)
+            if self.is_awaitable(result):
+                once = results[key] = asyncio.ensure_future(self._execute_once(result))
+            else:
+                # No resolver below waits (the usual case): shared at once, no task.
+                results[key] = self._shareable(result)
+                return result
+        if isinstance(once, ExecutionResult):
+            return self._own_copy(once, serially)
         return self._share(once, serially)
 
-    async def _execute(self, serially: bool | None) -> ExecutionResult:
-        result: Any = super().execute_operation(serially)
-        if self.is_awaitable(result):
-            result = await result
+    @staticmethod
+    def _shareable(result: Any) -> ExecutionResult:
         assert isinstance(result, ExecutionResult), "subscriptions have no incremental results"
-        return result
-
-    async def _execute_once(self, serially: bool | None) -> ExecutionResult:
-        result = await self._execute(serially)
         if not result.errors and result.data is not None:
             result.data = SharedData(result.data)
         return result
+
+    async def _execute_once(self, pending: Any) -> ExecutionResult:
+        return self._shareable(await pending)
+
+    def _own_copy(self, result: ExecutionResult, serially: bool | None) -> Any:
+        if result.errors:
+            # Errors are each subscriber's own to process: no sharing then.
+            return super().execute_operation(serially)
+        return ExecutionResult(data=result.data)
 
     async def _share(
         self, once: asyncio.Future[ExecutionResult], serially: bool | None
     ) -> ExecutionResult:
         # Shielded: the first subscriber leaving must not cancel the others' result.
-        result = await asyncio.shield(once)
-        if result.errors:
-            # Errors are each subscriber's own to process: no sharing then.
-            return await self._execute(serially)
-        return ExecutionResult(data=result.data)
+        own = self._own_copy(await asyncio.shield(once), serially)
+        result = await own if self.is_awaitable(own) else own
+        assert isinstance(result, ExecutionResult)
+        return result

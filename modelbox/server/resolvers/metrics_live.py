@@ -133,8 +133,9 @@ async def metrics_logged(
 
     subscribed = asyncio.Event()
     changes = watch(ctx, frozenset({ctx.store.metrics.buckets_collection}), match, subscribed)
-    # The feed is read one change ahead in a task, so that it is subscribed before history.
-    pending = asyncio.ensure_future(anext(changes))
+    # With history, the feed is read one change ahead in a task, so that it is subscribed
+    # before history is read; after that (and without history) it is read directly.
+    pending = asyncio.ensure_future(anext(changes)) if from_step is not None else None
     last_steps: dict[str, int] = {}
 
     def sending(update: MetricUpdate) -> MetricUpdate:
@@ -147,6 +148,7 @@ async def metrics_logged(
         # Bucket id -> the step from which history sent its points.
         sent: dict[str, int] = {}
         if from_step is not None:
+            assert pending is not None
             ready = asyncio.ensure_future(subscribed.wait())
             await asyncio.wait({ready, pending}, return_when=asyncio.FIRST_COMPLETED)
             ready.cancel()
@@ -160,19 +162,20 @@ async def metrics_logged(
                     yield sending(MetricUpdate(key, page))
         while True:
             try:
-                change = await pending
+                change = await (pending or anext(changes))
+                pending = None
             except StopAsyncIteration:
                 return
             except (LiveUpdatesInterrupted, SubscriberTooSlow) as ended:
                 # Where this subscriber got to, so that it can pick up from there.
                 details = {**ended.details, "lastStep": dict(last_steps)}
                 raise type(ended)(ended.message, **details) from None
-            pending = asyncio.ensure_future(anext(changes))
             update = _live(change, from_step, sent.get(change.document_id))
             if update is not None:
                 yield sending(update)
     finally:
-        pending.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pending
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
         await changes.aclose()

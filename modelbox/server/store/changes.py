@@ -44,9 +44,9 @@ DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
 # Waits between attempts to resume a broken stream; then subscribers are told it is lost.
 RESUME_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
-# Changes handed out between two turns given back to the event loop: a batch of changes
-# to many subscribers must not hold up the requests being served meanwhile.
-CHANGES_PER_TURN = 16
+# Subscribers woken between two turns given back to the event loop: a change for many
+# subscribers must not hold up the requests being served meanwhile.
+WAKE_PER_TURN = 8
 # How long one read of the stream waits for changes: how soon a lost connection is checked.
 MAX_AWAIT_MS = 500
 # Events arrive as raw BSON, so that their size is known without encoding them again.
@@ -141,6 +141,8 @@ class Subscription:
         self.queue_size = queue_size
         self.queue_bytes = queue_bytes
         self.queued_bytes = 0
+        # Left: the feed, which may be handing out a change, offers it nothing more.
+        self.closed = False
         self._feed = feed
         self._queue: deque[Change] = deque()
         self._ready = asyncio.Event()
@@ -153,6 +155,7 @@ class Subscription:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.closed = True
         await self._feed._remove(self)
         while self._queue:
             self._release(self._queue.popleft())
@@ -227,6 +230,7 @@ class ChangeFeed:
         self._collections: frozenset[str] = frozenset()
         self._stream: AsyncChangeStream[Any] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._dispatching: asyncio.Future[None] | None = None
         self._token: Mapping[str, Any] | None = None
         # The database process the stream (and its token) belongs to.
         self._server: object = None
@@ -327,6 +331,9 @@ class ChangeFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        dispatching, self._dispatching = self._dispatching, None
+        if dispatching is not None:
+            await dispatching
         await self._close_stream()
 
     async def _close_stream(self) -> None:
@@ -353,7 +360,7 @@ class ChangeFeed:
         return server is not None and server == self._server
 
     async def _follow(self) -> None:
-        failures, handed_out = 0, 0
+        failures = 0
         while True:
             try:
                 if self._stream is None:
@@ -385,17 +392,31 @@ class ChangeFeed:
                 return
             failures = 0
             self._token = self._stream.resume_token
-            self._dispatch(Change.of(event, len(raw.raw)))
-            handed_out += 1
-            if handed_out % CHANGES_PER_TURN == 0:
-                await asyncio.sleep(0)
+            # Shielded: a change being handed out reaches every subscriber, even if the
+            # stream is stopped meanwhile to be reopened (`_stop` waits for it).
+            self._dispatching = asyncio.ensure_future(
+                self._dispatch(Change.of(event, len(raw.raw)))
+            )
+            await asyncio.shield(self._dispatching)
 
-    def _dispatch(self, change: Change) -> None:
-        """Hand `change` to every subscriber that wants it, never waiting for any."""
+    async def _dispatch(self, change: Change) -> None:
+        """Hand `change` to every subscriber that wants it, never waiting for any.
+
+        Subscribers are woken a few at a time, with a turn of the event loop between: the
+        requests being served (the writes themselves) keep moving while many subscribers
+        have something to send, instead of waiting behind all of them.
+        """
         dropped: list[Subscription] = []
-        for subscription in self._subscribers:
-            if change.collection not in subscription.collections:
+        woken = 0
+        for subscription in list(self._subscribers):
+            if change.collection not in subscription.collections or subscription.closed:
                 continue
+            if woken == WAKE_PER_TURN:
+                await asyncio.sleep(0)
+                woken = 0
+                if subscription.closed:
+                    continue
+            woken += 1
             try:
                 wanted = subscription.match(change)
             except Exception as error:
@@ -407,7 +428,8 @@ class ChangeFeed:
             if wanted and not subscription._offer(change):
                 dropped.append(subscription)
         for subscription in dropped:
-            self._subscribers.remove(subscription)
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(subscription)
 
     def _tell_all(self, error: ModelBoxError) -> None:
         for subscription in self._subscribers:
