@@ -1,0 +1,282 @@
+"""Load: 20 writers logging metrics while 100 `metricsLogged` subscribers watch, and without.
+
+One run, one machine, two phases on the same embedded database, each against a fresh
+`python -m modelbox serve` process (one uvicorn worker: one change stream):
+
+* 0 subscribers: 20 writers, each logging its own key of one experiment, 100 points a
+  request, back to back, for DURATION seconds;
+* 100 subscribers: the same, while 100 WebSocket connections (in a separate process, so
+  that their reading does not slow the writers' loop) each hold one `metricsLogged`
+  subscription on that experiment, all with the same selection.
+
+Reported per phase: points acknowledged, stored (the series' counts afterwards) and
+delivered to each subscriber (lost = acknowledged - the least any subscriber got), write
+requests/s and latency p50/p99, delivery latency p50/p99 (from the write's acknowledgement
+to a subscriber reading the update; and from the request being sent), and the server's RSS
+over time. The ratio that matters: write throughput with subscribers / without.
+
+    .venv/bin/python bench/load.py              # 60 s a phase
+    .venv/bin/python bench/load.py --quick      # 15 s a phase
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from tests.live import server_env  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
+from tests.ws import WsClient  # noqa: E402
+
+TOKEN = "mbx_bench-admin-token-of-at-least-32-characters"
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+LOG = "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"
+WATCH = """subscription($id: ID!) { metricsLogged(subjectId: $id) {
+  key points { steps wallclocks values } } }"""
+CREATE = """mutation { createExperiment(input: {namespace: "bench", name: "load"}) { id } }"""
+COUNTS = (
+    """query($id: ID!) { node(id: $id) { ... on Experiment { metricSeries { key count } } } }"""
+)
+WRITERS, POINTS, SUBSCRIBERS = 20, 100, 100
+
+
+class Settings:
+    """Just what `server_env` reads."""
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.mongodb_uri, self.database, self.admin_token = uri, database, TOKEN
+
+
+async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# Subscribers: a process of their own.
+
+
+async def _subscribe(url: str, run_id: str, count: int, ready: Any, stop: Any) -> dict[str, Any]:
+    """Hold `count` subscriptions until `stop`; per connection, what arrived and when."""
+    clients = []
+    for start in range(0, count, 25):
+        batch = [WsClient(url, token=TOKEN).connect() for _ in range(min(25, count - start))]
+        clients += await asyncio.gather(*batch)
+    for client in clients:
+        await client.subscribe(WATCH, {"id": run_id})
+    received: list[dict[tuple[str, int], float]] = [{} for _ in clients]
+    points = [0] * len(clients)
+    errors: list[Any] = []
+
+    async def read(i: int, client: WsClient) -> None:
+        assert client.socket is not None
+        async for raw in client.socket:
+            arrived = time.time()
+            message = json.loads(raw)
+            if message.get("type") == "ping":
+                await client.socket.send('{"type": "pong"}')
+            elif message.get("type") == "next":
+                payload = message["payload"]
+                if payload.get("errors"):
+                    errors.append(payload["errors"])
+                    continue
+                update = payload["data"]["metricsLogged"]
+                steps = update["points"]["steps"]
+                points[i] += len(steps)
+                received[i][(update["key"], steps[0])] = arrived
+
+    readers = [asyncio.create_task(read(i, c)) for i, c in enumerate(clients)]
+    ready.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    for reader in readers:
+        reader.cancel()
+    for client in clients:
+        await client.close()
+    arrivals = [[[k, s, t] for (k, s), t in r.items()] for r in received]
+    return {"points": points, "arrivals": arrivals, "errors": errors[:5]}
+
+
+def subscriber_process(
+    url: str, run_id: str, count: int, ready: Any, stop: Any, results: Any
+) -> None:
+    results.put(asyncio.run(_subscribe(url, run_id, count, ready, stop)))
+
+
+# Writers: the bench's own process.
+
+
+async def writer(
+    client: httpx.AsyncClient, run_id: str, w: int, until: float, acks: dict[tuple[str, int], Any]
+) -> None:
+    key, first = f"w{w}", 0
+    while time.time() < until:
+        steps = list(range(first, first + POINTS))
+        series = {"key": key, "steps": steps, "values": [0.5] * POINTS}
+        sent = time.time()
+        await graphql(client, LOG, {"input": {"subjectId": run_id, "series": [series]}})
+        acks[(key, first)] = (sent, time.time())
+        first += POINTS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def phase(uri: str, name: str, subscribers: int, duration: float) -> dict[str, Any]:
+    server = await asyncio.to_thread(ServerProcess(server_env(Settings(uri, name))).start)
+    assert server.process is not None
+    pid = server.process.pid
+    try:
+        limits = httpx.Limits(max_connections=WRITERS + 5)
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=HEADERS, timeout=60, limits=limits
+        ) as client:
+            run_id = (await graphql(client, CREATE, {}))["createExperiment"]["id"]
+            context = multiprocessing.get_context("spawn")
+            ready, stop, results = context.Event(), context.Event(), context.Queue()
+            process = None
+            if subscribers:
+                process = context.Process(
+                    target=subscriber_process,
+                    args=(server.url, run_id, subscribers, ready, stop, results),
+                )
+                process.start()
+                await asyncio.to_thread(ready.wait, 120)
+                await asyncio.sleep(2)  # the subscriptions start a moment after they are sent
+            rss: list[tuple[float, float]] = [(0.0, rss_mib(pid))]
+            acks: dict[tuple[str, int], Any] = {}
+            started, cpu_before = time.time(), cpu_seconds(pid)
+            readers_cpu = cpu_seconds(process.pid) if process and process.pid else 0.0
+
+            async def sample() -> None:
+                while True:
+                    await asyncio.sleep(5)
+                    rss.append((time.time() - started, rss_mib(pid)))
+
+            sampler = asyncio.create_task(sample())
+            await asyncio.gather(
+                *(writer(client, run_id, w, started + duration, acks) for w in range(WRITERS))
+            )
+            elapsed = time.time() - started
+            cpu = cpu_seconds(pid) - cpu_before
+            if process is not None and process.pid is not None:
+                readers_cpu = cpu_seconds(process.pid) - readers_cpu
+            acknowledged = len(acks) * POINTS
+            delivered: dict[str, Any] = {"points": [], "arrivals": [], "errors": []}
+            if process is not None:
+                # Give the subscribers until everything acknowledged has arrived (or 60 s).
+                await asyncio.sleep(3)
+                stop.set()
+                delivered = await asyncio.to_thread(results.get, True, 180)
+                await asyncio.to_thread(process.join, 30)
+            sampler.cancel()
+            rss.append((time.time() - started, rss_mib(pid)))
+            series = (await graphql(client, COUNTS, {"id": run_id}))["node"]["metricSeries"]
+            stored = sum(s["count"] for s in series)
+    finally:
+        await asyncio.to_thread(server.stop)
+    from_ack: list[float] = []
+    from_send: list[float] = []
+    for arrivals in delivered["arrivals"]:
+        for key, step, arrived in arrivals:
+            sent, acked = acks.get((key, step), (None, None))
+            if sent is not None:
+                from_ack.append((arrived - acked) * 1000)
+                from_send.append((arrived - sent) * 1000)
+    writes = [(acked - sent) * 1000 for sent, acked in acks.values()]
+    return {
+        "subscribers": subscribers,
+        "seconds": round(elapsed, 1),
+        "acknowledged": acknowledged,
+        "stored": stored,
+        "delivered_least": min(delivered["points"], default=None),
+        "delivered_most": max(delivered["points"], default=None),
+        "lost": acknowledged - min(delivered["points"]) if delivered["points"] else None,
+        "subscription_errors": delivered["errors"],
+        "write_requests_per_s": round(len(acks) / elapsed, 1),
+        "write_points_per_s": round(acknowledged / elapsed),
+        "write_p50_ms": round(statistics.median(writes), 1),
+        "write_p99_ms": round(percentile(writes, 0.99), 1),
+        "delivery_p50_ms": round(percentile(from_ack, 0.5), 1) if from_ack else None,
+        "delivery_p99_ms": round(percentile(from_ack, 0.99), 1) if from_ack else None,
+        "delivery_from_send_p50_ms": round(percentile(from_send, 0.5), 1) if from_send else None,
+        "delivery_from_send_p99_ms": round(percentile(from_send, 0.99), 1) if from_send else None,
+        "server_cpu_share": round(cpu / elapsed, 2),
+        "server_cpu_ms_per_write": round(cpu * 1000 / max(1, len(acks)), 1),
+        "subscriber_process_cpu_share": round(readers_cpu / elapsed, 2),
+        "server_rss_mib": [(round(t), round(m)) for t, m in rss],
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="15 s a phase")
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
+    args = parser.parse_args()
+    duration = args.seconds or (15.0 if args.quick else 60.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        database = await asyncio.to_thread(EmbeddedDatabase(Path(tmp) / "db").start)
+        try:
+            alone = await phase(database.uri, "bench_load_alone", 0, duration)
+            print(json.dumps(alone))
+            watched = await phase(database.uri, "bench_load_watched", args.subscribers, duration)
+            print(json.dumps(watched))
+        finally:
+            await asyncio.to_thread(database.stop)
+    ratio = watched["write_requests_per_s"] / alone["write_requests_per_s"]
+    print(f"\n{WRITERS} writers x {POINTS} points a request, {duration:.0f} s a phase")
+    for result in (alone, watched):
+        print(
+            f"{result['subscribers']:>3} subscribers: {result['write_requests_per_s']} req/s "
+            f"({result['write_points_per_s']} points/s), write p50/p99 "
+            f"{result['write_p50_ms']}/{result['write_p99_ms']} ms; acknowledged "
+            f"{result['acknowledged']}, stored {result['stored']}, delivered to each "
+            f"{result['delivered_least']}..{result['delivered_most']}, lost {result['lost']}; "
+            f"delivery p50/p99 {result['delivery_p50_ms']}/{result['delivery_p99_ms']} ms after "
+            f"the response ({result['delivery_from_send_p50_ms']}/"
+            f"{result['delivery_from_send_p99_ms']} ms after the request); "
+            f"server CPU {result['server_cpu_share']:.0%} of a core, "
+            f"{result['server_cpu_ms_per_write']} ms a write; "
+            f"subscribers' process CPU {result['subscriber_process_cpu_share']:.0%}; "
+            f"RSS MiB {result['server_rss_mib']}"
+        )
+    print(f"write throughput with {args.subscribers} subscribers / without: {ratio:.0%} (≥ 70%)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
