@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from pymongo.errors import PyMongoError
 
 from modelbox.server.config import Settings
-from modelbox.server.errors import LiveUpdatesInterrupted, SubscriberTooSlow
-from modelbox.server.store import Change, DatabaseError, Store
+from modelbox.server.errors import DatabaseError, LiveUpdatesInterrupted, SubscriberTooSlow
+from modelbox.server.store import Change, Store
 from tests.restarts import kill_and_restart, own_database
 
 
@@ -207,6 +208,6 @@ async def retried(write: Callable[[], Awaitable[object]], attempts: int = 60) ->
         try:
             await write()
             return
-        except DatabaseError:
+        except PyMongoError:
             await asyncio.sleep(0.5)
     await write()

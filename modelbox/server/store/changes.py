@@ -35,6 +35,7 @@ from pymongo.monitoring import ConnectionPoolListener, PoolClearedEvent
 
 from modelbox.server.errors import LiveUpdatesInterrupted, ModelBoxError, SubscriberTooSlow
 from modelbox.server.store.database import Database
+from modelbox.server.store.faults import translated
 from modelbox.server.store.records import Record, to_record
 
 log = logging.getLogger(__name__)
@@ -282,9 +283,9 @@ class ChangeFeed:
                     self._collections = subscription.collections
                     try:
                         self._stream = await self._open()
-                    except BaseException:
+                    except PyMongoError as again:
                         self._collections = frozenset()
-                        raise
+                        raise translated(again) from again
                 self._task = asyncio.create_task(self._run(), name="modelbox-change-feed")
             self._subscribers.append(subscription)
 
