@@ -25,7 +25,7 @@ from modelbox.search.terms import (
 )
 from modelbox.server.config import Settings
 from tests.api import Api
-from tests.live import running
+from tests.live import running, until_live
 from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 from tests.ws import WsClient
 
@@ -469,3 +469,37 @@ async def test_nested_searches_cost_one_command_whatever_the_number_of_namespace
             f"team-{n}-2",
             f"team-{n}-3",
         ]
+
+
+WATCH = """subscription($ns: String!) { namespaceChanges(namespace: $ns) { type
+  node { ... on Experiment { name status } } } }"""
+
+
+async def test_search_summaries_are_not_news_to_namespace_watchers(settings: Settings) -> None:
+    async with running(settings) as (server, api), WsClient(server.url) as ws:
+        op = await ws.subscribe(WATCH, {"ns": "vision"})
+        first = await until_live(ws, op, lambda i: api.create_experiment("vision", f"probe-{i}"))
+        assert first["namespaceChanges"]["type"] == "CREATED"
+        run = await api.create_experiment("vision", "watched")
+        await api.ok(
+            LOG,
+            {
+                "input": {
+                    "subjectId": run["id"],
+                    "series": [{"key": "val_acc", "steps": [1, 2], "values": [0.5, 0.6]}],
+                }
+            },
+        )
+        await api.ok(
+            "mutation($id: ID!) { updateExperiment(input: {id: $id, status: FINISHED}) { id } }",
+            {"id": run["id"]},
+        )
+        seen = []
+        while len(seen) < 2:
+            change = (await ws.next(op))["namespaceChanges"]
+            if change["node"]["name"].startswith("probe-"):
+                continue
+            seen.append((change["type"], change["node"]["status"]))
+        # Logging metrics updated the experiment's document (its search summaries) in between.
+        assert seen == [("CREATED", "RUNNING"), ("UPDATED", "FINISHED")]
+        await ws.nothing(op)
