@@ -13,13 +13,13 @@ with backticks or double quotes (metrics.`train.max`, params."my lr"). Values ar
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
+from modelbox.search.lexer import SearchSyntaxError, Token, as_number, tokenize, unquote
 from modelbox.search.terms import (
     All,
     Any_,
@@ -36,16 +36,6 @@ from modelbox.search.terms import (
 
 MAX_QUERY_LENGTH = 4096
 MAX_NESTING = 32
-
-
-class SearchSyntaxError(ValueError):
-    """What is wrong and where: `column` is 1-based in the query text."""
-
-    def __init__(self, message: str, column: int, text: str) -> None:
-        near = text[column - 1 : column + 19]
-        where = f"at column {column}" + (f" (near {near!r})" if near else " (at the end)")
-        super().__init__(f"{message} {where}")
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -75,57 +65,6 @@ COMPARATORS: dict[str, Op] = {
     "<=": "LTE",
 }
 KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false"})
-
-_TOKEN = re.compile(
-    r"""(?P<ws>\s+)
-      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-      | (?P<quoted>`(?:[^`]|``)*`)
-      | (?P<op>==|!=|<>|>=|<=|=|>|<)
-      | (?P<punct>[().,@])
-      | (?P<name>[A-Za-z_][A-Za-z0-9_\-/:]*)
-    """,
-    re.VERBOSE,
-)
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    column: int
-
-    @property
-    def word(self) -> str:
-        return self.text.lower() if self.kind == "name" else ""
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise SearchSyntaxError(f"unexpected character {text[position]!r}", position + 1, text)
-        kind = match.lastgroup or ""
-        if kind != "ws":
-            tokens.append(Token(kind, match.group(), position + 1))
-        position = match.end()
-    tokens.append(Token("end", "", len(text) + 1))
-    return tokens
-
-
-def _unquote(token: Token) -> str:
-    quote, body = token.text[0], token.text[1:-1]
-    body = body.replace(quote * 2, quote)
-    return re.sub(r"\\(.)", r"\1", body) if quote != "`" else body
-
-
-def _as_number(text: str) -> float | int:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return int(value) if value.is_integer() and re.fullmatch(r"-?\d+", text) else value
 
 
 class _Parser:
@@ -231,7 +170,7 @@ class _Parser:
         if token.kind not in ("name", "quoted", "string") or token.word in KEYWORDS:
             self.fail("expected a name such as metrics.val_acc, params.lr or attributes.status")
         self.advance()
-        first = _unquote(token) if token.kind != "name" else token.text
+        first = unquote(token) if token.kind != "name" else token.text
         entity = ENTITIES.get(first.lower()) if token.kind == "name" else None
         if entity is None or self.token.text != ".":
             return self.attribute(first, token)
@@ -264,7 +203,7 @@ class _Parser:
             return token.text
         if token.kind in ("quoted", "string"):
             self.advance()
-            return _unquote(token)
+            return unquote(token)
         if token.kind == "number" and re.fullmatch(r"\d+", token.text):
             self.advance()
             return token.text
@@ -281,10 +220,10 @@ class _Parser:
     def value(self) -> Any:
         token = self.advance()
         if token.kind == "string":
-            return _unquote(token)
+            return unquote(token)
         if token.kind == "number":
             try:
-                return _as_number(token.text)
+                return as_number(token.text)
             except ValueError:
                 self.fail("number out of range", token)
         if token.word in ("true", "false"):
@@ -376,7 +315,7 @@ def _numeric(value: Any) -> float | int | None:
     if not isinstance(value, str):
         return None
     try:
-        return _as_number(value.strip())
+        return as_number(value.strip())
     except ValueError:
         return None
 
