@@ -66,6 +66,16 @@ LOGGED = """subscription($id: ID!) { metricsLogged(subjectId: $id, keys: ["live"
   key points { steps values } } }"""
 
 
+def server_env(uri: str, database: str, **extra: str) -> dict[str, str]:
+    """The environment of a `modelbox serve` on the bench's database."""
+    return {
+        "MODELBOX_MONGODB_URI": uri,
+        "MODELBOX_DATABASE": database,
+        "MODELBOX_ADMIN_TOKEN": TOKEN,
+        **extra,
+    }
+
+
 def series_batch(first_step: int, keys: int = KEYS, per_key: int = PER_KEY) -> list[dict]:
     """One request's points: `per_key` consecutive steps for each key, as a training job
     that buffers its metrics would send them."""
@@ -220,12 +230,7 @@ def scaling(url: str, sizes: tuple[int, ...], repeats: int) -> list[dict[str, fl
 
 def ingest_workers(uri: str, workers: int, total: int, clients: int) -> float:
     """Points/s through `modelbox serve --workers N` on the same database."""
-    env = {
-        "MODELBOX_MONGODB_URI": uri,
-        "MODELBOX_DATABASE": f"bench_workers_{workers}",
-        "MODELBOX_ADMIN_TOKEN": TOKEN,
-        "MODELBOX_WORKERS": str(workers),
-    }
+    env = server_env(uri, f"bench_workers_{workers}", MODELBOX_WORKERS=str(workers))
     with ServerProcess(env) as server:
         return ingest_http(server.url, total, clients)
 
@@ -341,11 +346,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="modelbox-bench-") as tmp,
         EmbeddedDatabase(Path(tmp) / "db") as database,
     ):
-        env = {
-            "MODELBOX_MONGODB_URI": database.uri,
-            "MODELBOX_DATABASE": "bench",
-            "MODELBOX_ADMIN_TOKEN": TOKEN,
-        }
+        env = server_env(database.uri, "bench")
         with ServerProcess(env) as server:
             figures["http_1"] = ingest_http(server.url, args.points, 1)
             print(f"modelbox ingest, 1 client:   {figures['http_1']:>10,.0f} points/s")
@@ -398,13 +399,8 @@ def scaling_table(args: argparse.Namespace) -> int:
         tempfile.TemporaryDirectory(prefix="modelbox-bench-") as tmp,
         EmbeddedDatabase(Path(tmp) / "db") as database,
     ):
-        env = {
-            "MODELBOX_MONGODB_URI": database.uri,
-            "MODELBOX_DATABASE": "bench_scaling",
-            "MODELBOX_ADMIN_TOKEN": TOKEN,
-        }
         print("one series, by length:")
-        with ServerProcess(env) as server:
+        with ServerProcess(server_env(database.uri, "bench_scaling")) as server:
             rows = scaling(server.url, tuple(args.scale_sizes), args.repeats)
         first, last = rows[0], rows[-1]
         print(
