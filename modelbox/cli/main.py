@@ -16,6 +16,7 @@ from modelbox.cli.artifacts import artifacts
 from modelbox.cli.experiments import experiments
 from modelbox.cli.live import events, metrics
 from modelbox.cli.models import models, versions
+from modelbox.cli.policies import policies
 from modelbox.cli.server import export_schema, serve
 
 
@@ -29,11 +30,9 @@ def cli() -> None:
 
 for command in (serve, export_schema, login, experiments, models, versions, artifacts):
     cli.add_command(command)
-for command in (metrics, events, tokens):
+for command in (metrics, events, tokens, policies):
     cli.add_command(command)
 cli.add_command(sync_command, "sync")
-# `policies ls/apply/test` join here once the server has Policy (DESIGN.md, Policies): a
-# click group in modelbox/cli/policies.py over the API's createPolicy/evaluatePolicy.
 
 
 def main(argv: Sequence[str] | None = None) -> int:

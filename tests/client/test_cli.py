@@ -143,3 +143,43 @@ def test_tokens_and_errors(user_env: dict[str, str]) -> None:
     assert "no experiment 'vision/nope'" in missing.stderr and "(NOT_FOUND)" in missing.stderr
     bad = mb(user_env, "versions", "register", "vision/resnet", "--alias", "-bad-")
     assert bad.returncode == 1 and "(BAD_USER_INPUT)" in bad.stderr
+
+
+def test_policies_apply_list_and_test_without_acting(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"weights")
+    with modelbox.init(namespace="vision", experiment="candidate", system_metrics=False) as run:
+        good = run.log_checkpoint(weights, step=1, metrics={"val_acc": 0.9})
+        poor = run.log_checkpoint(weights, step=2, metrics={"val_acc": 0.5})
+    client = modelbox.Client()
+    client.graphql('mutation { createModel(input: {namespace: "vision", name: "resnet"}) { id } }')
+    spec = {
+        "namespace": "vision",
+        "name": "promote-good",
+        "kind": "PROMOTION",
+        "model": "vision/resnet",
+        "conditions": [{"key": "val_acc", "op": "GTE", "value": 0.8}],
+        "setAlias": "candidate",
+    }
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(spec))
+    assert ok(user_env, "policies", "apply", str(path)).startswith("created vision/promote-good")
+    path.write_text(json.dumps({**spec, "enabled": False}))
+    assert ok(user_env, "policies", "apply", str(path)).startswith("updated vision/promote-good")
+    [listed] = json.loads(ok(user_env, "policies", "ls", "vision", "--json"))
+    assert (listed["name"], listed["kind"], listed["enabled"]) == (
+        "promote-good",
+        "PROMOTION",
+        False,
+    )
+
+    passing = ok(user_env, "policies", "test", "vision/promote-good", "--subject", good["id"])
+    assert passing.splitlines()[0] == f"DRY_RUN  {good['id']}"
+    failing = ok(user_env, "policies", "test", "vision/promote-good", "--subject", poor["id"])
+    assert failing.splitlines()[0] == f"SKIPPED  {poor['id']}"
+    assert "val_acc" in failing
+    assert client.versions("vision/resnet") == [], "a test changes nothing"
+    missing = mb(user_env, "policies", "test", "vision/nope")
+    assert missing.returncode == 1 and "(NOT_FOUND)" in missing.stderr
