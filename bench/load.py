@@ -80,11 +80,16 @@ def percentile(values: list[float], q: float) -> float:
 # Subscribers: a process of their own.
 
 
-async def _subscribe(url: str, run_id: str, count: int, ready: Any, stop: Any) -> dict[str, Any]:
+async def _subscribe(
+    url: str, run_id: str, count: int, deflate: bool, ready: Any, stop: Any
+) -> dict[str, Any]:
     """Hold `count` subscriptions until `stop`; per connection, what arrived and when."""
     clients = []
+    options: dict[str, Any] = {} if deflate else {"compression": None}
     for start in range(0, count, 25):
-        batch = [WsClient(url, token=TOKEN).connect() for _ in range(min(25, count - start))]
+        batch = [
+            WsClient(url, token=TOKEN, **options).connect() for _ in range(min(25, count - start))
+        ]
         clients += await asyncio.gather(*batch)
     for client in clients:
         await client.subscribe(WATCH, {"id": run_id})
@@ -122,9 +127,9 @@ async def _subscribe(url: str, run_id: str, count: int, ready: Any, stop: Any) -
 
 
 def subscriber_process(
-    url: str, run_id: str, count: int, ready: Any, stop: Any, results: Any
+    url: str, run_id: str, count: int, deflate: bool, ready: Any, stop: Any, results: Any
 ) -> None:
-    results.put(asyncio.run(_subscribe(url, run_id, count, ready, stop)))
+    results.put(asyncio.run(_subscribe(url, run_id, count, deflate, ready, stop)))
 
 
 # Writers: the bench's own process.
@@ -156,7 +161,9 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def phase(uri: str, name: str, subscribers: int, duration: float) -> dict[str, Any]:
+async def phase(
+    uri: str, name: str, subscribers: int, duration: float, deflate: bool = True
+) -> dict[str, Any]:
     server = await asyncio.to_thread(ServerProcess(server_env(Settings(uri, name))).start)
     assert server.process is not None
     pid = server.process.pid
@@ -172,7 +179,7 @@ async def phase(uri: str, name: str, subscribers: int, duration: float) -> dict[
             if subscribers:
                 process = context.Process(
                     target=subscriber_process,
-                    args=(server.url, run_id, subscribers, ready, stop, results),
+                    args=(server.url, run_id, subscribers, deflate, ready, stop, results),
                 )
                 process.start()
                 await asyncio.to_thread(ready.wait, 120)
@@ -247,6 +254,9 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="15 s a phase")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
+    parser.add_argument(
+        "--no-deflate", action="store_true", help="subscribers do not ask for permessage-deflate"
+    )
     args = parser.parse_args()
     duration = args.seconds or (15.0 if args.quick else 60.0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,7 +264,9 @@ async def main() -> None:
         try:
             alone = await phase(database.uri, "bench_load_alone", 0, duration)
             print(json.dumps(alone))
-            watched = await phase(database.uri, "bench_load_watched", args.subscribers, duration)
+            watched = await phase(
+                database.uri, "bench_load_watched", args.subscribers, duration, not args.no_deflate
+            )
             print(json.dumps(watched))
         finally:
             await asyncio.to_thread(database.stop)
