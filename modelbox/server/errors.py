@@ -59,6 +59,11 @@ class BadUserInput(ModelBoxError):
     http_status = 400
 
 
+class InvalidCursor(BadUserInput):
+    """A cursor the list did not hand out (forged, altered, or another list's). Raised by the
+    store, which knows no argument names; the connection field names its `after`."""
+
+
 class NotFound(ModelBoxError):
     code = "NOT_FOUND"
     http_status = 404
@@ -104,6 +109,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "Forbidden",
+    "InvalidCursor",
     "LiveUpdatesInterrupted",
     "ModelBoxError",
     "NotFound",

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, get_args
 
 import strawberry
 
+from modelbox.server.errors import BadUserInput, InvalidCursor
 from modelbox.server.graph.inputs import plain
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import to_global_id
@@ -118,7 +119,10 @@ def connection_field(
     async def resolve(root: Any, info: Info, **given: Any) -> Connection[Any]:
         values = [plain(given.get(name)) for name in arguments]
         head = [info.context] if parent is None else [info.context, parent(root)]
-        listing = await load(*head, given.get("first"), given.get("after"), *values)
+        try:
+            listing = await load(*head, given.get("first"), given.get("after"), *values)
+        except InvalidCursor as refused:
+            raise BadUserInput(f"after: {refused.message}", field="after") from None
         return connection(listing, convert)
 
     optional = {"first": int | None, "after": str | None, **arguments}

@@ -22,7 +22,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from modelbox.server.errors import BadUserInput
+from modelbox.server.errors import InvalidCursor
 
 SECRETS_COLLECTION = "server_secrets"
 SECRET_ID = "cursor_hmac"
@@ -96,7 +96,7 @@ class Cursors:
                 raise ValueError("not a list")
             return values
         except Exception:
-            raise BadUserInput("after: not a cursor this list handed out", field="after") from None
+            raise InvalidCursor("not a cursor this list handed out") from None
 
 
 async def load_secret(collection: AsyncCollection[Any], configured: str | None) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from modelbox.server.errors import BadUserInput
+from modelbox.server.errors import InvalidCursor
 from modelbox.server.store.cursors import Cursors
 from modelbox.server.store.records import Record, to_record
 
@@ -78,7 +78,7 @@ async def find_page(
     if after is not None:
         values = codec.decode(after)
         if len(values) != len(sort.fields):
-            raise BadUserInput("after: not a cursor this list handed out", field="after")
+            raise InvalidCursor("not a cursor this list handed out")
         query = {"$and": [query, sort.after(values)]}
     cursor = collection.find(query).sort(sort.spec).limit(first + 1).batch_size(first + 1)
     documents = await cursor.to_list()

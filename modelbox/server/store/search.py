@@ -32,7 +32,7 @@ from modelbox.search.terms import (
     Subject,
     Term,
 )
-from modelbox.server.errors import BadUserInput
+from modelbox.server.errors import BadUserInput, InvalidCursor
 from modelbox.server.store.cursors import Cursors
 from modelbox.server.store.database import Database
 from modelbox.server.store.keys import encode_key, user_path
@@ -205,7 +205,7 @@ class Plan:
 
     def _cursor_values(self, values: list[Any]) -> list[Any]:
         if len(values) != len(self.order) + 1 or not isinstance(values[-1], ObjectId):
-            raise BadUserInput("after: not a cursor of this search", field="after")
+            raise InvalidCursor("not a cursor of this search")
         flat: list[Any] = []
         for value in values[:-1]:
             flat += [1 if value is None else 0, value]
