@@ -155,10 +155,16 @@ async def test_policies_are_managed_by_admins_and_read_by_viewers_of_their_names
     writer = await api.token(("vision", "WRITER"))
     assert await api.fails(CREATE, {"input": _promotion(model["id"])}, writer) == ["FORBIDDEN"]
     admin = await api.token(("vision", "ADMIN"))
-    policy = await create_policy(api, admin, **_promotion(model["id"]))
+    hook = "https://hooks.example.com/T0/B0/s3cret"
+    policy = await create_policy(api, admin, **_promotion(model["id"]), webhookUrl=hook)
     viewer = await api.token(("vision", "VIEWER"))
     seen = await api.ok(LIST, {"ns": "vision"}, viewer)
     assert seen["namespace"]["policies"]["totalCount"] == 1
+    # A webhook URL may carry the receiver's secret: admins see it, viewers do not.
+    url = "query($id: ID!) { node(id: $id) { ... on Policy { webhookUrl } } }"
+    assert (await api.ok(url, {"id": policy["id"]}, viewer))["node"] == {"webhookUrl": None}
+    shown = await api.ok(url, {"id": policy["id"]}, admin)
+    assert shown["node"] == {"webhookUrl": "https://hooks.example.com/T0/B0/s3cret"}
     update = "mutation($id: ID!) { updatePolicy(input: {id: $id, enabled: false}) { id } }"
     assert await api.fails(update, {"id": policy["id"]}, viewer) == ["FORBIDDEN"]
     evaluate = """mutation($id: ID!) { evaluatePolicy(input: {policyId: $id}) { id } }"""

@@ -138,7 +138,7 @@ class EvaluatePolicyInput:
 
 @strawberry.type(description="How a policy's webhook call went.")
 class WebhookDelivery:
-    url: str
+    url: str | None = strawberry.field(description="Shown to ADMINs only.")
     status: str = strawberry.field(description="PENDING, DELIVERED or FAILED.")
     attempts: int
     response_status: int | None
@@ -165,7 +165,11 @@ class Policy(Node):
     dry_run: bool
     conditions: list[MetricCondition]
     set_alias: str | None
-    webhook_url: str | None
+
+    @strawberry.field(description="Where APPLIED decisions are POSTed (shown to ADMINs only).")
+    def webhook_url(self, info: Info) -> str | None:
+        return crud.webhook_url(info.context, self.record, self.record.get("webhook_url"))
+
     has_webhook_secret: bool
     keep_last: int | None
     keep_best: int | None
@@ -197,7 +201,6 @@ class Policy(Node):
                 for c in r.get("conditions") or []
             ],
             set_alias=r.get("set_alias"),
-            webhook_url=r.get("webhook_url"),
             has_webhook_secret=bool(r.get("has_webhook_secret")),
             keep_last=r.get("keep_last"),
             keep_best=r.get("keep_best"),
@@ -279,12 +282,12 @@ class PolicyEvaluation(Node):
         return await _load(info, self.record["subject_type"], self.record["subject_id"])  # type: ignore[no-any-return]
 
     @strawberry.field
-    def webhook(self) -> WebhookDelivery | None:
+    def webhook(self, info: Info) -> WebhookDelivery | None:
         delivery = self.record.get("webhook")
         if not delivery:
             return None
         return WebhookDelivery(
-            url=delivery["url"],
+            url=crud.webhook_url(info.context, self.record, delivery["url"]),
             status=delivery["status"],
             attempts=delivery["attempts"],
             response_status=delivery.get("response_status"),

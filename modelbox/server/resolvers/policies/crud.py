@@ -9,13 +9,11 @@ from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.permissions import load_link, load_node, load_typed, require
-from modelbox.server.resolvers.policies.checks import check_policy
+from modelbox.server.resolvers.policies.checks import camel, check_policy
 from modelbox.server.resolvers.policies.decide import MANUAL, in_scope
 from modelbox.server.store import Record
 
 LINKS = {"model_id": "Model", "target_model_id": "Model", "experiment_id": "Experiment"}
-# Set when a policy is made; changing them would make its past records about another thing.
-FIXED = ("namespace", "kind", "model_id", "target_model_id", "experiment_id")
 
 
 async def _links(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
@@ -23,15 +21,10 @@ async def _links(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
     for field, type_name in LINKS.items():
         if fields.get(field) is not None:
             record = await load_link(
-                ctx, fields[field], type_name, fields["namespace"], _camel(field)
+                ctx, fields[field], type_name, fields["namespace"], camel(field)
             )
             linked[field] = record["id"]
     return linked
-
-
-def _camel(field: str) -> str:
-    head, *rest = field.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _defaults(fields: dict[str, Any]) -> dict[str, Any]:
@@ -114,3 +107,8 @@ async def evaluations_of(
     return await children(
         ctx, store.policy_evaluations, "policy_id", policy["id"], first, after, {}
     )
+
+
+def webhook_url(ctx: Context, record: Record, url: str | None) -> str | None:
+    """A webhook URL (which may carry a secret of the receiver's) is shown to ADMINs only."""
+    return url if ctx.principal.can(record["namespace"], Role.ADMIN) else None
