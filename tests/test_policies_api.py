@@ -251,3 +251,33 @@ async def test_metric_values_name_the_dataset_they_were_measured_on(api: Api) ->
     bad = [{"key": "acc", "value": 0.5, "dataset": "no spaces"}]
     body = await api.post(create, {"input": {"modelId": model["id"], "metrics": bad}})
     assert body["errors"][0]["extensions"]["field"] == "metrics.dataset"
+
+
+async def test_retention_of_an_experiments_checkpoints_keeps_the_last_steps(api: Api) -> None:
+    run = await api.create_experiment("vision", "long-run")
+    for step in (100, 400, 200, 300, 500):
+        await api.create_checkpoint(run["id"], step)
+    policy = await create_policy(
+        api,
+        namespace="vision",
+        name="last-two-checkpoints",
+        kind="RETENTION",
+        experimentId=run["id"],
+        keepLast=2,
+    )
+    evaluate = """mutation($id: ID!) { evaluatePolicy(input: {policyId: $id}) {
+      decision actions subject { id } } }"""
+    done = (await api.ok(evaluate, {"id": policy["id"]}))["evaluatePolicy"]
+    assert done == [
+        {
+            "decision": "APPLIED",
+            "actions": {"delete": [300, 200, 100]},
+            "subject": {"id": run["id"]},
+        }
+    ]
+    left = await api.ok(
+        """query($id: ID!) { node(id: $id) { ... on Experiment {
+             checkpoints { edges { node { step } } } } } }""",
+        {"id": run["id"]},
+    )
+    assert [e["node"]["step"] for e in left["node"]["checkpoints"]["edges"]] == [400, 500]
