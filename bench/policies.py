@@ -34,12 +34,6 @@ import httpx
 import uvicorn
 from bson import ObjectId
 from pymongo import MongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -49,28 +43,11 @@ from modelbox.server.embedded import EmbeddedDatabase, free_port  # noqa: E402
 from modelbox.server.web.app import create_app  # noqa: E402
 from tests.live import server_env  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
+from tests.test_dataloaders import CommandCounter  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token"
+TOKEN = "mbx_bench-admin-token-for-policies-bench"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 GOOD = [{"key": "acc", "value": 0.95, "dataset": "val"}]
-HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"}
-CHANGE_STREAM = "$cmd.aggregate"  # the change stream's own polling, not the run's work
-
-
-class Commands(CommandListener):
-    def __init__(self) -> None:
-        self.names: Counter[str] = Counter()
-
-    def started(self, event: CommandStartedEvent) -> None:
-        stream = event.command_name == "getMore" and event.command["collection"] == CHANGE_STREAM
-        if event.command_name not in HOUSEKEEPING and not stream:
-            self.names[event.command_name] += 1
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
 
 
 async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> Any:
@@ -241,7 +218,7 @@ def rss_mib() -> float:
 
 async def retention(uri: str, n: int) -> None:
     settings = Settings(mongodb_uri=uri, database="bench_retention", admin_token=TOKEN)
-    commands = Commands()
+    commands = CommandCounter()
     app = create_app(settings, event_listeners=[commands])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
@@ -280,7 +257,7 @@ async def retention(uri: str, n: int) -> None:
             result = await graphql(client, evaluate, id=policy["createPolicy"]["id"])
             elapsed = time.perf_counter() - start
             peak = peak_rss_mib()
-            used = dict(commands.names)
+            used = Counter(commands.names)
             with MongoClient(uri) as sync:
                 left = sync["bench_retention"].model_versions.count_documents({"model_id": raw})
                 floor_model = ObjectId()
