@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from modelbox.server.config import Settings
+from modelbox.server.web.app import create_app
 from tests.api import Api
 from tests.policies import POLICY, create_policy, evaluations, update_policy
 
@@ -281,3 +284,19 @@ async def test_retention_of_an_experiments_checkpoints_keeps_the_last_steps(api:
         {"id": run["id"]},
     )
     assert [e["node"]["step"] for e in left["node"]["checkpoints"]["edges"]] == [400, 500]
+
+
+async def test_an_operator_can_limit_the_hosts_webhooks_may_call(settings: Settings) -> None:
+    app = create_app(settings.with_(webhook_hosts=("hooks.example.com", ".runner.internal")))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as c:
+            api = Api(c)
+            model = await _model(api)
+            for allowed in ("https://hooks.example.com/x", "http://bench.runner.internal/go"):
+                name = f"ok-{len(allowed)}"
+                await create_policy(api, **_promotion(model["id"], name=name, webhookUrl=allowed))
+            for refused in ("http://169.254.169.254/latest", "https://evil.example.com/x"):
+                input = _promotion(model["id"], webhookUrl=refused)
+                message = await _refused(api, input, "webhookUrl")
+                assert "webhook_hosts" in message

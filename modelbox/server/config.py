@@ -75,6 +75,8 @@ class Settings:
     # Policies: seconds between scheduled retention runs, and how webhooks are retried
     # (`webhook_attempts` calls, waiting `webhook_backoff` seconds, doubled each time).
     policy_interval: float = 3600.0
+    # Hosts policy webhooks may call (`name`, or `.domain` for any below it); empty: any.
+    webhook_hosts: tuple[str, ...] = ()
     webhook_attempts: int = 5
     webhook_backoff: float = 1.0
     webhook_timeout: float = 10.0

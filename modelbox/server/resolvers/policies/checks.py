@@ -30,6 +30,20 @@ def camel(field: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def webhook_host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
+    """Whether `url`'s host is one the operator allows (MODELBOX_WEBHOOK_HOSTS; empty: any)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return not hosts or any(
+        host == h.lower() or (h.startswith(".") and host.endswith(h.lower())) for h in hosts
+    )
+
+
+def check_webhook_host(policy: dict[str, Any], hosts: tuple[str, ...]) -> None:
+    url = policy.get("webhook_url")
+    if url is not None and not webhook_host_allowed(url, hosts):
+        raise _refuse("webhook_url", "its host is not one this server may call (webhook_hosts)")
+
+
 def _refuse(field: str, message: str) -> BadUserInput:
     name = camel(field)
     return BadUserInput(f"{name}: {message}", field=name)

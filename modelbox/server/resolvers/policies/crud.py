@@ -9,7 +9,7 @@ from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.permissions import load_link, load_node, load_typed, require
-from modelbox.server.resolvers.policies.checks import camel, check_policy
+from modelbox.server.resolvers.policies.checks import camel, check_policy, check_webhook_host
 from modelbox.server.resolvers.policies.decide import MANUAL, in_scope
 from modelbox.server.store import Record
 
@@ -39,6 +39,7 @@ def _defaults(fields: dict[str, Any]) -> dict[str, Any]:
 
 async def create_policy(ctx: Context, fields: dict[str, Any]) -> Record:
     check_policy(fields)
+    check_webhook_host(fields, ctx.settings.webhook_hosts)
     require(ctx, fields["namespace"], Role.ADMIN)
     policy = await _links(ctx, _defaults(fields))
     return await ctx.store.policies.create(ctx.actor, policy)
@@ -50,6 +51,7 @@ async def update_policy(ctx: Context, global_id: str, changes: dict[str, Any]) -
     for field in ("model_id", "target_model_id", "experiment_id"):
         merged[field] = policy.get(field)
     check_policy(merged)
+    check_webhook_host(changes, ctx.settings.webhook_hosts)
     return await ctx.store.policies.update(ctx.actor, policy["id"], changes)
 
 

@@ -19,6 +19,7 @@ import orjson
 
 from modelbox.server.config import Settings
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.policies.checks import webhook_host_allowed
 from modelbox.server.store import Record, Store
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def public_actions(actions: dict[str, Any]) -> dict[str, Any]:
 class Webhooks:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
+        self.hosts = settings.webhook_hosts
         self.attempts = max(1, settings.webhook_attempts)
         self.backoff = settings.webhook_backoff
         # No redirects: a receiver cannot bounce the call to an address the operator did
@@ -99,6 +101,11 @@ class Webhooks:
         if policy.get("webhook_secret"):
             headers[SIGNATURE] = signature(policy["webhook_secret"], body)
         delivery = self.pending(policy["webhook_url"])
+        if not webhook_host_allowed(delivery["url"], self.hosts):
+            # The allowed hosts changed since the policy was made: not called at all.
+            delivery.update(status=FAILED, last_error="host not allowed (webhook_hosts)")
+            await self.store.policy_evaluations.set_webhook(evaluation["id"], delivery)
+            return
         for attempt in range(1, self.attempts + 1):
             delivery["attempts"] = attempt
             try:
