@@ -80,6 +80,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/federation.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/live.py
+	$(BIN)/python bench/client.py
 
 clean:
 	rm -rf $(VENV) .modelbox

@@ -114,7 +114,8 @@ class Run:
         if step is None:
             step = self.step
         self.step = step + 1
-        self._pending.append((step, _now(), data))
+        # A copy: a script that refills one dict every step must not rewrite queued points.
+        self._pending.append((step, _now(), dict(data)))
         if len(self._pending) > MAX_PENDING:
             self._drained.clear()
             self._drained.wait(5 * FLUSH_INTERVAL)

@@ -33,6 +33,16 @@ def test_three_lines_log_points_params_and_events(user_env: dict[str, str]) -> N
     )
 
 
+def test_a_dict_refilled_every_step_logs_each_steps_values(user_env: dict[str, str]) -> None:
+    run = modelbox.init(namespace="vision", experiment="reused", system_metrics=False)
+    metrics: dict[str, float] = {}
+    for step in range(5):
+        metrics["loss"] = float(step)
+        run.log(metrics, step=step)
+    assert run.finish(timeout=30)
+    assert modelbox.Client().metrics("vision/reused")["loss"].values == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
 def test_checkpoint_and_resume_download_verified_files(
     user_env: dict[str, str], tmp_path: Path
 ) -> None:
