@@ -254,3 +254,21 @@ async def test_malformed_websocket_messages_get_a_protocol_answer(
             pass
         output = server.output
     assert "Traceback" not in output and "Task exception" not in output, output[-3000:]
+
+
+async def test_an_update_cannot_clear_a_field_every_object_has(api: Api) -> None:
+    # Found by tests/test_fuzz.py: a null status was stored, and reading it failed.
+    run = await api.create_experiment("vision", "run")
+    before = await audit_count(api)
+    await refused(
+        api,
+        """mutation($input: UpdateExperimentInput!) {
+             updateExperiment(input: $input) { status } }""",
+        {"input": {"id": run["id"], "status": None}},
+        "status",
+    )
+    assert await audit_count(api) == before
+    read = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Experiment { status } } }", {"id": run["id"]}
+    )
+    assert read["node"]["status"] == "RUNNING"

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
+
+# Fields every object has a value for: an update may change them, not clear them.
+NOT_NULL = frozenset({"status"})
 
 
 def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +27,8 @@ def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
     }
     cleaned = dict(fields)
     for key, value in fields.items():
+        if key in NOT_NULL and value is None:
+            raise BadUserInput(f"{key}: cannot be null (leave it out to keep it)", field=key)
         if key in checks:
             cleaned[key] = checks[key](value)
         elif isinstance(value, str):
