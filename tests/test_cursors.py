@@ -41,9 +41,9 @@ FORGED = [
 
 async def test_forged_cursors_are_refused_on_every_connection(api: Api) -> None:
     world = await build_world(api)
-    for parent, field in await connection_fields(api):
+    for parent, field, is_node in await connection_fields(api):
         variables = _parents(world, parent)[0]
-        query = _query(parent, field)
+        query = _query(parent, field, is_node)
         # A real cursor of this list, changed by one character, is as forged as any.
         first = await api.ok(query, {**variables, "after": None})
         real = next(iter(first.values()))

@@ -16,6 +16,8 @@ TRACK = """mutation($input: TrackArtifactInput!) { trackArtifact(input: $input) 
 LOG_EVENTS = """mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }"""
 LOG_METRICS = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"""
 SAME_TIME = "2026-03-01T12:00:00Z"
+POLICY = """mutation($input: CreatePolicyInput!) { createPolicy(input: $input) { id } }"""
+EVALUATE = """mutation($input: EvaluatePolicyInput!) { evaluatePolicy(input: $input) { id } }"""
 
 
 @dataclass
@@ -63,6 +65,34 @@ async def build_world(api: Api) -> World:
         data = await api.ok(LOG_EVENTS, {"input": {"subjectId": subject["id"], "events": events}})
         for event in data["logEvents"]:
             world.add("Event", event)
+    policy = await api.ok(
+        POLICY,
+        {
+            "input": {
+                "namespace": "alpha",
+                "name": "label-good",
+                "kind": "LABELING",
+                "modelId": models[0]["id"],
+                "conditions": [{"key": "acc", "op": "GTE", "value": 0.9}],
+                "addLabels": [{"key": "good", "value": "yes"}],
+                "enabled": False,
+            }
+        },
+    )
+    world.add("Policy", policy["createPolicy"])
+    for _ in range(2):
+        evaluated = await api.ok(
+            EVALUATE,
+            {
+                "input": {
+                    "policyId": policy["createPolicy"]["id"],
+                    "subjectId": world.ids["ModelVersion"][0],
+                    "dryRun": True,
+                }
+            },
+        )
+        for evaluation in evaluated["evaluatePolicy"]:
+            world.add("PolicyEvaluation", evaluation)
     world.event_names = ["a", "b"]
     world.metric_keys = ["loss", "acc"]
     for subject_id in (runs[0]["id"], world.ids["ModelVersion"][0]):
