@@ -16,6 +16,7 @@ import websockets
 from modelbox.server.config import Settings
 from tests.api import Api
 from tests.live import running
+from tests.world import build_world
 from tests.ws import LEGACY_WS, TRANSPORT_WS, WsClient
 
 OVERFLOW = "0001-01-01T00:00:00+14:00"  # before year 1 once in UTC
@@ -272,3 +273,14 @@ async def test_an_update_cannot_clear_a_field_every_object_has(api: Api) -> None
         "query($id: ID!) { node(id: $id) { ... on Experiment { status } } }", {"id": run["id"]}
     )
     assert read["node"]["status"] == "RUNNING"
+
+
+async def test_a_policy_update_cannot_clear_its_name(api: Api) -> None:
+    # Found by tests/test_fuzz.py: a null name reached the name check as None.
+    world = await build_world(api)
+    await refused(
+        api,
+        "mutation($input: UpdatePolicyInput!) { updatePolicy(input: $input) { id } }",
+        {"input": {"id": world.ids["Policy"][0], "name": None}},
+        "name",
+    )

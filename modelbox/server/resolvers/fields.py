@@ -10,7 +10,14 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 
 # Fields every object has a value for: an update may change them, not clear them.
-NOT_NULL = frozenset({"status"})
+NOT_NULL = frozenset({"status", "name", "enabled", "dry_run", "action"})
+
+
+def refuse_nulls(changes: dict[str, Any], nullable: frozenset[str] = frozenset()) -> None:
+    """BAD_USER_INPUT for a null given to a field that cannot be cleared."""
+    for key, value in changes.items():
+        if key in NOT_NULL - nullable and value is None:
+            raise BadUserInput(f"{key}: cannot be null (leave it out to keep it)", field=key)
 
 
 def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
@@ -25,10 +32,10 @@ def clean_fields(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
         "aliases": validation.aliases,
         "metrics": validation.key_values,
     }
+    # A version's name may be cleared; an experiment's status may not.
+    refuse_nulls(fields, nullable=frozenset({"name"}))
     cleaned = dict(fields)
     for key, value in fields.items():
-        if key in NOT_NULL and value is None:
-            raise BadUserInput(f"{key}: cannot be null (leave it out to keep it)", field=key)
         if key in checks:
             cleaned[key] = checks[key](value)
         elif isinstance(value, str):

@@ -7,6 +7,7 @@ from typing import Any
 from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.fields import refuse_nulls
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.permissions import load_link, load_node, load_typed, require
 from modelbox.server.resolvers.policies.checks import camel, check_policy, check_webhook_host
@@ -47,6 +48,7 @@ async def create_policy(ctx: Context, fields: dict[str, Any]) -> Record:
 
 async def update_policy(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
     policy = await load_node(ctx, global_id, "Policy", Role.ADMIN)
+    refuse_nulls(changes)
     merged = {**policy, **changes}
     for field in ("model_id", "target_model_id", "experiment_id"):
         merged[field] = policy.get(field)
