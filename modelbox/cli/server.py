@@ -64,6 +64,7 @@ def serve(
     from modelbox.server.config import Settings
     from modelbox.server.embedded import EmbeddedDatabase
     from modelbox.server.web.app import create_app
+    from modelbox.server.web.connections import uvicorn_options
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -95,7 +96,13 @@ def serve(
         # each make garbage per delivered change.
         gc.freeze()
         # uvicorn handles SIGINT and SIGTERM by shutting down and returning here.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            **uvicorn_options(settings),
+        )
     finally:
         if embedded is not None:
             embedded.stop()
@@ -110,6 +117,7 @@ def _serve_workers(settings: Settings, uri: str) -> int:
     import uvicorn
 
     from modelbox.server.web.app import prepare
+    from modelbox.server.web.connections import uvicorn_options
 
     os.environ.update(
         MODELBOX_MONGODB_URI=uri,
@@ -125,6 +133,7 @@ def _serve_workers(settings: Settings, uri: str) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        **uvicorn_options(settings),
     )
     return 0
 

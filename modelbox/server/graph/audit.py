@@ -8,11 +8,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from modelbox.server.graph.enums import AuditAction
-from modelbox.server.graph.relay import Node
+from modelbox.server.graph.relay import Node, node_type
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.store.audit import AuditRecord
 
 
+@node_type
 @strawberry.type
 class AuditEvent(Node):
     namespace: str | None

@@ -3,7 +3,8 @@
 The token is looked up again for each operation (a WebSocket's operations each run on a
 copy of its context, as the token is now), and an operation without a valid token is
 refused before its variables are coerced or a resolver runs, unless all it asks for is
-the schema and that is public (`public_schema`).
+the schema and that is public (`public_schema`). Then its lists and its cost are checked
+(`cost.Inspector`), still before anything is coerced or read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from strawberry.extensions import SchemaExtension
 
 from modelbox.server.config import Settings
 from modelbox.server.errors import Unauthenticated
+from modelbox.server.graph.cost import Inspector
 from modelbox.server.resolvers.auth import sign_in
 from modelbox.server.resolvers.context import Context
 
@@ -37,18 +39,23 @@ class OperationGuard(SchemaExtension):
         yield
 
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context.context
-        document = self.execution_context.graphql_document
-        if isinstance(context, Context) and not context.signed_in and document is not None:
-            operation = operation_of(document, self.execution_context.operation_name)
-            fragments = fragments_of(document)
-            public = (
-                self.settings.public_schema
-                and operation is not None
-                and asks_only(operation.selection_set, SCHEMA_FIELDS, fragments)
-            )
-            if not public:
-                raise context.refusal or Unauthenticated("a bearer token is required")
+        execution = self.execution_context
+        context, document = execution.context, execution.graphql_document
+        operation = operation_of(document, execution.operation_name) if document else None
+        if document is None or operation is None or not isinstance(context, Context):
+            yield  # graphql-core reports what is wrong with the document
+            return
+        fragments = fragments_of(document)
+        if not context.signed_in and not (
+            self.settings.public_schema
+            and asks_only(operation.selection_set, SCHEMA_FIELDS, fragments)
+        ):
+            raise context.refusal or Unauthenticated("a bearer token is required")
+        schema = execution.schema._schema
+        root = schema.get_root_type(operation.operation)
+        if root is not None:
+            inspector = Inspector(schema, self.settings, execution.variables, fragments)
+            inspector.check(root, operation.selection_set)
         yield
 
 

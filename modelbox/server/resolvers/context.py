@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from modelbox.server.access import Actor, Principal
 from modelbox.server.config import Settings
-from modelbox.server.errors import ModelBoxError, Unauthenticated
+from modelbox.server.errors import BadUserInput, ModelBoxError, Unauthenticated
 from modelbox.server.resolvers.loaders import Loaders
 from modelbox.server.store import Store
 
@@ -36,6 +36,8 @@ class Context:
     policies: PolicyEngine | None = None
     # Made when first used: a subscription refreshes them per delivery, most never use them.
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
+    # Metric points this operation has read so far (max_points_per_request).
+    points_read: int = field(default=0, init=False)
 
     @property
     def loaders(self) -> Loaders:
@@ -57,3 +59,14 @@ class Context:
     @property
     def signed_in(self) -> bool:
         return self._principal is not None
+
+    def read_points(self, count: int) -> None:
+        """Count `count` points against the request's budget before they are read."""
+        limit = self.settings.max_points_per_request
+        if self.points_read + count > limit:
+            raise BadUserInput(
+                f"this request would read more than {limit} metric points across its fields"
+                " (max_points_per_request): ask fewer series, a smaller limit or maxPoints",
+                limit=limit,
+            )
+        self.points_read += count

@@ -89,6 +89,8 @@ class Loaders:
         self.artifact = self._authorized(store.artifacts.get_many)
         self.policy = self._authorized(store.policies.get_many)
         self.policy_evaluation = self._authorized(store.policy_evaluations.get_many)
+        # Audit events, for the admins of a namespace they are scoped to (as listed).
+        self.audit_event = self._authorized(store.audit.get_many, may_read=_audit_reader)
         # The loader of each node type, for global ids, which say what type they are.
         self.of_type: dict[str, DataLoader[Any, Record | None]] = {
             "Namespace": self.namespace,
@@ -100,6 +102,7 @@ class Loaders:
             "Artifact": self.artifact,
             "Policy": self.policy,
             "PolicyEvaluation": self.policy_evaluation,
+            "AuditEvent": self.audit_event,
         }
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[PageRequest, int]] = {}
@@ -109,14 +112,17 @@ class Loaders:
         self,
         load: Callable[[list[Any]], Awaitable[Sequence[Record | None]]],
         namespace_of: Callable[[Record], str] = lambda record: record["namespace"],
+        may_read: Callable[[Principal, Record], bool] | None = None,
     ) -> DataLoader[Any, Record | None]:
+        def viewer(principal: Principal, record: Record) -> bool:
+            return principal.can(namespace_of(record), Role.VIEWER)
+
+        allowed = may_read or viewer
+
         async def batch(keys: list[Any]) -> list[Record | None]:
             principal = self.principal()
             records = await load(keys)
-            return [
-                record if record and principal.can(namespace_of(record), Role.VIEWER) else None
-                for record in records
-            ]
+            return [record if record and allowed(principal, record) else None for record in records]
 
         return DataLoader(load_fn=batch)
 
@@ -205,3 +211,7 @@ class Loaders:
 
             self._counts[key] = DataLoader(load_fn=batch)
         return self._counts[key]
+
+
+def _audit_reader(principal: Principal, record: Record) -> bool:
+    return any(principal.can(scope, Role.ADMIN) for scope in record.get("scopes") or [])

@@ -147,10 +147,14 @@ async def log_metrics(
 
 
 async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> list[Record]:
-    """The summaries of a subject's series (all of them, or those of `keys`), by key."""
+    """The summaries of a subject's series (all of them, or those of `keys`), by key.
+
+    A key asked twice is one series, answered once.
+    """
     if keys is None:
         return await ctx.loaders.metric_series_of.load(subject["id"])
-    found = await ctx.loaders.metric_series.load_many([(subject["id"], key) for key in keys])
+    unique = dict.fromkeys(keys)
+    found = await ctx.loaders.metric_series.load_many([(subject["id"], key) for key in unique])
     return [summary for summary in found if summary is not None]
 
 
@@ -179,15 +183,22 @@ async def points(
             limit=cap,
         )
     _check_range(from_step, to_step)
-    return await ctx.store.metrics.points(
+    most = cap if limit is None else limit
+    # Counted against the request's budget before the read, from the series' summary; the
+    # summary's estimate assumes even steps, so what was read beyond it is counted after.
+    expected = min(most, math.ceil(points_in(summary, from_step, to_step)))
+    ctx.read_points(expected)
+    columns = await ctx.store.metrics.points(
         summary["subject_id"],
         summary["key"],
         summary["kind"],
         from_step,
         to_step,
-        cap if limit is None else limit,
+        most,
         shape=summary,
     )
+    ctx.read_points(max(0, len(columns) - expected))
+    return columns
 
 
 # Past this many points in the range a plot reads precomputed tiles (O(maxPoints) points)
@@ -224,6 +235,7 @@ async def downsampled(
             limit=cap,
         )
     _check_range(from_step, to_step)
+    ctx.read_points(min(max_points, summary["count"]))
     points = points_in(summary, from_step, to_step)
     dense = points >= max_points * ROLLUP_WHEN
     if dense and points >= TILES_WHEN and summary["kind"] == FLOAT:

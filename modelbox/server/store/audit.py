@@ -15,7 +15,7 @@ from modelbox.server.access import Actor
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.keys import to_stored
 from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
-from modelbox.server.store.records import Record, now
+from modelbox.server.store.records import Record, now, object_ids, to_record
 
 
 class AuditAction(StrEnum):
@@ -100,6 +100,12 @@ class AuditLog:
             ),
             session=session,
         )
+
+    async def get_many(self, ids: list[str]) -> list[Record | None]:
+        """Events in the order of `ids`, None where there is none (for DataLoaders)."""
+        query = {"_id": {"$in": object_ids(ids)}}
+        found = {str(d["_id"]): to_record(d) async for d in self.collection.find(query)}
+        return [found.get(i) for i in ids]
 
     async def page(
         self, namespace: str | None, first: int, after: str | None = None, **filters: Any

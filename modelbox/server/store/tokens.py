@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+
 from modelbox.server.access import ALL_NAMESPACES, Actor
-from modelbox.server.errors import NotFound
+from modelbox.server.errors import Conflict, NotFound
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
 from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
@@ -18,6 +21,9 @@ from modelbox.server.store.repository import Repository
 TOKEN_PREFIX = "mbx_"
 BOOTSTRAP_NAME = "bootstrap-admin"
 LAST_USED_EVERY = timedelta(minutes=1)
+# The generated admin token's id, always the same: servers starting together on an empty
+# database each try to insert it, and all but one get a duplicate key.
+BOOTSTRAP_ID = ObjectId("000000000000000000000001")
 
 
 def hash_token(token: str) -> str:
@@ -44,6 +50,7 @@ class ApiTokens(Repository):
         roles: list[dict[str, str]],
         expires_at: datetime | None,
         token: str | None = None,
+        id: ObjectId | None = None,
     ) -> tuple[Record, str]:
         """Store a new token; returns its record and the token, which is never stored."""
         token = token or new_token()
@@ -54,6 +61,7 @@ class ApiTokens(Repository):
             "expires_at": expires_at,
             "revoked_at": None,
             "created_by": actor.name,
+            **({"_id": id} if id is not None else {}),
         }
 
         async def work(session: Session) -> Record:
@@ -120,9 +128,14 @@ class ApiTokens(Repository):
         admin = [{"namespace": ALL_NAMESPACES, "role": "ADMIN"}]
         if token is not None:
             if await self.collection.find_one({"hash": hash_token(token)}) is None:
-                await self.create(actor, BOOTSTRAP_NAME, admin, None, token=token)
+                # Another server starting at the same moment may register it first.
+                with contextlib.suppress(Conflict):
+                    await self.create(actor, BOOTSTRAP_NAME, admin, None, token=token)
             return None
         if await self.collection.find_one({"name": BOOTSTRAP_NAME}) is not None:
             return None
-        _, generated = await self.create(actor, BOOTSTRAP_NAME, admin, None)
+        try:
+            _, generated = await self.create(actor, BOOTSTRAP_NAME, admin, None, id=BOOTSTRAP_ID)
+        except Conflict:  # another server starting on the same empty database made it
+            return None
         return generated

@@ -20,6 +20,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from modelbox.server.access import SYSTEM_ACTOR, Actor
 from modelbox.server.config import Settings
+from modelbox.server.errors import Unauthenticated
 from modelbox.server.graph.schema import make_schema
 from modelbox.server.graph.shared import encode_message
 from modelbox.server.resolvers.auth import sign_in
@@ -28,7 +29,7 @@ from modelbox.server.resolvers.policies.engine import PolicyEngine
 from modelbox.server.store import CommandListener, Store
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
-from modelbox.server.web.http_limits import BodySizeLimit
+from modelbox.server.web.http_limits import BodySizeLimit, SizedWebSocket, error_json
 from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 
 log = logging.getLogger("modelbox")
@@ -51,6 +52,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     graphql_transport_ws_handler_class = CheckedTransportWSHandler
     graphql_ws_handler_class = CheckedLegacyWSHandler
+    websocket_adapter_class = SizedWebSocket
 
     def __init__(self, store: Store, settings: Settings, policies: PolicyEngine) -> None:
         super().__init__(
@@ -68,6 +70,10 @@ class GraphQLApp(GraphQL[Context, None]):
         return context
 
     async def render_graphql_ide(self, request: Request) -> Response:
+        if not self.settings.public_schema:
+            # A browser opening the page sends no token: closed, it is not served at all.
+            refusal = Unauthenticated("GraphiQL is not served while public_schema is off")
+            return Response(error_json(refusal), 401, media_type="application/json")
         return graphiql_page()
 
     def encode_json(self, data: object) -> str:

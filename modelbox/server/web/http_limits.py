@@ -1,11 +1,21 @@
-"""A cap on request bodies, enforced before GraphQL sees them."""
+"""A cap on request bodies and WebSocket messages, enforced before GraphQL sees them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 
-from modelbox.server.errors import PayloadTooLarge
+from modelbox.server.errors import ModelBoxError, PayloadTooLarge
+
+
+def error_json(error: ModelBoxError) -> bytes:
+    """An error answered outside GraphQL, in the shape of a GraphQL error."""
+    return orjson.dumps({"errors": [{"message": error.message, "extensions": error.extensions}]})
 
 
 class BodyTooLarge(Exception):
@@ -55,9 +65,7 @@ class BodySizeLimit:
             f"request body is over the limit of {self.limit} bytes (max_body_bytes)",
             limit=self.limit,
         )
-        body = orjson.dumps(
-            {"errors": [{"message": error.message, "extensions": error.extensions}]}
-        )
+        body = error_json(error)
         await send(
             {
                 "type": "http.response.start",
@@ -69,3 +77,29 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class SizedWebSocket(ASGIWebSocketAdapter):
+    """WebSocket messages are bounded like HTTP bodies: one over `max_body_bytes` closes the
+    socket (4413, the limit named) before it is parsed."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        limit: int = self.view.settings.max_body_bytes  # type: ignore[attr-defined]
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+                    reason = f"message over the limit of {limit} bytes (max_body_bytes)"
+                    await self.ws.close(code=4413, reason=reason)
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except orjson.JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:  # a binary frame
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
