@@ -9,6 +9,7 @@ so every API process on the database signs and checks alike.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -99,19 +100,27 @@ class Cursors:
             raise InvalidCursor("not a cursor this list handed out") from None
 
 
+# Servers starting together on an empty database race to store the secret.
+UPSERT_ATTEMPTS = 5
+
+
 async def load_secret(collection: AsyncCollection[Any], configured: str | None) -> bytes:
     """The configured secret, or the database's (made by whichever process starts first)."""
     if configured:
         return hashlib.sha256(configured.encode()).digest()
-    try:
-        stored = await collection.find_one_and_update(
-            {"_id": SECRET_ID},
-            {"$setOnInsert": {"key": secrets.token_bytes(32)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-    except DuplicateKeyError:
-        # Another process inserted it between our look and our insert: theirs it is.
-        stored = await collection.find_one({"_id": SECRET_ID})
-    assert stored is not None
-    return bytes(stored["key"])
+    for _ in range(UPSERT_ATTEMPTS):
+        try:
+            stored = await collection.find_one_and_update(
+                {"_id": SECRET_ID},
+                {"$setOnInsert": {"key": secrets.token_bytes(32)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            # Another process inserted it between our look and our insert: theirs it is,
+            # once it can be read (servers starting together race here).
+            stored = await collection.find_one({"_id": SECRET_ID})
+        if stored is not None:
+            return bytes(stored["key"])
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the cursor secret could be neither stored nor read")
