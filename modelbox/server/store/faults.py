@@ -44,17 +44,14 @@ def unavailable(error: BaseException) -> bool:
     return isinstance(error, PyMongoError) and error.has_error_label("RetryableWriteError")
 
 
-def client_error(error: BaseException) -> DatabaseUnavailable | None:
-    """The error to show a client for a driver error, if it is one it should retry."""
-    return DatabaseUnavailable() if unavailable(error) else None
-
-
 def translated(error: PyMongoError) -> ModelBoxError:
     """The project's error for a driver error."""
     if isinstance(error, DuplicateKeyError):
         return Conflict(conflict_message(error))
-    if unavailable(error):
-        # Down or restarting: the client retries, nothing here is a bug.
+    if unavailable(error) or error.has_error_label("TransientTransactionError"):
+        # Down or restarting, or a write conflict that outlasted the transaction retries (the
+        # transactions of a killed server hold their documents until they expire, a minute on
+        # MongoDB): the client retries, nothing here is a bug.
         log.warning("the database is unavailable: %r", error)
         return DatabaseUnavailable()
     return DatabaseError(f"database error: {type(error).__name__}")
