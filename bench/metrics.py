@@ -11,12 +11,16 @@ One run, one machine, all figures side by side:
   MLflow's `get-history` (all pages) and its sampled `get-history-bulk-interval`.
 * live: from the `logMetrics` response to a subscriber receiving the points, p50 and
   p99, with 1 and with 100 subscribers on one series (graphql-transport-ws).
+* durability: ingest against the embedded database as shipped (`--sync-on-commit`: a
+  commit is on disk before it is acknowledged) and against one without it, in big
+  requests (10,000 points) and small ones (100 points, where a sync per commit weighs most).
 
 The database is the embedded SecantusDB, started here so that the server and the PyMongo
 floor write into the same one; the server is `python -m modelbox serve` pointed at it.
 
     .venv/bin/python bench/metrics.py                 # full size
     .venv/bin/python bench/metrics.py --points 100000 --no-mlflow   # quick look
+    .venv/bin/python bench/metrics.py --durability-only                # what syncing costs
 """
 
 from __future__ import annotations
@@ -115,18 +119,20 @@ def create_experiment(client: httpx.Client, name: str) -> str:
     return data["createExperiment"]["id"]
 
 
-def ingest_http(url: str, total: int, clients: int) -> float:
+def ingest_http(
+    url: str, total: int, clients: int, keys: int = KEYS, per_key: int = PER_KEY
+) -> float:
     """Points/s through `logMetrics`, `clients` persistent connections sending at once."""
-    per_request = KEYS * PER_KEY
+    per_request = keys * per_key
     requests = total // per_request
     with httpx.Client(base_url=url, timeout=120) as setup:
-        subject = create_experiment(setup, f"ingest-{clients}")
+        subject = create_experiment(setup, f"ingest-{clients}-{per_request}-{time.time()}")
 
     def worker(index: int) -> None:
         with httpx.Client(base_url=url, timeout=120) as client:
             for r in range(index, requests, clients):
-                batch = {"subjectId": subject, "series": series_batch(r * PER_KEY)}
-                post(client, LOG, {"input": batch})
+                series = series_batch(r * per_key, keys, per_key)
+                post(client, LOG, {"input": {"subjectId": subject, "series": series}})
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     started = time.perf_counter()
@@ -302,6 +308,39 @@ async def live(url: str, subscribers: int, rounds: int) -> dict[str, float]:
     }
 
 
+def durability_cost(points: int, clients: int) -> None:
+    """Ingest with and without `--sync-on-commit`, alternating, best of two rounds each."""
+    shapes = [
+        ("10,000-point requests", KEYS, PER_KEY, points),
+        ("100-point requests", 1, 100, points // 20),
+    ]
+    best: dict[tuple[bool, str, int], float] = {}
+    with tempfile.TemporaryDirectory(prefix="modelbox-bench-") as tmp:
+        for _round in range(2):
+            for durable in (True, False):
+                path = Path(tmp) / f"db-{durable}-{_round}"
+                with EmbeddedDatabase(path, durable=durable) as database:
+                    env = {
+                        "MODELBOX_MONGODB_URI": database.uri,
+                        "MODELBOX_DATABASE": "bench",
+                        "MODELBOX_ADMIN_TOKEN": TOKEN,
+                    }
+                    with ServerProcess(env) as server:
+                        for name, keys, per_key, total in shapes:
+                            for n in (1, clients):
+                                rate = ingest_http(server.url, total, n, keys, per_key)
+                                key = (durable, name, n)
+                                best[key] = max(best.get(key, 0.0), rate)
+    print("durability (embedded database synced per commit vs. not):")
+    for name, *_ in shapes:
+        for n in (1, clients):
+            synced, unsynced = best[(True, name, n)], best[(False, name, n)]
+            print(
+                f"  {name}, {n} client(s): synced {synced:>9,.0f} points/s,"
+                f" unsynced {unsynced:>9,.0f} points/s: {synced / unsynced:.0%}"
+            )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -337,9 +376,15 @@ def main() -> int:
         "--scaling-only", action="store_true", help="only the series-length table and workers"
     )
     parser.add_argument("--scale-sizes", type=int, nargs="+", default=list(SCALE_SIZES))
+    parser.add_argument(
+        "--durability-only", action="store_true", help="only ingest synced per commit or not"
+    )
     args = parser.parse_args()
     if args.scaling_only:
         return scaling_table(args)
+    if args.durability_only:
+        durability_cost(args.points, args.clients)
+        return 0
 
     figures: dict[str, float] = {}
     with (
@@ -368,6 +413,7 @@ def main() -> int:
                     f" p50 {got['request_p50'] * 1000:.1f} ms,"
                     f" p99 {got['request_p99'] * 1000:.1f} ms"
                 )
+    durability_cost(args.points, args.clients)
     if args.no_mlflow:
         return 0
     mlflow = mlflow_figures(args.points, args.series_points, args.repeats)
