@@ -81,6 +81,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/client.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .modelbox
