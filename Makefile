@@ -82,6 +82,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf $(VENV) .modelbox
