@@ -8,6 +8,7 @@ request (same key) until it is acknowledged, as a training job's client does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -125,3 +126,8 @@ async def test_acknowledged_points_survive_database_kills(tmp_path: Path) -> Non
         assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
     finally:
         server.stop()
+        # A database the supervisor restarted must not outlive the test, whatever happened.
+        for pid in _database_pids(server):
+            with contextlib.suppress(OSError):
+                if str(tmp_path) in Path(f"/proc/{pid}/cmdline").read_text():
+                    os.kill(pid, signal.SIGKILL)
