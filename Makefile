@@ -83,6 +83,7 @@ bench: $(STAMP) $(NPM_DEPS)
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/fuzz.py
+	$(BIN)/python bench/policies.py
 
 clean:
 	rm -rf $(VENV) .modelbox
