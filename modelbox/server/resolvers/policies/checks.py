@@ -23,6 +23,7 @@ ACTING_FIELDS = ("conditions", "require_labels", "set_alias", "add_labels", "web
 DIRECTED = frozenset({"GT", "GTE", "LT", "LTE"})
 MAX_URL = 2048
 MAX_SECRET = 256
+MAX_AGE_DAYS = 36_500
 
 
 def camel(field: str) -> str:
@@ -32,7 +33,10 @@ def camel(field: str) -> str:
 
 def webhook_host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
     """Whether `url`'s host is one the operator allows (MODELBOX_WEBHOOK_HOSTS; empty: any)."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
     return not hosts or any(
         host == h.lower() or (h.startswith(".") and host.endswith(h.lower())) for h in hosts
     )
@@ -80,8 +84,12 @@ def _webhook(policy: dict[str, Any]) -> None:
         if policy.get("webhook_secret") is not None:
             raise _refuse("webhook_url", "a webhookSecret needs a webhookUrl")
         return
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if len(url) > MAX_URL or not host or parts.scheme not in ("http", "https"):
         raise _refuse("webhook_url", "must be an http:// or https:// URL with a host")
     validation.text(policy.get("webhook_secret"), "webhookSecret", MAX_SECRET)
 
@@ -126,8 +134,8 @@ def _retention(policy: dict[str, Any]) -> None:
     if policy.get("keep_best_mode") not in (None, "max", "min"):
         raise _refuse("keep_best_mode", 'must be "max" or "min"')
     age = policy.get("max_age_days")
-    if age is not None and (not math.isfinite(age) or age <= 0):
-        raise _refuse("max_age_days", "must be a number of days over 0")
+    if age is not None and (not math.isfinite(age) or not 0 < age <= MAX_AGE_DAYS):
+        raise _refuse("max_age_days", f"must be a number of days over 0, at most {MAX_AGE_DAYS}")
     validation.labels(policy.get("protect_labels"), "protectLabels")
 
 
