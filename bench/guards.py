@@ -1,0 +1,123 @@
+"""Hostile requests and everyone else: how long a small query waits while they are refused.
+
+One run, one machine: a real `modelbox serve` on the embedded SecantusDB. A small
+authenticated query (`{ viewer { name } }`) is timed alone (the baseline), then while
+each hostile request is in flight: an anonymous `nodes(ids:)` with 500,000 ids, the same
+with a valid token (over the list limit), an anonymous `_entities` with 100,000
+representations, and a 64 MB HTTP header. Figures are p50 and max of the small query and
+their ratio to the baseline; each hostile request's own time to be refused is shown too.
+
+    .venv/bin/python bench/guards.py            # full run
+    .venv/bin/python bench/guards.py --quick    # fewer rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
+
+TOKEN = "mbx_bench-admin-token-of-32-characters"
+SMALL = {"query": "{ viewer { name } }"}
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }"
+
+
+def _huge_header(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 20))
+        conn.recv(1024)
+
+
+async def _small(client: httpx.AsyncClient) -> float:
+    started = time.perf_counter()
+    response = await client.post(
+        "/graphql", json=SMALL, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert response.json()["data"]["viewer"]["name"] == "bootstrap-admin", response.text
+    return (time.perf_counter() - started) * 1000
+
+
+async def _under(
+    client: httpx.AsyncClient, hostile: Callable[[], Awaitable[object]] | None, rounds: int
+) -> tuple[list[float], list[float]]:
+    """The small query's latencies (ms), each sent 20 ms after a hostile request started."""
+    small, refused = [], []
+    for _ in range(rounds):
+        if hostile is None:
+            small.append(await _small(client))
+            continue
+        started = time.perf_counter()
+        task = asyncio.ensure_future(hostile())
+        await asyncio.sleep(0.02)
+        small.append(await _small(client))
+        await task
+        refused.append((time.perf_counter() - started) * 1000)
+    return small, refused
+
+
+async def run(url: str, port: int, rounds: int) -> None:
+    nodes = orjson.dumps({"query": NODES, "variables": {"ids": ["x"] * 500_000}})
+    reps = [{"__typename": "Model", "id": "x"}] * 100_000
+    entities = orjson.dumps({"query": ENTITIES, "variables": {"r": reps}})
+    json_headers = {"Content-Type": "application/json"}
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60) as client,
+        httpx.AsyncClient(base_url=url, timeout=60) as attacker,
+    ):
+
+        async def post(body: bytes, token: bool = False) -> object:
+            headers = {**json_headers, **({"Authorization": f"Bearer {TOKEN}"} if token else {})}
+            return (await attacker.post("/graphql", content=body, headers=headers)).json()
+
+        cases: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
+            ("alone (baseline)", None),
+            ("anonymous nodes, 500,000 ids", lambda: post(nodes)),
+            ("nodes, 500,000 ids, valid token", lambda: post(nodes, token=True)),
+            ("anonymous _entities, 100,000", lambda: post(entities)),
+            ("64 MB header", lambda: asyncio.to_thread(_huge_header, port)),
+        ]
+        await _under(client, None, 5)  # warm up
+        baseline = None
+        print(f"{'while':34} {'p50 ms':>8} {'max ms':>8} {'x base':>7} {'refused in ms':>14}")
+        for label, hostile in cases:
+            small, refused = await _under(client, hostile, rounds)
+            p50 = statistics.median(small)
+            baseline = baseline or p50
+            refusal = f"{statistics.median(refused):14.0f}" if refused else f"{'-':>14}"
+            print(f"{label:34} {p50:8.1f} {max(small):8.1f} {p50 / baseline:7.1f} {refusal}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    rounds = 5 if parser.parse_args().quick else 20
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
+        env = {
+            "MODELBOX_MONGODB_URI": db.uri,
+            "MODELBOX_DATABASE": "bench",
+            "MODELBOX_ADMIN_TOKEN": TOKEN,
+        }
+        with ServerProcess(env) as server:
+            asyncio.run(run(server.url, server.port, rounds))
+
+
+if __name__ == "__main__":
+    main()
