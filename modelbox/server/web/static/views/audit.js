@@ -25,8 +25,11 @@ export async function render(main, ctx, { query }) {
   const holder = main.querySelector("#audit");
   let stop = null;
 
+  let latest = 0;
   async function load() {
     stop?.();
+    stop = null;
+    const mine = ++latest; // only the newest request draws and goes live
     const f = new FormData(form);
     const ns = f.get("ns");
     const filter = {
@@ -42,9 +45,10 @@ export async function render(main, ctx, { query }) {
         : await gql(`query($ns: String!, $filter: AuditEventFilter) { namespace(name: $ns) { ${select} } }`, { ns, filter });
       events = (ns === "*" ? data.auditEvents : data.namespace.auditEvents).edges.map((e) => e.node);
     } catch (error) {
-      holder.innerHTML = errorBox(error);
+      if (mine === latest) holder.innerHTML = errorBox(error);
       return;
     }
+    if (mine !== latest) return;
     holder.innerHTML = `<table class="grid" id="audit-events"><thead><tr><th>At</th><th>Namespace</th><th>Action</th><th>Object</th>
       <th>Actor</th><th>From</th><th>Changes</th></tr></thead><tbody>${events.map(row).join("")}</tbody></table>`;
     const body = holder.querySelector("tbody");

@@ -64,7 +64,10 @@ export async function render(main, ctx) {
   const form = main.querySelector("#runs-filter");
   const table = main.querySelector("#runs-table");
 
+  let latest = 0;
   async function load() {
+    // Only the newest request draws: an older answer arriving late must not overwrite it.
+    const mine = ++latest;
     const f = new FormData(form);
     for (const key of ["query", "order", "params", "metrics"]) if (f.has(key)) save(key, f.get(key));
     const params = list(f.get("params"));
@@ -83,9 +86,10 @@ export async function render(main, ctx) {
     try {
       data = await gql(query(ctx, scope, search), variables);
     } catch (error) {
-      table.innerHTML = errorBox(error);
+      if (mine === latest) table.innerHTML = errorBox(error);
       return;
     }
+    if (mine !== latest) return;
     const connection = scope === "*" ? data.experiments : data.namespace?.experiments;
     if (!connection) {
       table.innerHTML = `<p class="muted">No such namespace.</p>`;
