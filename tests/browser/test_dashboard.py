@@ -26,7 +26,8 @@ def test_sign_in_shows_the_runs_with_chosen_columns(
     page.fill("input[name=params]", "lr, optimizer.name")
     page.fill("input[name=metrics]", "loss")
     page.click("#runs-filter button")
-    page.wait_for_selector("#runs td >> text=resnet-2")
+    # The page's first table (no chosen columns) may still be showing: wait for the new one.
+    expect(page.locator("#runs thead")).to_contain_text("optimizer.name")
     rows = page.locator("#runs tbody tr")
     assert rows.count() == 2
     text = page.inner_text("#runs")
