@@ -33,6 +33,7 @@ from modelbox.server.web.http_limits import BodySizeLimit, SizedWebSocket, error
 from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 
 log = logging.getLogger("modelbox")
+SHUTDOWN_SECONDS = 10
 
 
 def parse_bearer(header: object) -> str | None:
@@ -165,11 +166,15 @@ def create_app(
         try:
             yield
         finally:
-            await policies.stop()
+            # Bounded: a background task stuck at shutdown must not hold the process (an
+            # intermittent hang of test teardowns under load was seen here, cause not found).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(policies.stop(), SHUTDOWN_SECONDS)
             sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            await store.close()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(sweeper, SHUTDOWN_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(store.close(), SHUTDOWN_SECONDS)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
