@@ -191,7 +191,8 @@ async def test_wrong_sha256_is_refused_then_a_correct_upload_succeeds(
     error = put.json()["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert hashlib.sha256(data).hexdigest() in error["message"]
-    assert "sha256" in error["message"]
+    assert error["extensions"]["field"] == "sha256"
+    assert error["extensions"]["received"] == hashlib.sha256(data).hexdigest()
     assert (await read_artifact(api, artifact["id"]))["state"] == "PENDING"
     assert served.orphan_chunks() == 0
 

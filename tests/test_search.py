@@ -373,6 +373,23 @@ async def test_query_text_errors_say_where_and_limits_are_named(api: Api) -> Non
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_a_metric_dataset_on_experiments_is_refused_on_the_argument_that_gave_it(
+    api: Api,
+) -> None:
+    # Datasets belong to model version metrics (ExperimentOrder has none to give).
+    await api.create_experiment("vision", "only")
+    metric = {"key": "acc", "op": "GT", "value": 0.5, "dataset": "imagenet"}
+    asked = {
+        "filter": {"filter": {"metrics": [metric]}},
+        "query": {"query": "metrics.acc@imagenet > 0.5"},
+    }
+    for argument, variables in asked.items():
+        [error] = (await api.post(SEARCH, variables))["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["field"] == argument
+        assert error["message"].startswith(f"{argument}: a metric's dataset"), error["message"]
+
+
 async def test_query_experiments_keeps_to_the_namespaces_the_token_reads(api: Api) -> None:
     for namespace in ("vision", "speech", "secret"):
         run = await api.create_experiment(

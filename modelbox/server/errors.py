@@ -64,6 +64,34 @@ class InvalidCursor(BadUserInput):
     store, which knows no argument names; the connection field names its `after`."""
 
 
+class Unsearchable(BadUserInput):
+    """A search names what this kind of object cannot be searched by (an unknown attribute,
+    hyperparameters of versions, a metric's dataset on experiments). Raised by the store;
+    the search resolver names the argument (filter, query, orderBy) that asked for it."""
+
+
+class SeriesKindClash(BadUserInput):
+    """Values of one kind logged to a metric series that holds another. Raised by the store
+    with the series' `key`; `logMetrics` names its `series.key`."""
+
+    def __init__(self, key: str, held: str, given: str) -> None:
+        super().__init__(f"{key!r} holds {held} values; it cannot take {given} values")
+        self.key = key
+
+
+class DigestMismatch(BadUserInput):
+    """Uploaded bytes that do not hash to the sha256 the artifact declared. Raised by the
+    store with both digests; the upload names the artifact's `sha256`."""
+
+    def __init__(self, declared: str, received: str) -> None:
+        super().__init__(
+            f"the bytes received hash to {received}, not the declared {declared}",
+            received=received,
+        )
+        self.declared = declared
+        self.received = received
+
+
 class NotFound(ModelBoxError):
     code = "NOT_FOUND"
     http_status = 404
@@ -108,12 +136,15 @@ __all__ = [
     "Conflict",
     "DatabaseError",
     "DatabaseUnavailable",
+    "DigestMismatch",
     "Forbidden",
     "InvalidCursor",
     "LiveUpdatesInterrupted",
     "ModelBoxError",
     "NotFound",
     "PayloadTooLarge",
+    "SeriesKindClash",
     "SubscriberTooSlow",
     "Unauthenticated",
+    "Unsearchable",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modelbox.server.access import Role
-from modelbox.server.errors import BadUserInput, NotFound, PayloadTooLarge
+from modelbox.server.errors import BadUserInput, DigestMismatch, NotFound, PayloadTooLarge
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import clean_fields
@@ -148,7 +148,12 @@ async def upload(
             " (max_artifact_bytes)",
             limit=limit,
         )
-    return await ctx.store.artifacts.upload(ctx.actor, target["id"], body, limit)
+    try:
+        return await ctx.store.artifacts.upload(ctx.actor, target["id"], body, limit)
+    except DigestMismatch as mismatch:
+        raise BadUserInput(
+            f"sha256: {mismatch.message}", field="sha256", received=mismatch.received
+        ) from None
 
 
 async def downloadable(ctx: Context, global_id: str) -> Record:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from modelbox.server.access import Role
-from modelbox.server.errors import BadUserInput, PayloadTooLarge
+from modelbox.server.errors import BadUserInput, PayloadTooLarge, SeriesKindClash
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.permissions import load_typed
@@ -141,7 +141,7 @@ async def log_metrics(
         return await ctx.store.metrics.log(
             record["id"], type_name, record["namespace"], points, idempotency_key
         )
-    except BadUserInput as clash:
+    except SeriesKindClash as clash:
         # The store's transaction refuses a key that already holds another kind of value.
         raise BadUserInput(f"series.key: {clash.message}", field="series.key") from None
 

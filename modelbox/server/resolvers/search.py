@@ -24,14 +24,16 @@ from modelbox.search.terms import (
     Term,
     conjoin,
 )
-from modelbox.server.errors import BadUserInput
+from modelbox.server.errors import BadUserInput, Unsearchable
 from modelbox.server.resolvers import models, namespaces
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.resolvers.loaders import SearchPage
 from modelbox.server.store import Record
+from modelbox.server.store.experiments import Experiments
 from modelbox.server.store.records import object_id
-from modelbox.server.store.search import Searchable
+from modelbox.server.store.search import Fields, Searchable
+from modelbox.server.store.versions import ModelVersions
 
 # Bounds on one search, so that a request cannot make the database do unbounded work.
 MAX_CONDITIONS = 64
@@ -41,6 +43,10 @@ MAX_PATH_DEPTH = 16
 ORDER_FIELDS = {
     "Experiment": {"name", "owner", "status", "framework", "created_at", "started_at", "ended_at"},
     "ModelVersion": {"version", "name", "framework", "created_at", "updated_at"},
+}
+SEARCH_FIELDS = {
+    "Experiment": Experiments.search_fields,
+    "ModelVersion": ModelVersions.search_fields,
 }
 _CAMEL = {"createdAt": "created_at", "startedAt": "started_at", "endedAt": "ended_at"}
 _CAMEL |= {"updatedAt": "updated_at"}
@@ -155,12 +161,15 @@ def build(
     attributes: Mapping[str, AttributeSpec] = (
         EXPERIMENT_ATTRIBUTES if object_type == "Experiment" else VERSION_ATTRIBUTES
     )
+    fields = SEARCH_FIELDS[object_type]
     terms = filter_terms(filter or {})
+    _searchable(fields, "filter", terms)
     if query is not None and query.strip():
         try:
             terms.append(parse(query, attributes))
         except SearchSyntaxError as error:
             raise BadUserInput(f"query: {error}", field="query") from None
+        _searchable(fields, "query", terms[-1:])
     where = conjoin(*terms) if terms else All(())
     if _count(where) > MAX_CONDITIONS:
         raise BadUserInput(
@@ -172,7 +181,23 @@ def build(
         raise BadUserInput(
             f"orderBy: at most {MAX_ORDER_KEYS} keys (MAX_ORDER_KEYS)", field="orderBy"
         )
-    return Search(where, tuple(_order(o, object_type) for o in orders))
+    order = tuple(_order(o, object_type) for o in orders)
+    _searchable(fields, "orderBy", orders=order)
+    return Search(where, order)
+
+
+def _searchable(
+    fields: Fields, argument: str, terms: Iterable[Term] = (), orders: Iterable[Order] = ()
+) -> None:
+    """Compiles `argument`'s part of a search as the store will, so that what the store
+    refuses to search by is reported on the argument that asked for it."""
+    try:
+        for term in terms:
+            fields.compile(term)
+        for order in orders:
+            fields.sort_value(order.subject)
+    except Unsearchable as refused:
+        raise BadUserInput(f"{argument}: {refused.message}", field=argument) from None
 
 
 def readable_namespaces(ctx: Context) -> dict[str, Any]:

@@ -26,7 +26,13 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from modelbox.server.access import Actor
-from modelbox.server.errors import BadUserInput, Conflict, ModelBoxError, NotFound, PayloadTooLarge
+from modelbox.server.errors import (
+    Conflict,
+    DigestMismatch,
+    ModelBoxError,
+    NotFound,
+    PayloadTooLarge,
+)
 from modelbox.server.store.audit import AuditAction, AuditLog
 from modelbox.server.store.database import Database, Document, Session
 from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
@@ -153,11 +159,7 @@ class Artifacts(Repository):
             sha256 = digest.hexdigest()
             declared = artifact.get("sha256")
             if declared is not None and declared != sha256:
-                raise BadUserInput(
-                    f"sha256: the bytes received hash to {sha256}, not the declared {declared}",
-                    field="sha256",
-                    received=sha256,
-                )
+                raise DigestMismatch(declared, sha256)
             await writer.finish()
             file = {
                 "_id": file_id,

@@ -32,7 +32,7 @@ from modelbox.search.terms import (
     Subject,
     Term,
 )
-from modelbox.server.errors import BadUserInput, InvalidCursor
+from modelbox.server.errors import InvalidCursor, Unsearchable
 from modelbox.server.store.cursors import Cursors
 from modelbox.server.store.database import Database
 from modelbox.server.store.keys import encode_key, user_path
@@ -89,17 +89,15 @@ class Fields:
     def path(self, subject: Subject) -> str:
         if isinstance(subject, Attribute):
             if subject.name not in self.attributes:
-                raise BadUserInput(f"{self.object_name}s cannot be searched by {subject.name!r}")
+                raise Unsearchable(f"{self.object_name}s cannot be searched by {subject.name!r}")
             return subject.name
         if isinstance(subject, Param):
             if self.hyperparameters is None:
-                raise BadUserInput(f"{self.object_name}s have no hyperparameters")
+                raise Unsearchable(f"{self.object_name}s have no hyperparameters")
             return user_path(self.hyperparameters, *subject.path)
         if isinstance(subject, Metric):
             if subject.dataset is not None:
-                raise BadUserInput(
-                    "a metric's dataset applies to model version metrics", field="dataset"
-                )
+                raise Unsearchable("a metric's dataset applies to model version metrics")
             return f"{SUMMARIES}.{summary_field(subject.key)}.{AGGREGATE_FIELD[subject.aggregate]}"
         raise AssertionError(subject)
 

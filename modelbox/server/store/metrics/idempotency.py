@@ -9,7 +9,7 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from modelbox.server.errors import BadUserInput
+from modelbox.server.errors import SeriesKindClash
 from modelbox.server.store.database import Document
 from modelbox.server.store.metrics.columns import SeriesPoints
 
@@ -31,13 +31,10 @@ def duplicate_index(error: Exception) -> str | None:
 
 async def kind_clash(
     summaries: AsyncCollection[Document], subject: ObjectId, series: Sequence[SeriesPoints]
-) -> BadUserInput | None:
+) -> SeriesKindClash | None:
     """The error for a request that logs another kind of value to an existing series."""
     wanted = {s.key: s.kind for s in series}
     async for doc in summaries.find({"subject_id": subject, "key": {"$in": list(wanted)}}):
         if doc["kind"] != wanted[doc["key"]]:
-            return BadUserInput(
-                f"{doc['key']!r} holds {doc['kind']} values;"
-                f" it cannot take {wanted[doc['key']]} values"
-            )
+            return SeriesKindClash(doc["key"], doc["kind"], wanted[doc["key"]])
     return None
