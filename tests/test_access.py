@@ -95,6 +95,7 @@ def _writes(w: World) -> list[tuple[str, dict[str, object]]]:
         (by_id % ("updateModel", "id"), {"id": w.model}),
         (by_id % ("updateModelVersion", "id"), {"id": w.version}),
         (by_id % ("updateExperiment", "id"), {"id": w.experiment}),
+        (by_id % ("updateCheckpoint", "id"), {"id": w.checkpoint}),
         (by_id % ("deleteModel", "deletedId"), {"id": w.model}),
         (by_id % ("deleteModelVersion", "deletedId"), {"id": w.version}),
         (by_id % ("deleteExperiment", "deletedId"), {"id": w.experiment}),

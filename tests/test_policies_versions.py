@@ -95,6 +95,47 @@ async def test_labeling_moves_production_only_to_a_version_better_by_min_delta(
         assert len(await evaluations(api, policy["id"])) == 4
 
 
+async def test_labeling_looks_again_when_metrics_or_datasets_change_and_only_then(
+    settings: Settings,
+) -> None:
+    async with running(settings) as (_, api):
+        model = await api.create_model("vision", "resnet")
+        policy = await create_policy(
+            api,
+            namespace="vision",
+            name="good-on-val",
+            kind="LABELING",
+            modelId=model["id"],
+            conditions=[{"key": "acc", "dataset": "val", "op": "GTE", "value": 0.9}],
+            addLabels=[{"key": "qualified", "value": "true"}],
+        )
+        version = await api.create_version(model["id"], metrics=_acc(0.5))
+        await eventually(
+            lambda: evaluations(api, policy["id"]), lambda es: len(es) == 1, "the first look"
+        )
+        # A description is no criterion: no new evaluation. Datasets are: a new one.
+        await api.ok(UPDATE, {"input": {"id": version["id"], "description": "re-trained"}})
+        datasets = [{"name": "val", "uri": "s3://data/val"}]
+        await api.ok(UPDATE, {"input": {"id": version["id"], "datasets": datasets}})
+        records = await eventually(
+            lambda: evaluations(api, policy["id"]), lambda es: len(es) == 2, "the datasets' look"
+        )
+        assert [r["decision"] for r in records] == ["SKIPPED", "SKIPPED"]
+        assert records[0]["reasons"] == ["acc on val 0.5 < 0.9"]
+        assert records[0]["trigger"] == "CHANGE"
+
+        await api.ok(UPDATE, {"input": {"id": version["id"], "metrics": _acc(0.95)}})
+        found = await eventually(
+            lambda: versions(api, model["id"]),
+            lambda vs: {"key": "qualified", "value": "true"} in vs[0]["labels"],
+            "the label",
+        )
+        assert found[0]["metrics"] == _acc(0.95)
+        records = await evaluations(api, policy["id"])
+        assert [r["decision"] for r in records] == ["APPLIED", "SKIPPED", "SKIPPED"]
+        assert records[0]["reasons"] == ["acc on val 0.95 >= 0.9"]
+
+
 async def _upload(http: httpx.AsyncClient, api: Api, subject_id: str, data: bytes) -> None:
     created = await api.ok(
         """mutation($s: ID!) { createArtifact(input: {subjectId: $s, name: "w.bin"}) {

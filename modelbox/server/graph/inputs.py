@@ -152,6 +152,16 @@ class CreateCheckpointInput:
 
 
 @strawberry.input
+class UpdateCheckpointInput:
+    id: strawberry.ID
+    metrics: list[MetricValueInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The checkpoint's full metric list (PROMOTION policies look again).",
+    )
+    metadata: JSON | None = strawberry.UNSET
+
+
+@strawberry.input
 class DeleteInput:
     id: strawberry.ID
 

@@ -16,6 +16,7 @@ from modelbox.server.graph.inputs import (
     CreateModelInput,
     CreateModelVersionInput,
     DeleteInput,
+    UpdateCheckpointInput,
     UpdateExperimentInput,
     UpdateModelInput,
     UpdateModelVersionInput,
@@ -98,6 +99,11 @@ class Mutation:
     @strawberry.mutation
     async def create_checkpoint(self, info: Info, input: CreateCheckpointInput) -> Checkpoint:
         record = await experiments.create_checkpoint(info.context, plain(input))
+        return Checkpoint.from_record(record)
+
+    @strawberry.mutation(description="Set a checkpoint's metrics or metadata (WRITER).")
+    async def update_checkpoint(self, info: Info, input: UpdateCheckpointInput) -> Checkpoint:
+        record = await experiments.update_checkpoint(info.context, *_changes(input))
         return Checkpoint.from_record(record)
 
     @strawberry.mutation(

@@ -42,6 +42,11 @@ async def create_checkpoint(ctx: Context, fields: dict[str, Any]) -> Record:
     return await ctx.store.checkpoints.create(ctx.actor, parent, clean_fields(ctx, fields))
 
 
+async def update_checkpoint(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
+    target = await load_node(ctx, global_id, "Checkpoint", Role.WRITER)
+    return await ctx.store.checkpoints.update(ctx.actor, target, clean_fields(ctx, changes))
+
+
 async def checkpoints_of(
     ctx: Context, parent: Record, first: int | None, after: str | None
 ) -> Listing:

@@ -77,3 +77,8 @@ class Checkpoints(Repository):
             "namespace": experiment["namespace"],
         }
         return await self._create_under(actor, "Experiment", experiment["id"], document)
+
+    async def update(self, actor: Actor, checkpoint: Record, changes: dict[str, Any]) -> Record:
+        return await self.database.transaction(
+            lambda s: self._update(s, actor, checkpoint["id"], changes)
+        )
