@@ -29,6 +29,29 @@ async def create_policy(api: Api, token: str | None = ADMIN_TOKEN, **fields: Any
     return data["createPolicy"]
 
 
+async def promotion_setup(
+    api: Api, first_version: bool = True
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A model (with a version 1 holding `staging`), a run, and a policy promoting its
+    checkpoints with accuracy >= 0.9 on imagenet-val; returns (model, run, policy)."""
+    model = await api.create_model("vision", "resnet")
+    if first_version:
+        await api.create_version(model["id"], aliases=["staging"])
+    run = await api.create_experiment("vision", "resnet-run-1")
+    policy = await create_policy(
+        api,
+        namespace="vision",
+        name="promote-good",
+        kind="PROMOTION",
+        modelId=model["id"],
+        experimentId=run["id"],
+        conditions=[{"key": "accuracy", "dataset": "imagenet-val", "op": "GTE", "value": 0.9}],
+        setAlias="staging",
+        addLabels=[{"key": "source", "value": "policy"}],
+    )
+    return model, run, policy
+
+
 async def update_policy(api: Api, id: str, **changes: Any) -> dict[str, Any]:
     data = await api.ok(
         f"mutation($input: UpdatePolicyInput!) {{ updatePolicy(input: $input) {{ {POLICY} }} }}",

@@ -15,7 +15,7 @@ import pytest
 from modelbox.server.config import Settings
 from tests.api import Api
 from tests.live import running
-from tests.policies import create_policy, evaluations, eventually, versions
+from tests.policies import evaluations, eventually, promotion_setup, versions
 from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
 
 GOOD = [{"key": "accuracy", "value": 0.93, "dataset": "imagenet-val"}]
@@ -27,22 +27,6 @@ READ = """query($id: ID!) { node(id: $id) { ... on Checkpoint {
   metrics { key value dataset } metadata modelVersions { totalCount } } } }"""
 
 
-async def _setup(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    model = await api.create_model("vision", "resnet")
-    run = await api.create_experiment("vision", "resnet-run")
-    policy = await create_policy(
-        api,
-        namespace="vision",
-        name="promote-good",
-        kind="PROMOTION",
-        modelId=model["id"],
-        experimentId=run["id"],
-        conditions=[{"key": "accuracy", "dataset": "imagenet-val", "op": "GTE", "value": 0.9}],
-        setAlias="staging",
-    )
-    return model, run, policy
-
-
 async def _update(api: Api, checkpoint_id: str, **fields: Any) -> dict[str, Any]:
     data = await api.ok(UPDATE, {"input": {"id": checkpoint_id, **fields}})
     return data["updateCheckpoint"]
@@ -52,7 +36,7 @@ async def test_metrics_that_come_to_meet_the_conditions_promote_the_checkpoint_o
     settings: Settings,
 ) -> None:
     async with running(settings) as (_, api):
-        model, run, policy = await _setup(api)
+        model, run, policy = await promotion_setup(api, first_version=False)
         checkpoint = await api.create_checkpoint(run["id"], 100, metrics=BAD)
         await eventually(
             lambda: evaluations(api, policy["id"]), lambda es: len(es) == 1, "the first look"
@@ -99,7 +83,7 @@ async def test_metrics_that_come_to_meet_the_conditions_promote_the_checkpoint_o
 
 async def test_two_processes_promote_an_updated_checkpoint_once(settings: Settings) -> None:
     async with running(settings) as (_, first), running(settings) as (_, second):
-        model, run, policy = await _setup(first)
+        model, run, policy = await promotion_setup(first, first_version=False)
         checkpoints = [
             await first.create_checkpoint(run["id"], 10 * i, metrics=BAD) for i in range(10)
         ]
@@ -126,7 +110,7 @@ async def test_two_processes_promote_an_updated_checkpoint_once(settings: Settin
 
 async def test_bad_input_and_other_callers_change_nothing(settings: Settings) -> None:
     async with running(settings) as (_, api):
-        model, run, policy = await _setup(api)
+        model, run, policy = await promotion_setup(api, first_version=False)
         checkpoint = await api.create_checkpoint(run["id"], 100, metrics=BAD, metadata={"a": 1})
         await eventually(
             lambda: evaluations(api, policy["id"]), lambda es: len(es) == 1, "the first look"
@@ -179,7 +163,7 @@ async def test_a_writer_updates_over_websocket_and_the_policy_promotes(
     settings: Settings, protocol: str
 ) -> None:
     async with running(settings) as (process, api):
-        model, run, _ = await _setup(api)
+        model, run, _ = await promotion_setup(api, first_version=False)
         checkpoint = await api.create_checkpoint(run["id"], 100, metrics=BAD)
         writer = await api.token(("vision", "WRITER"), name="vision-writer")
         async with WsClient(process.url, token=writer, protocol=protocol) as ws:

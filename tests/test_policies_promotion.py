@@ -11,32 +11,13 @@ from pymongo import MongoClient
 from modelbox.server.config import Settings
 from tests.api import ADMIN_TOKEN, Api
 from tests.live import running
-from tests.policies import create_policy, evaluate, evaluations, eventually, versions
+from tests.policies import evaluate, evaluations, eventually, promotion_setup, versions
 
 GOOD = [
     {"key": "accuracy", "value": 0.93, "dataset": "imagenet-val"},
     {"key": "loss", "value": 0.2},
 ]
 BAD = [{"key": "accuracy", "value": 0.87, "dataset": "imagenet-val"}, {"key": "loss", "value": 0.4}]
-CONDITIONS = [{"key": "accuracy", "dataset": "imagenet-val", "op": "GTE", "value": 0.9}]
-
-
-async def _setup(api: Api) -> tuple[dict[str, str], dict[str, str], dict[str, object]]:
-    model = await api.create_model("vision", "resnet")
-    await api.create_version(model["id"], aliases=["staging"])
-    run = await api.create_experiment("vision", "resnet-run-1")
-    policy = await create_policy(
-        api,
-        namespace="vision",
-        name="promote-good",
-        kind="PROMOTION",
-        modelId=model["id"],
-        experimentId=run["id"],
-        conditions=CONDITIONS,
-        setAlias="staging",
-        addLabels=[{"key": "source", "value": "policy"}],
-    )
-    return model, run, policy
 
 
 async def _checkpoint_versions(api: Api, checkpoint_id: str) -> list[dict[str, object]]:
@@ -53,7 +34,7 @@ async def test_a_good_checkpoint_becomes_the_next_version_and_a_bad_one_is_skipp
     settings: Settings,
 ) -> None:
     async with running(settings) as (_, api):
-        model, run, policy = await _setup(api)
+        model, run, policy = await promotion_setup(api)
         assert policy["kind"] == "PROMOTION" and policy["model"]["id"] == model["id"]
 
         good = await api.create_checkpoint(run["id"], 1000, epoch=3, metrics=GOOD)
@@ -116,7 +97,7 @@ async def test_a_promoted_version_carries_the_checkpoints_artifacts_without_copy
 ) -> None:
     data = b"weights " * 10_000
     async with running(settings) as (_, api):
-        model, run, _ = await _setup(api)
+        model, run, _ = await promotion_setup(api)
         checkpoint = await api.create_checkpoint(run["id"], 1000, metrics=GOOD)
         await eventually(
             lambda: versions(api, model["id"]), lambda vs: len(vs) == 2, "the promoted version"
@@ -155,7 +136,7 @@ async def test_two_processes_promote_each_of_50_concurrent_checkpoints_exactly_o
     settings: Settings,
 ) -> None:
     async with running(settings) as (_, first), running(settings) as (_, second):
-        model, run, policy = await _setup(first)
+        model, run, policy = await promotion_setup(first)
         apis = [first, second]
         created = await asyncio.gather(
             *(apis[i % 2].create_checkpoint(run["id"], 10 * i, metrics=GOOD) for i in range(50))
