@@ -21,7 +21,7 @@ from modelbox.server.graph.nonfinite import (
     split,
 )
 from modelbox.server.graph.scalars import Long
-from modelbox.server.graph.shared import shared
+from modelbox.server.graph.shared import direct_sender, shared
 from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
@@ -223,18 +223,26 @@ class MetricUpdate:
     points: MetricPoints
 
 
+def _graph_form(update: metrics_live.MetricUpdate) -> MetricUpdate:
+    # A live update is one object for all its subscribers, and so is its GraphQL form.
+    graph = update.shared.get(MetricUpdate)
+    if graph is None:
+        graph = update.shared[MetricUpdate] = shared(
+            MetricUpdate(
+                key=update.key,
+                kind=MetricKind(update.points.kind),
+                points=MetricPoints.of(update.points),
+            )
+        )
+    return graph  # type: ignore[no-any-return]
+
+
 async def metrics_logged(
     info: Info, subject_id: str, keys: list[str] | None, from_step: Long | None
 ) -> AsyncGenerator[MetricUpdate, None]:
-    async for update in metrics_live.metrics_logged(info.context, subject_id, keys, from_step):
-        # A live update is one object for all its subscribers, and so is its GraphQL form.
-        graph = update.shared.get(MetricUpdate)
-        if graph is None:
-            graph = update.shared[MetricUpdate] = shared(
-                MetricUpdate(
-                    key=update.key,
-                    kind=MetricKind(update.points.kind),
-                    points=MetricPoints.of(update.points),
-                )
-            )
-        yield graph
+    # Live updates go straight to the socket where the transport allows it (graph/shared.py).
+    send = direct_sender()
+    push = (lambda update: send(_graph_form(update))) if send is not None else None
+    live = metrics_live.metrics_logged(info.context, subject_id, keys, from_step, push)
+    async for update in live:
+        yield _graph_form(update)

@@ -8,6 +8,12 @@ the root field's arguments use (which subject, which keys: the payload already r
 them) — is then executed on it once, and every subscriber that asked for that selection
 is sent the same bytes (`SharedData`, encoded once by `encode_message`).
 
+Where the transport offers it (`OUTLET`, set by web/ for a graphql-transport-ws
+operation), a subscription resolver can skip the per-subscriber pipeline altogether:
+`direct_sender` executes the selection on the shared payload (once, as above) and hands
+the shared bytes to the outlet, which writes them to the socket with the operation's id;
+nothing is yielded through graphql-core and Strawberry for that event.
+
 This uses graphql-core's documented per-event hook (`Executor.build_per_event_executor`
 and `execute_operation`); `tests/test_shared_execution.py` fails loudly if they change.
 """
@@ -15,7 +21,8 @@ and `execute_operation`); `tests/test_shared_execution.py` fails loudly if they 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import orjson
@@ -24,6 +31,7 @@ from graphql import (
     FieldNode,
     ListValueNode,
     ObjectValueNode,
+    OperationType,
     ValueNode,
     VariableNode,
     print_ast,
@@ -33,6 +41,13 @@ from modelbox.server.graph.columnar import ColumnarExecutionContext
 
 T = TypeVar("T")
 RESULTS = "_modelbox_shared_results"
+# Set for the task that runs one subscription operation (each runs in its own task).
+_EXECUTOR: ContextVar[SharedExecutionContext | None] = ContextVar("modelbox_executor", default=None)
+# Sends a shared result to this operation's subscriber now: True if sent (or no longer
+# wanted), False if it cannot be sent without waiting (the usual path then takes it).
+OUTLET: ContextVar[Callable[[SharedData], bool] | None] = ContextVar(
+    "modelbox_outlet", default=None
+)
 
 
 def shared(payload: T) -> T:
@@ -45,11 +60,26 @@ class SharedData(dict[str, Any]):
     """The `data` of a result several subscribers receive; its JSON is made once."""
 
     encoded: bytes | None = None
+    # graphql-transport-ws `next` messages by operation id (clients often use the same ids).
+    messages: dict[str, str] | None = None
 
     def json(self) -> bytes:
         if self.encoded is None:
             self.encoded = orjson.dumps(self)
         return self.encoded
+
+    def next_message(self, operation_id: str) -> str:
+        """`{"id": operation_id, "type": "next", "payload": {"data": ...}}`, as text."""
+        if self.messages is None:
+            self.messages = {}
+        text = self.messages.get(operation_id)
+        if text is None:
+            head = {"id": operation_id, "type": "next"}
+            text = self.messages[operation_id] = self._with_head(head).decode()
+        return text
+
+    def _with_head(self, head: Mapping[str, Any]) -> bytes:
+        return orjson.dumps(head)[:-1] + b',"payload":{"data":' + self.json() + b"}}"
 
 
 def encode_message(message: object) -> bytes:
@@ -58,9 +88,23 @@ def encode_message(message: object) -> bytes:
     if isinstance(message, Mapping) and isinstance(payload, dict) and len(payload) == 1:
         data = payload.get("data")
         if isinstance(data, SharedData):
-            head = orjson.dumps({key: value for key, value in message.items() if key != "payload"})
-            return head[:-1] + b',"payload":{"data":' + data.json() + b"}}"
+            return data._with_head({k: v for k, v in message.items() if k != "payload"})
     return orjson.dumps(message)
+
+
+def direct_sender() -> Callable[[Any], bool] | None:
+    """For a subscription resolver: sends a `shared` payload's result straight to this
+    operation's subscriber (True), or declines (False: yield it instead); None when the
+    transport offers no such path (e.g. the legacy graphql-ws protocol)."""
+    executor, outlet = _EXECUTOR.get(), OUTLET.get()
+    if executor is None or outlet is None:
+        return None
+
+    def send(payload: Any) -> bool:
+        data = executor.shared_data(payload)
+        return data is not None and outlet(data)
+
+    return send
 
 
 def _variables_in(value: ValueNode) -> set[str]:
@@ -78,6 +122,35 @@ class SharedExecutionContext(ColumnarExecutionContext):
 
     _selection: tuple[str, str | None, bytes] | None = None
     _shared: tuple[dict[Any, Any], Any] | None = None
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        built = super().build(*args, **kwargs)
+        if isinstance(built, SharedExecutionContext) and (
+            built.operation.operation == OperationType.SUBSCRIPTION
+        ):
+            # The operation's resolver runs in this task next: `direct_sender` finds it.
+            _EXECUTOR.set(built)
+        return built
+
+    def shared_data(self, payload: Any) -> SharedData | None:
+        """The shared result of this selection on `payload`, if it has one without waiting
+        and without errors (else None: the usual per-subscriber path takes the event)."""
+        results = getattr(payload, RESULTS, None)
+        if results is None:
+            return None
+        once = results.get(self.selection_key())
+        if once is None:
+            pending = self.build_per_event_executor(payload).execute_operation(False)
+            if self.is_awaitable(pending):
+                # Left to run for whoever needs it next; this caller does not wait.
+                if isinstance(pending, Coroutine):
+                    pending.close()
+                return None
+            once = results.get(self.selection_key())
+        if isinstance(once, ExecutionResult) and isinstance(once.data, SharedData):
+            return once.data
+        return None
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)

@@ -3,12 +3,17 @@
 Every subscription resolver reads changes through `watch`, which refuses a caller
 without a valid token, ends the subscription when its token is revoked or expires,
 and gives each delivered change fresh DataLoaders, so nothing is served stale.
+
+A subscription whose updates need no per-subscriber work (one payload for all, see
+graph/shared.py) can also take changes as the feed hands them out (`Direct`), without
+its reader being woken for each; token changes and expiry still go the reader's way.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from modelbox.server.errors import Unauthenticated
@@ -17,17 +22,27 @@ from modelbox.server.store import Change
 from modelbox.server.store.records import now
 
 
+@dataclass
+class Direct:
+    """Set `deliver` to take accepted changes as they come: True when handled, False to
+    have the change yielded by `watch` as usual (it then waits for the reader)."""
+
+    deliver: Callable[[Change], bool] | None = None
+
+
 async def watch(
     ctx: Context,
     collections: frozenset[str],
     match: Callable[[Change], bool],
     subscribed: asyncio.Event | None = None,
+    direct: Direct | None = None,
 ) -> AsyncGenerator[Change, None]:
     """The changes to `collections` that `match` accepts, while the caller's token is good.
 
     `match` runs for every change in the process, so it must be cheap and must not
     wait; it is where the caller's access to each change is checked. `subscribed` is set
     once changes are being caught, for a caller that reads history before going live.
+    `direct.deliver`, once set, is offered each accepted change first (see `Direct`).
     """
     principal = ctx.principal
     tokens = ctx.store.tokens.collection_name
@@ -37,6 +52,12 @@ async def watch(
             return change.document_id == principal.token_id
         return match(change)
 
+    def deliver(change: Change) -> bool:
+        if direct is None or direct.deliver is None or change.collection == tokens:
+            return False
+        expires = principal.expires_at
+        return (expires is None or now() < expires) and direct.deliver(change)
+
     feed = ctx.store.changes
     async with feed.subscribe(
         collections | {tokens},
@@ -44,6 +65,8 @@ async def watch(
         ctx.settings.subscriber_queue_size,
         ctx.settings.subscriber_queue_bytes,
     ) as changes:
+        if direct is not None:
+            changes.deliver = deliver
         if subscribed is not None:
             subscribed.set()
         # Nothing the subscription was set up with (its subject's record) stays cached.

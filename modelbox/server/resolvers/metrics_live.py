@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput, LiveUpdatesInterrupted, SubscriberTooSlow
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
-from modelbox.server.resolvers.live import watch
+from modelbox.server.resolvers.live import Direct, watch
 from modelbox.server.resolvers.metrics import subject
 from modelbox.server.store import Change
 from modelbox.server.store.metrics import FLOAT, Columns
@@ -111,8 +111,13 @@ async def _history(
 
 
 async def metrics_logged(
-    ctx: Context, subject_id: str, keys: list[str] | None, from_step: int | None
+    ctx: Context,
+    subject_id: str,
+    keys: list[str] | None,
+    from_step: int | None,
+    push: Callable[[MetricUpdate], bool] | None = None,
 ) -> AsyncIterator[MetricUpdate]:
+    """The updates; once live, those that `push` takes (True) are not yielded but sent."""
     # Only the id is kept: a subscription holds no copy of its subject's record.
     subject_hex: str = (await subject(ctx, subject_id, Role.VIEWER))[1]["id"]
     for key in keys or []:
@@ -132,7 +137,9 @@ async def metrics_logged(
         )
 
     subscribed = asyncio.Event()
-    changes = watch(ctx, frozenset({ctx.store.metrics.buckets_collection}), match, subscribed)
+    direct = Direct() if push is not None else None
+    buckets = frozenset({ctx.store.metrics.buckets_collection})
+    changes = watch(ctx, buckets, match, subscribed, direct)
     # With history, the feed is read one change ahead in a task, so that it is subscribed
     # before history is read; after that (and without history) it is read directly.
     pending = asyncio.ensure_future(anext(changes)) if from_step is not None else None
@@ -160,6 +167,19 @@ async def metrics_logged(
                     continue
                 async for page in _history(ctx, subject_hex, key, summary["kind"], from_step, sent):
                     yield sending(MetricUpdate(key, page))
+
+        def deliver(change: Change) -> bool:
+            update = _live(change, from_step, sent.get(change.document_id))
+            if update is None:
+                return True
+            assert push is not None
+            if not push(update):
+                return False
+            sending(update)
+            return True
+
+        if direct is not None:
+            direct.deliver = deliver
         while True:
             try:
                 change = await (pending or anext(changes))

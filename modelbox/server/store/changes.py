@@ -148,6 +148,10 @@ class Subscription:
         self._queue: deque[Change] = deque()
         self._ready = asyncio.Event()
         self._error: ModelBoxError | None = None
+        # Set by the layers above: hands a change straight on (True: done with it) while
+        # nothing is queued and the reader waits, instead of waking the reader for it.
+        self.deliver: Callable[[Change], bool] | None = None
+        self._waiting = False
 
     async def __aenter__(self) -> Subscription:
         await self._feed._add(self)
@@ -174,10 +178,27 @@ class Subscription:
             if self._error is not None:
                 raise self._error
             self._ready.clear()
-            await self._ready.wait()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
 
     def _offer(self, change: Change) -> bool:
-        """Queue `change` without waiting; False when the queue is full (the caller drops us)."""
+        """Queue `change` without waiting; False when the queue is full (the caller drops us).
+
+        While the reader waits with nothing queued, everything before `change` has been
+        handled, so `deliver` may hand it on at once, in order; when it cannot (e.g. the
+        client's socket is full), the change is queued and the reader takes it from there.
+        """
+        if self.deliver is not None and self._waiting and not self._queue and not self._error:
+            try:
+                if self.deliver(change):
+                    return True
+            except Exception as error:
+                log.exception("a subscriber's delivery failed on %s", change.collection)
+                self._fail(LiveUpdatesInterrupted(f"this subscription failed: {error!r}"))
+                return False
         if len(self._queue) >= self.queue_size:
             limit, unit, setting = self.queue_size, "changes", "subscriber_queue_size"
         elif self._queue and self.queued_bytes + change.size > self.queue_bytes:

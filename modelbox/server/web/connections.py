@@ -123,4 +123,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # A hard stop past the app's own check (`SizedWebSocket`), which closes a socket
         # whose message is over max_body_bytes with the limit named.
         "ws_max_size": 2 * settings.max_body_bytes,
+        # Named, not "auto": web/ws_messages.py `send_now` relies on how it sends.
+        "ws": "websockets-sansio",
     }

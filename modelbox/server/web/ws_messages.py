@@ -4,17 +4,24 @@ Strawberry indexes into messages as the protocols describe them, so a payload th
 null, a list or a string, or a query that is not a string, raised inside the connection
 task. Here such a message gets the protocol's answer instead: graphql-transport-ws closes
 with 4400 and the reason; legacy graphql-ws answers an `error` for the operation.
+
+Each graphql-transport-ws operation also gets an outlet (graph/shared.py `OUTLET`) that
+writes a shared result to the socket at once, from the change feed's hand-out, instead of
+waking the operation's task to take it through Strawberry's pipeline.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from modelbox.server.graph.shared import OUTLET, SharedData
 from modelbox.server.resolvers.context import Context
 
 OPTIONAL_OBJECTS = ("variables", "extensions")
@@ -45,7 +52,49 @@ def operation_problem(payload: Any) -> str | None:
     return None
 
 
+def send_now(websocket: WebSocket, text: str) -> bool:
+    """Send `text` if the socket takes it without waiting; False, and nothing sent, if not.
+
+    uvicorn's WebSocket protocols wait for a writable transport (its buffer below the
+    high-water mark: the client reads) before anything else, and then write without
+    waiting; `tests/test_direct_delivery.py` checks that this is still so.
+    """
+    sending = websocket.send_text(text)
+    try:
+        sending.send(None)
+    except StopIteration:
+        return True
+    sending.close()
+    return False
+
+
+class Outlet:
+    """Writes an operation's shared results straight to its socket (see the module)."""
+
+    def __init__(
+        self, handler: BaseGraphQLTransportWSHandler[Context, None], op: Operation[Context, None]
+    ) -> None:
+        self.handler, self.operation = handler, op
+
+    def __call__(self, data: SharedData) -> bool:
+        operation = self.operation
+        if operation.completed or self.handler.operations.get(operation.id) is not operation:
+            return True  # completed or stopped: nothing more goes out for it
+        websocket = getattr(self.handler.websocket, "ws", None)
+        if not isinstance(websocket, WebSocket):
+            return False
+        try:
+            return send_now(websocket, data.next_message(operation.id))
+        except (WebSocketDisconnect, RuntimeError):
+            return True  # the connection is closing; its handler ends the operation
+
+
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # Each operation runs in a task of its own: the outlet is this operation's.
+        OUTLET.set(Outlet(self, operation))
+        await super().run_operation(operation)
+
     async def handle_message(self, message: Any) -> None:
         problem = envelope_problem(message, ("subscribe", "complete"))
         if problem is None and message["type"] == "subscribe":
