@@ -7,9 +7,10 @@ MongoDB wire protocol, exactly as it would to MongoDB.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
+import os
+import queue
 import shutil
 import signal
 import socket
@@ -17,8 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -43,10 +47,73 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    # If ModelBox is killed outright (SIGKILL), the kernel stops the database too.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+T = TypeVar("T")
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    # Resolved once, here: loading a library in a child forked from a threaded process can
+    # fail or hang (another thread may have held the loader's lock), and then the database
+    # would run without the signal, silently.
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+_PRCTL = _libc_prctl()
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """What the database's process runs before `exec`: it is killed when `parent` dies.
+
+    SIGKILL rather than SIGTERM: nothing the database is doing may delay it (commits are
+    already on disk). The kernel sends it when the *thread* that forked the child exits,
+    hence `_Spawner`; and if `parent` died between the fork and this, no signal would ever
+    come, so the child checks and goes.
+    """
+
+    def preexec() -> None:
+        if _PRCTL is not None and _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+class _Spawner:
+    """The one thread that starts every embedded database, living as long as the process.
+
+    The parent-death signal fires when the forking thread ends, not the process: a
+    database started from a thread that ends (a request's, a thread pool's) would be
+    killed while its server lives on. This thread ends only with the process, so each
+    database dies exactly with its server, however that dies.
+    """
+
+    _lock = threading.Lock()
+    _jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] | None = None
+
+    @classmethod
+    def run(cls, job: Callable[[], T]) -> T:
+        with cls._lock:
+            if cls._jobs is None:
+                cls._jobs = queue.SimpleQueue()
+                jobs = cls._jobs
+                threading.Thread(
+                    target=cls._serve, args=(jobs,), name="modelbox-spawner", daemon=True
+                ).start()
+        done: Future[T] = Future()
+        cls._jobs.put((job, done))
+        return done.result()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> None:
+        while True:
+            job, done = jobs.get()
+            try:
+                done.set_result(job())
+            except BaseException as error:
+                done.set_exception(error)
 
 
 def _executable() -> str:
@@ -130,12 +197,14 @@ class EmbeddedDatabase:
         with self._lock, open(log_path, "ab") as log_file:
             if self._stopping.is_set():
                 raise EmbeddedDatabaseError("the embedded database is being stopped")
-            self._process = process = subprocess.Popen(
-                command,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+            self._process = process = _Spawner.run(
+                lambda: subprocess.Popen(
+                    command,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    preexec_fn=_die_with(os.getpid()),
+                )
             )
         self._wait_until_ready(process, timeout, log_path)
         log.info("embedded database pid %s at %s, data in %s", self.pid, self.uri, self.data_dir)
@@ -164,8 +233,7 @@ class EmbeddedDatabase:
 
         Clients keep their URI and reconnect by themselves; meanwhile their requests fail
         as DATABASE_UNAVAILABLE. Restarts wait RESTART_DELAYS, so a database that cannot
-        start is not hammered. The thread that starts a database must outlive it (the
-        kernel's parent-death signal follows the thread), so one thread watches and restarts.
+        start is not hammered; one that fails to start in any way is tried again.
         """
         self._supervisor = threading.Thread(
             target=self._watch, name="modelbox-embedded-database", daemon=True
@@ -199,8 +267,10 @@ class EmbeddedDatabase:
                 return
             try:
                 self._spawn(timeout=60.0)
-            except EmbeddedDatabaseError as error:
-                log.error("embedded database did not restart: %s", error)
+            except Exception as error:
+                # Whatever it was (no process slot, a missing executable), this thread
+                # goes on: without it nothing would ever restart the database.
+                log.error("embedded database did not restart: %r", error)
                 continue
             self.restarts += 1
             log.warning("embedded database restarted (restart %d)", self.restarts)
