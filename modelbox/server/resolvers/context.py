@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelbox.server.access import Actor, Principal
 from modelbox.server.config import Settings
@@ -36,13 +36,15 @@ class Context:
     policies: PolicyEngine | None = None
     # Made when first used: a subscription refreshes them per delivery, most never use them.
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
+    # Reads shared by every subscriber a change is handed to (see `fresh_loaders`).
+    _shared_reads: dict[Any, Any] | None = field(default=None, init=False, repr=False)
     # Metric points this operation has read so far (max_points_per_request).
     points_read: int = field(default=0, init=False)
 
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.store, lambda: self.principal)
+            self._loaders = Loaders(self.store, lambda: self.principal, self._shared_reads)
         return self._loaders
 
     @property
@@ -52,9 +54,14 @@ class Context:
             raise self.refusal or Unauthenticated("a bearer token is required")
         return self._principal
 
-    def fresh_loaders(self) -> None:
-        """Loaders for one operation on a long-lived (WebSocket) context: nothing stale."""
+    def fresh_loaders(self, shared_reads: dict[Any, Any] | None = None) -> None:
+        """Loaders for one operation on a long-lived (WebSocket) context: nothing stale.
+
+        A subscription passes its change's memo: the records read for that change are then
+        read once for all its subscribers, each of which still checks its own access.
+        """
         self._loaders = None
+        self._shared_reads = shared_reads
 
     @property
     def signed_in(self) -> bool:

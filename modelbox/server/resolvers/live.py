@@ -77,7 +77,8 @@ async def watch(
                 if change.document is None or change.document.get("revoked_at") is not None:
                     raise Unauthenticated("the token of this subscription was revoked")
                 continue
-            ctx.fresh_loaders()
+            # Records read for the change are read once for all its subscribers.
+            ctx.fresh_loaders(change.memo)
             yield change
 
 

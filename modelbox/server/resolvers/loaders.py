@@ -7,6 +7,7 @@ whichever path asked for it (`node`, nested fields, federation entities).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,10 +58,16 @@ class SearchPage:
 
 
 class Loaders:
-    def __init__(self, store: Store, principal: Callable[[], Principal]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        principal: Callable[[], Principal],
+        shared_reads: dict[Any, Any] | None = None,
+    ) -> None:
         self.store = store
         # A callable, so an unauthenticated caller is refused when a load is tried.
         self.principal = principal
+        self.shared_reads = shared_reads
         self.namespace = self._authorized(
             store.namespaces.get_by_names, namespace_of=lambda r: r["name"]
         )
@@ -121,10 +128,30 @@ class Loaders:
 
         async def batch(keys: list[Any]) -> list[Record | None]:
             principal = self.principal()
-            records = await load(keys)
+            records = await self._read(load, keys)
             return [record if record and allowed(principal, record) else None for record in records]
 
         return DataLoader(load_fn=batch)
+
+    async def _read(
+        self, load: Callable[[list[Any]], Awaitable[Sequence[Record | None]]], keys: list[Any]
+    ) -> Sequence[Record | None]:
+        """`load(keys)`, or, with shared reads, what another subscriber of the same change
+        read or is reading (the access check above is each caller's own)."""
+        shared = self.shared_reads
+        if shared is None:
+            return await load(keys)
+        missing = [key for key in keys if ("read", load, key) not in shared]
+        if missing:
+            reading = asyncio.ensure_future(load(missing))
+            for position, key in enumerate(missing):
+                shared["read", load, key] = (reading, position)
+        records = []
+        for key in keys:
+            reading, position = shared["read", load, key]
+            # Shielded: one subscriber leaving must not cancel the others' read.
+            records.append((await asyncio.shield(reading))[position])
+        return records
 
     def readable(self, query: dict[str, Any]) -> dict[str, Any]:
         """`query` narrowed to the namespaces the caller reads, whatever the parent: links
