@@ -35,33 +35,15 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+from bench.serving import TOKEN, graphql, serving  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
 from modelbox.server.store.events import order_key  # noqa: E402
 from modelbox.server.store.records import now  # noqa: E402
-from tests.live import server_env  # noqa: E402
-from tests.servers import ServerProcess  # noqa: E402
 from tests.ws import WsClient  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token-of-32-characters"
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 LOG = "mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }"
 WATCH = "subscription($id: ID!) { events(subjectId: $id) { id name sincePrevious } }"
 BATCH = 100
-
-
-class Settings:
-    """Just what `server_env` reads."""
-
-    def __init__(self, uri: str, database: str) -> None:
-        self.mongodb_uri, self.database, self.admin_token = uri, database, TOKEN
-
-
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
 
 
 def batch(subject_id: str, first: int, size: int = BATCH) -> dict[str, Any]:
@@ -227,52 +209,45 @@ async def latency(
 
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
-        settings = Settings(db.uri, "bench_live")
-        server = await asyncio.to_thread(ServerProcess(server_env(settings)).start)
-        try:
-            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=120) as c:
-                runs = []
-                for i in range(4):
-                    create = """mutation($n: String!) {
-                      createExperiment(input: {namespace: "bench", name: $n}) { id } }"""
-                    runs.append((await graphql(c, create, {"n": f"run-{i}"}))["createExperiment"])
-                ids = [r["id"] for r in runs]
+        async with serving(db.uri, "bench_live") as (server, c):
+            runs = []
+            for i in range(4):
+                create = """mutation($n: String!) {
+                  createExperiment(input: {namespace: "bench", name: $n}) { id } }"""
+                runs.append((await graphql(c, create, {"n": f"run-{i}"}))["createExperiment"])
+            ids = [r["id"] for r in runs]
 
-                floor_rate = await asyncio.to_thread(
-                    floor, db.uri, "bench_live", args.batches, False
-                )
-                floor_tx = await asyncio.to_thread(floor, db.uri, "bench_live", args.batches, True)
-                one_client = await ingest(c, ids[:1], args.batches)
-                four_clients = await ingest(c, ids, args.batches // 4)
-                print(f"\nlogEvents, batches of {BATCH} ({args.batches * BATCH:,} events a run)")
-                print(f"  PyMongo insert_many floor   {floor_rate:10,.0f} events/s")
-                print(
-                    f"  the same in transactions    {floor_tx:10,.0f} events/s"
-                    "  (with the timeline update, as logEvents writes)"
-                )
-                print(
-                    f"  1 client                    {one_client:10,.0f} events/s"
-                    f"  ({one_client / floor_rate:.0%} of the floor)"
-                )
-                print(
-                    f"  4 concurrent clients        {four_clients:10,.0f} events/s"
-                    f"  ({four_clients / floor_rate:.0%} of the floor)"
-                )
+            floor_rate = await asyncio.to_thread(floor, db.uri, "bench_live", args.batches, False)
+            floor_tx = await asyncio.to_thread(floor, db.uri, "bench_live", args.batches, True)
+            one_client = await ingest(c, ids[:1], args.batches)
+            four_clients = await ingest(c, ids, args.batches // 4)
+            print(f"\nlogEvents, batches of {BATCH} ({args.batches * BATCH:,} events a run)")
+            print(f"  PyMongo insert_many floor   {floor_rate:10,.0f} events/s")
+            print(
+                f"  the same in transactions    {floor_tx:10,.0f} events/s"
+                "  (with the timeline update, as logEvents writes)"
+            )
+            print(
+                f"  1 client                    {one_client:10,.0f} events/s"
+                f"  ({one_client / floor_rate:.0%} of the floor)"
+            )
+            print(
+                f"  4 concurrent clients        {four_clients:10,.0f} events/s"
+                f"  ({four_clients / floor_rate:.0%} of the floor)"
+            )
 
-                print("\nlive delivery: send of logEvents (1 event) -> subscriber receives it")
-                print("  subscribers  events  delivered   lost  errors   p50 ms   p99 ms   max ms")
-                for count in args.subscribers:
-                    events = args.events
-                    gap = 0.05 if count <= 100 else 0.5
-                    result = await latency(c, server.url, ids[0], count, events, gap)
-                    print(
-                        f"  {count:>11,}  {events:>6}  {result['delivered']:>9,}"
-                        f"  {result['lost']:>5}  {result['errors']:>6}"
-                        f"  {result['p50_ms']:7.1f}  {result['p99_ms']:7.1f}"
-                        f"  {result['max_ms']:7.1f}"
-                    )
-        finally:
-            await asyncio.to_thread(server.stop)
+            print("\nlive delivery: send of logEvents (1 event) -> subscriber receives it")
+            print("  subscribers  events  delivered   lost  errors   p50 ms   p99 ms   max ms")
+            for count in args.subscribers:
+                events = args.events
+                gap = 0.05 if count <= 100 else 0.5
+                result = await latency(c, server.url, ids[0], count, events, gap)
+                print(
+                    f"  {count:>11,}  {events:>6}  {result['delivered']:>9,}"
+                    f"  {result['lost']:>5}  {result['errors']:>6}"
+                    f"  {result['p50_ms']:7.1f}  {result['p99_ms']:7.1f}"
+                    f"  {result['max_ms']:7.1f}"
+                )
 
 
 def main() -> None:

@@ -38,13 +38,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+from bench.serving import TOKEN, graphql, serving  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
-from tests.live import server_env  # noqa: E402
-from tests.servers import ServerProcess  # noqa: E402
 from tests.ws import WsClient  # noqa: E402
 
-TOKEN = "mbx_bench-admin-token-of-at-least-32-characters"
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 LOG = "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"
 WATCH = """subscription($id: ID!) { metricsLogged(subjectId: $id) {
   key points { steps wallclocks values } } }"""
@@ -53,21 +50,6 @@ COUNTS = (
     """query($id: ID!) { node(id: $id) { ... on Experiment { metricSeries { key count } } } }"""
 )
 WRITERS, POINTS, SUBSCRIBERS = 20, 100, 100
-
-
-class Settings:
-    """Just what `server_env` reads."""
-
-    def __init__(self, uri: str, database: str) -> None:
-        self.mongodb_uri, self.database, self.admin_token = uri, database, TOKEN
-
-
-async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -164,58 +146,51 @@ def rss_mib(pid: int) -> float:
 async def phase(
     uri: str, name: str, subscribers: int, duration: float, deflate: bool = True
 ) -> dict[str, Any]:
-    server = await asyncio.to_thread(ServerProcess(server_env(Settings(uri, name))).start)
-    assert server.process is not None
-    pid = server.process.pid
-    try:
-        limits = httpx.Limits(max_connections=WRITERS + 5)
-        async with httpx.AsyncClient(
-            base_url=server.url, headers=HEADERS, timeout=60, limits=limits
-        ) as client:
-            run_id = (await graphql(client, CREATE, {}))["createExperiment"]["id"]
-            context = multiprocessing.get_context("spawn")
-            ready, stop, results = context.Event(), context.Event(), context.Queue()
-            process = None
-            if subscribers:
-                process = context.Process(
-                    target=subscriber_process,
-                    args=(server.url, run_id, subscribers, deflate, ready, stop, results),
-                )
-                process.start()
-                await asyncio.to_thread(ready.wait, 120)
-                await asyncio.sleep(2)  # the subscriptions start a moment after they are sent
-            rss: list[tuple[float, float]] = [(0.0, rss_mib(pid))]
-            acks: dict[tuple[str, int], Any] = {}
-            started, cpu_before = time.time(), cpu_seconds(pid)
-            readers_cpu = cpu_seconds(process.pid) if process and process.pid else 0.0
-
-            async def sample() -> None:
-                while True:
-                    await asyncio.sleep(5)
-                    rss.append((time.time() - started, rss_mib(pid)))
-
-            sampler = asyncio.create_task(sample())
-            await asyncio.gather(
-                *(writer(client, run_id, w, started + duration, acks) for w in range(WRITERS))
+    async with serving(uri, name, WRITERS + 5, 60) as (server, client):
+        assert server.process is not None
+        pid = server.process.pid
+        run_id = (await graphql(client, CREATE, {}))["createExperiment"]["id"]
+        context = multiprocessing.get_context("spawn")
+        ready, stop, results = context.Event(), context.Event(), context.Queue()
+        process = None
+        if subscribers:
+            process = context.Process(
+                target=subscriber_process,
+                args=(server.url, run_id, subscribers, deflate, ready, stop, results),
             )
-            elapsed = time.time() - started
-            cpu = cpu_seconds(pid) - cpu_before
-            if process is not None and process.pid is not None:
-                readers_cpu = cpu_seconds(process.pid) - readers_cpu
-            acknowledged = len(acks) * POINTS
-            delivered: dict[str, Any] = {"points": [], "arrivals": [], "errors": []}
-            if process is not None:
-                # Give the subscribers until everything acknowledged has arrived (or 60 s).
-                await asyncio.sleep(3)
-                stop.set()
-                delivered = await asyncio.to_thread(results.get, True, 180)
-                await asyncio.to_thread(process.join, 30)
-            sampler.cancel()
-            rss.append((time.time() - started, rss_mib(pid)))
-            series = (await graphql(client, COUNTS, {"id": run_id}))["node"]["metricSeries"]
-            stored = sum(s["count"] for s in series)
-    finally:
-        await asyncio.to_thread(server.stop)
+            process.start()
+            await asyncio.to_thread(ready.wait, 120)
+            await asyncio.sleep(2)  # the subscriptions start a moment after they are sent
+        rss: list[tuple[float, float]] = [(0.0, rss_mib(pid))]
+        acks: dict[tuple[str, int], Any] = {}
+        started, cpu_before = time.time(), cpu_seconds(pid)
+        readers_cpu = cpu_seconds(process.pid) if process and process.pid else 0.0
+
+        async def sample() -> None:
+            while True:
+                await asyncio.sleep(5)
+                rss.append((time.time() - started, rss_mib(pid)))
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.gather(
+            *(writer(client, run_id, w, started + duration, acks) for w in range(WRITERS))
+        )
+        elapsed = time.time() - started
+        cpu = cpu_seconds(pid) - cpu_before
+        if process is not None and process.pid is not None:
+            readers_cpu = cpu_seconds(process.pid) - readers_cpu
+        acknowledged = len(acks) * POINTS
+        delivered: dict[str, Any] = {"points": [], "arrivals": [], "errors": []}
+        if process is not None:
+            # Give the subscribers until everything acknowledged has arrived (or 60 s).
+            await asyncio.sleep(3)
+            stop.set()
+            delivered = await asyncio.to_thread(results.get, True, 180)
+            await asyncio.to_thread(process.join, 30)
+        sampler.cancel()
+        rss.append((time.time() - started, rss_mib(pid)))
+        series = (await graphql(client, COUNTS, {"id": run_id}))["node"]["metricSeries"]
+        stored = sum(s["count"] for s in series)
     from_ack: list[float] = []
     from_send: list[float] = []
     for arrivals in delivered["arrivals"]:

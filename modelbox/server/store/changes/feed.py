@@ -1,11 +1,11 @@
-"""Live changes: one MongoDB change stream per process, fanned out to every subscriber.
+"""`ChangeFeed`: the process's one MongoDB change stream, fanned out to every subscriber.
 
 The stream is opened when the first subscriber arrives, from that moment (never from an
 old resume token), and closed when the last one leaves; it watches only the collections
-some subscriber asked for. Each subscriber has a queue bounded in changes and in bytes
-that the stream fills without ever waiting, so one slow subscriber never holds up the
-others: when its queue is full it is dropped with `SubscriberTooSlow`. Every change is one
-object shared by all the queues it is in, and `held_bytes` counts each once.
+some subscriber asked for. Each change is handed to every subscriber that wants it
+without waiting for any (see subscription.py), so one slow subscriber never holds up the
+others. Every change is one object shared by all the queues it is in, and `held_bytes`
+counts each once.
 
 A broken stream is resumed from its resume token only while the database is the same
 process it was opened on (its `topologyVersion.processId`): a token does not replay what
@@ -19,11 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import bson
@@ -33,10 +29,11 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.errors import PyMongoError
 from pymongo.monitoring import ConnectionPoolListener, PoolClearedEvent
 
-from modelbox.server.errors import LiveUpdatesInterrupted, ModelBoxError, SubscriberTooSlow
+from modelbox.server.errors import LiveUpdatesInterrupted, ModelBoxError
+from modelbox.server.store.changes.change import Change
+from modelbox.server.store.changes.subscription import Subscription
 from modelbox.server.store.database import Database
 from modelbox.server.store.faults import translated
-from modelbox.server.store.records import Record, to_record
 
 log = logging.getLogger(__name__)
 
@@ -45,52 +42,14 @@ DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
 # Waits between attempts to resume a broken stream; then subscribers are told it is lost.
 RESUME_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
-# Subscribers woken between two turns given back to the event loop: a change for many
-# subscribers must not hold up the requests being served meanwhile.
+# Subscribers handed a change between two turns given back to the event loop: a change for
+# many subscribers must not hold up the requests being served meanwhile.
 WAKE_PER_TURN = 8
 # How long one read of the stream waits for changes: how soon a lost connection is checked.
 MAX_AWAIT_MS = 500
 # Events arrive as raw BSON, so that their size is known without encoding them again.
 RAW = CodecOptions(document_class=RawBSONDocument)
 DECODED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
-
-
-@dataclass(eq=False)
-class Change:
-    """One write, as the change stream reported it; one object for all its subscribers."""
-
-    collection: str
-    operation: str  # insert, update, replace or delete
-    document_id: str
-    # The whole document after the change; None for a delete, and for an update whose
-    # document was deleted before the stream looked it up.
-    document: Record | None
-    at: datetime
-    # The top-level fields an update set or removed (empty for other operations).
-    updated: frozenset[str] = frozenset()
-    # The change event's size in BSON: what it costs a queue to hold it.
-    size: int = 0
-    # What subscribers derive from the change, worked out once for all of them.
-    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
-    # How many queues hold it (held_bytes counts it once while any does).
-    holders: int = field(default=0, repr=False)
-
-    @staticmethod
-    def of(event: Mapping[str, Any], size: int = 0) -> Change:
-        full = event.get("fullDocument")
-        return Change(
-            collection=event["ns"]["coll"],
-            operation=event["operationType"],
-            document_id=str(event["documentKey"]["_id"]),
-            document=to_record(full) if full is not None else None,
-            at=event.get("wallTime") or datetime.now(UTC),
-            updated=frozenset(
-                path.split(".", 1)[0]
-                for part in ("updatedFields", "removedFields")
-                for path in (event.get("updateDescription") or {}).get(part, ())
-            ),
-            size=size,
-        )
 
 
 class StreamInvalidated(Exception):
@@ -124,112 +83,6 @@ class ConnectionLoss(ConnectionPoolListener):
     def connection_check_out_failed(self, event: Any) -> None: ...
     def connection_checked_out(self, event: Any) -> None: ...
     def connection_checked_in(self, event: Any) -> None: ...
-
-
-class Subscription:
-    """An async context manager, and inside it an async iterator of `Change`s."""
-
-    def __init__(
-        self,
-        feed: ChangeFeed,
-        collections: frozenset[str],
-        match: Callable[[Change], bool],
-        queue_size: int,
-        queue_bytes: int,
-    ) -> None:
-        self.collections = collections
-        self.match = match
-        self.queue_size = queue_size
-        self.queue_bytes = queue_bytes
-        self.queued_bytes = 0
-        # Left: the feed, which may be handing out a change, offers it nothing more.
-        self.closed = False
-        self._feed = feed
-        self._queue: deque[Change] = deque()
-        self._ready = asyncio.Event()
-        self._error: ModelBoxError | None = None
-        # Set by the layers above: hands a change straight on (True: done with it) while
-        # nothing is queued and the reader waits, instead of waking the reader for it.
-        self.deliver: Callable[[Change], bool] | None = None
-        self._waiting = False
-
-    async def __aenter__(self) -> Subscription:
-        await self._feed._add(self)
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.closed = True
-        await self._feed._remove(self)
-        while self._queue:
-            self._release(self._queue.popleft())
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Change:
-        # What was queued before an error is still delivered; then the error ends it.
-        while True:
-            if self._queue:
-                change = self._queue.popleft()
-                self._release(change)
-                return change
-            if self._error is not None:
-                raise self._error
-            self._ready.clear()
-            self._waiting = True
-            try:
-                await self._ready.wait()
-            finally:
-                self._waiting = False
-
-    def _offer(self, change: Change) -> bool:
-        """Queue `change` without waiting; False when the queue is full (the caller drops us).
-
-        While the reader waits with nothing queued, everything before `change` has been
-        handled, so `deliver` may hand it on at once, in order; when it cannot (e.g. the
-        client's socket is full), the change is queued and the reader takes it from there.
-        """
-        if self.deliver is not None and self._waiting and not self._queue and not self._error:
-            try:
-                if self.deliver(change):
-                    return True
-            except Exception as error:
-                log.exception("a subscriber's delivery failed on %s", change.collection)
-                self._fail(LiveUpdatesInterrupted(f"this subscription failed: {error!r}"))
-                return False
-        if len(self._queue) >= self.queue_size:
-            limit, unit, setting = self.queue_size, "changes", "subscriber_queue_size"
-        elif self._queue and self.queued_bytes + change.size > self.queue_bytes:
-            limit, unit, setting = self.queue_bytes, "bytes", "subscriber_queue_bytes"
-        else:
-            self._queue.append(change)
-            self.queued_bytes += change.size
-            if change.holders == 0:
-                self._feed.held_bytes += change.size
-            change.holders += 1
-            self._ready.set()
-            return True
-        self._fail(
-            SubscriberTooSlow(
-                f"this subscription fell more than {limit} {unit} behind ({setting}) "
-                "and was closed: subscribe again",
-                limit=limit,
-            )
-        )
-        return False
-
-    def _release(self, change: Change) -> None:
-        self.queued_bytes -= change.size
-        change.holders -= 1
-        if change.holders == 0:
-            self._feed.held_bytes -= change.size
-
-    def _fail(self, error: ModelBoxError) -> None:
-        if self._error is None:
-            self._error = error
-        self._ready.set()
 
 
 class ChangeFeed:
