@@ -35,6 +35,10 @@ class Settings:
 
     # Limits: every one is named in the error a client gets when it is exceeded.
     max_body_bytes: int = 8 * 1024 * 1024
+    # The body of a request without a valid token (HTTP, and WebSocket messages of a socket
+    # whose connection_init carried none): enough to ask for the schema, refused unparsed
+    # beyond, so an anonymous megabyte costs nothing to refuse.
+    max_anonymous_body_bytes: int = 16 * 1024
     max_page_size: int = 100
     default_page_size: int = 20
     max_query_depth: int = 12
@@ -71,6 +75,9 @@ class Settings:
     # (a connection that sends nothing is closed after that too).
     max_header_bytes: int = 64 * 1024
     header_timeout_seconds: int = 10
+    # A GraphQL request body must keep coming: a pause this long ends it (408), and without
+    # a valid token the whole (small) body must arrive within it.
+    body_timeout_seconds: int = 10
 
     # Policies: seconds between scheduled retention runs, and how webhooks are retried
     # (`webhook_attempts` calls, waiting `webhook_backoff` seconds, doubled each time).

@@ -117,6 +117,13 @@ class PayloadTooLarge(ModelBoxError):
     http_status = 413
 
 
+class RequestTimeout(ModelBoxError):
+    """A request head or body that did not arrive in time (a slow or stalled client)."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+
+
 class SubscriberTooSlow(ModelBoxError):
     """A subscription whose client fell further behind than its queue holds: it is closed."""
 

@@ -29,7 +29,12 @@ from modelbox.server.resolvers.policies.engine import PolicyEngine
 from modelbox.server.store import CommandListener, Store
 from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
-from modelbox.server.web.http_limits import BodySizeLimit, SizedWebSocket, error_json
+from modelbox.server.web.http_limits import (
+    CONTEXT_STATE,
+    BodySizeLimit,
+    SizedWebSocket,
+    error_json,
+)
 from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 
 log = logging.getLogger("modelbox")
@@ -66,7 +71,12 @@ class GraphQLApp(GraphQL[Context, None]):
         self.policies = policies
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
-        context = await build_context(self.store, self.settings, request)
+        # A POST was signed in by BodySizeLimit before its body was read (its limit
+        # depends on it); a WebSocket keeps its context where SizedWebSocket looks.
+        context = getattr(request.state, CONTEXT_STATE, None)
+        if context is None:
+            context = await build_context(self.store, self.settings, request)
+            setattr(request.state, CONTEXT_STATE, context)
         context.policies = self.policies
         return context
 
@@ -188,7 +198,13 @@ def create_app(
             )
         return JSONResponse({"status": "ready"})
 
-    middleware = [Middleware(BodySizeLimit, limit=settings.max_body_bytes)]
+    middleware = [
+        Middleware(
+            BodySizeLimit,
+            settings=settings,
+            authenticate=lambda request: build_context(store, settings, request),
+        )
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

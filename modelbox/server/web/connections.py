@@ -15,7 +15,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelbox.server.config import Settings
-from modelbox.server.errors import ModelBoxError, PayloadTooLarge
+from modelbox.server.errors import ModelBoxError, PayloadTooLarge, RequestTimeout
 from modelbox.server.web.http_limits import error_json
 
 HEAD_END = b"\r\n\r\n"
@@ -29,15 +29,11 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-class HeadTimeout(ModelBoxError):
-    code = "REQUEST_TIMEOUT"
-    http_status = 408
-
-
 class GuardedHttpTools(HttpToolsProtocol):
     """At most `max_header_bytes` of request head, sent within `header_timeout_seconds` of
     the connection opening or of the previous response; a connection that sends nothing
-    is closed after that time too."""
+    is closed after that time too. The unread rest of a refused body is dropped, never
+    counted as the next head."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,9 +51,25 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        # Answered before its body was all read (refused by its declared length): the rest
+        # is read and dropped, not taken for the next head, so the client can finish sending
+        # and read the answer; a body still coming after body_timeout_seconds is cut off.
+        unread = self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
         super().on_response_complete()
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if unread:
+            self._stop_head_timer()
+            seconds = _settings().body_timeout_seconds
+            self._head_timer = self.loop.call_later(seconds, self.transport.close)
+        else:
             self._await_head()
+
+    def on_message_complete(self) -> None:
+        unread = self.cycle is not None and self.cycle.response_complete and not self._in_head
+        super().on_message_complete()
+        if unread and not self.transport.is_closing():
+            self._await_head()  # the dropped body is over: the next request may come
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
@@ -98,7 +110,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._in_head and not self.transport.is_closing():
             seconds = _settings().header_timeout_seconds
             self._refuse(
-                HeadTimeout(
+                RequestTimeout(
                     f"no complete request head within {seconds} s (header_timeout_seconds)",
                     limit=seconds,
                 ),

@@ -1,16 +1,29 @@
-"""A cap on request bodies and WebSocket messages, enforced before GraphQL sees them."""
+"""Caps on request bodies and WebSocket messages, enforced before GraphQL parses them.
+
+Who asks is known first, so a caller without a valid token gets a small cap
+(`max_anonymous_body_bytes`) and its big body is never parsed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 
-from modelbox.server.errors import ModelBoxError, PayloadTooLarge
+from modelbox.server.config import Settings
+from modelbox.server.errors import (
+    DatabaseUnavailable,
+    ModelBoxError,
+    PayloadTooLarge,
+    RequestTimeout,
+)
+from modelbox.server.resolvers.context import Context
 
 
 def error_json(error: ModelBoxError) -> bytes:
@@ -18,80 +31,129 @@ def error_json(error: ModelBoxError) -> bytes:
     return orjson.dumps({"errors": [{"message": error.message, "extensions": error.extensions}]})
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyRefused(Exception):
+    def __init__(self, error: ModelBoxError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+Authenticate = Callable[[Request], Awaitable[Context]]
+# Where the middleware leaves the context it signed in, for the GraphQL view to use.
+CONTEXT_STATE = "modelbox_context"
 
 
 class BodySizeLimit:
-    """Answers 413 with a GraphQL error once a body passes `limit` bytes, declared or streamed."""
+    """Bounds a GraphQL request body before it is read, and as it streams.
 
-    def __init__(self, app: ASGIApp, limit: int, paths: tuple[str, ...] = ("/graphql",)) -> None:
+    The caller is signed in first (one indexed lookup, none without a token), so the limit
+    is known before any byte of the body is: `max_body_bytes` with a valid token,
+    `max_anonymous_body_bytes` without, so a huge anonymous body is refused unparsed. A
+    declared length over the limit is refused at once; a chunked or lying body when it
+    passes it. The body must keep coming (`body_timeout_seconds`); without a valid token
+    all of it within that time. Refusals are GraphQL errors naming the limit.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, authenticate: Authenticate) -> None:
         self.app = app
-        self.limit = limit
-        self.paths = paths
+        self.settings = settings
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
+        if scope["type"] != "http" or scope["path"] != "/graphql" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        length = int(declared) if declared.isdigit() else None
+        limit, name = self.settings.max_body_bytes, "max_body_bytes"
+        if length is not None and length > limit:
+            await refuse(send, self._too_large(limit, name, None))
             return
-        seen = 0
-        started = False
+        request = Request(scope)
+        context = await self.authenticate(request)
+        setattr(request.state, CONTEXT_STATE, context)
+        if not context.signed_in:
+            limit, name = self.settings.max_anonymous_body_bytes, "max_anonymous_body_bytes"
+            if length is not None and length > limit:
+                await refuse(send, self._too_large(limit, name, context))
+                return
+        try:
+            await self.app(scope, self._bounded(receive, limit, name, context), send)
+        except BodyRefused as refused:
+            # Raised by `receive`, so before the app could answer: nothing was sent yet.
+            await refuse(send, refused.error)
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+    def _bounded(self, receive: Receive, limit: int, name: str, context: Context) -> Receive:
+        timeout = self.settings.body_timeout_seconds
+        # Anonymous: the whole body within the timeout; else each part of it.
+        deadline = None if context.signed_in else asyncio.get_running_loop().time() + timeout
+        seen, done = 0, False
+
+        async def bounded_receive() -> Message:
+            nonlocal seen, done
+            if done:  # the body is in: later calls wait for a disconnect, unbounded
+                return await receive()
+            try:
+                async with (
+                    asyncio.timeout(timeout) if deadline is None else asyncio.timeout_at(deadline)
+                ):
+                    message = await receive()
+            except TimeoutError:
+                how = "stalled for" if deadline is None else "without a valid token took over"
+                raise BodyRefused(
+                    RequestTimeout(
+                        f"the request body {how} {timeout} s (body_timeout_seconds)",
+                        limit=timeout,
+                    )
+                ) from None
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise BodyTooLarge
+            done = not message.get("more_body", False)
+            if seen > limit:
+                raise BodyRefused(self._too_large(limit, name, context))
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        return bounded_receive
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+    def _too_large(self, limit: int, name: str, context: Context | None) -> ModelBoxError:
+        if context is not None and context.refusal is not None:
+            # A token that is not good (or could not be checked): that is what to fix.
+            return context.refusal
+        without = " without a valid token" if name == "max_anonymous_body_bytes" else ""
+        return PayloadTooLarge(
+            f"request body is over the limit of {limit} bytes{without} ({name})", limit=limit
+        )
 
-    async def _refuse(self, send: Send) -> None:
-        error = PayloadTooLarge(
-            f"request body is over the limit of {self.limit} bytes (max_body_bytes)",
-            limit=self.limit,
-        )
-        body = error_json(error)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.http_status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def refuse(send: Send, error: ModelBoxError) -> None:
+    body = error_json(error)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if isinstance(error, DatabaseUnavailable):
+        headers.append((b"retry-after", str(error.retry_after).encode()))
+    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class SizedWebSocket(ASGIWebSocketAdapter):
-    """WebSocket messages are bounded like HTTP bodies: one over `max_body_bytes` closes the
-    socket (4413, the limit named) before it is parsed."""
+    """WebSocket messages are bounded like HTTP bodies: one over the limit closes the socket
+    (4413, the limit named) before it is parsed. The limit is `max_anonymous_body_bytes`
+    until the socket has signed in with a valid token (`connection_init`)."""
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
     ) -> AsyncGenerator[object, None]:
-        limit: int = self.view.settings.max_body_bytes  # type: ignore[attr-defined]
+        settings: Settings = self.view.settings  # type: ignore[attr-defined]
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
+                context = getattr(self.ws.state, CONTEXT_STATE, None)
+                if context is not None and context.signed_in:
+                    limit, name = settings.max_body_bytes, "max_body_bytes"
+                else:
+                    limit, name = settings.max_anonymous_body_bytes, "max_anonymous_body_bytes"
                 if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                    reason = f"message over the limit of {limit} bytes (max_body_bytes)"
+                    reason = f"message over the limit of {limit} bytes ({name})"
                     await self.ws.close(code=4413, reason=reason)
                     return
                 try:
