@@ -102,3 +102,23 @@ async def build_world(api: Api) -> World:
         ]
         await api.ok(LOG_METRICS, {"input": {"subjectId": subject_id, "series": series}})
     return world
+
+
+async def poke_world(api: Api, world: World, step: int) -> None:
+    """A write of each kind a subscription field reports (metrics, events, changes of a
+    namespace, policy decisions, audit events), on the world's first objects; `step` must
+    grow from one call to the next."""
+    run, version = world.ids["Experiment"][0], world.ids["ModelVersion"][0]
+    for subject_id in (run, version):
+        series = [{"key": key, "steps": [step], "values": [0.5]} for key in world.metric_keys]
+        await api.ok(LOG_METRICS, {"input": {"subjectId": subject_id, "series": series}})
+    events = [{"name": name, "source": "poke"} for name in world.event_names]
+    await api.ok(LOG_EVENTS, {"input": {"subjectId": run, "events": events}})
+    await api.ok(
+        """mutation($input: UpdateModelInput!) { updateModel(input: $input) { id } }""",
+        {"input": {"id": world.ids["Model"][0], "description": f"poked {step}"}},
+    )
+    await api.ok(
+        EVALUATE,
+        {"input": {"policyId": world.ids["Policy"][0], "subjectId": version, "dryRun": True}},
+    )
