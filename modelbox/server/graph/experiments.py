@@ -30,8 +30,9 @@ from modelbox.server.graph.relay import (
 # Not `metrics`: that is the name of the key/value metrics field of checkpoints.
 from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import experiments, models
+from modelbox.server.resolvers.kinds import EXPERIMENT
 from modelbox.server.resolvers.nodes import owner
-from modelbox.server.store import Record
+from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 
 if TYPE_CHECKING:
     from modelbox.server.graph.models import ModelVersion
@@ -44,7 +45,7 @@ LazyCheckpoint = Annotated["Checkpoint", strawberry.lazy("modelbox.server.graph.
 @node_type
 @strawberry.federation.type(keys=["id"])
 class Experiment(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[ExperimentRecord]
     namespace_name: strawberry.Private[str]
     name: str
     owner: str | None
@@ -65,7 +66,7 @@ class Experiment(Node):
     artifacts = artifacts_field()
 
     @classmethod
-    def from_record(cls, r: Record) -> Experiment:
+    def from_record(cls, r: ExperimentRecord) -> Experiment:
         return from_fields(
             cls,
             r,
@@ -104,7 +105,7 @@ class Experiment(Node):
 @node_type
 @strawberry.federation.type(keys=["id"])
 class Checkpoint(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[CheckpointRecord]
     epoch: int | None
     step: Long
     metrics: list[MetricValue]
@@ -116,7 +117,7 @@ class Checkpoint(Node):
     artifacts = artifacts_field()
 
     @classmethod
-    def from_record(cls, r: Record) -> Checkpoint:
+    def from_record(cls, r: CheckpointRecord) -> Checkpoint:
         return from_fields(cls, r, metrics=metric_values_of(r))
 
     @classmethod
@@ -125,7 +126,7 @@ class Checkpoint(Node):
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:
-        record = await owner(info.context, "Experiment", self.record["experiment_id"])
+        record = await owner(info.context, EXPERIMENT, self.record["experiment_id"])
         return Experiment.from_record(record)
 
     @strawberry.field(description="The version this checkpoint was promoted to, if any.")

@@ -18,7 +18,7 @@ from strawberry.dataloader import DataLoader
 
 from modelbox.server.access import Principal, Role
 from modelbox.server.store import Page, Record, Store
-from modelbox.server.store.repository import Repository
+from modelbox.server.store.repository import R, Repository
 from modelbox.server.store.search import Plan, Searchable
 
 
@@ -99,7 +99,7 @@ class Loaders:
         # Audit events, for the admins of a namespace they are scoped to (as listed).
         self.audit_event = self._authorized(store.audit.get_many, may_read=_audit_reader)
         # The loader of each node type, for global ids, which say what type they are.
-        self.of_type: dict[str, DataLoader[Any, Record | None]] = {
+        self.of_type: dict[str, DataLoader[Any, Any]] = {
             "Namespace": self.namespace,
             "Model": self.model,
             "ModelVersion": self.version,
@@ -117,16 +117,16 @@ class Loaders:
 
     def _authorized(
         self,
-        load: Callable[[list[Any]], Awaitable[Sequence[Record | None]]],
-        namespace_of: Callable[[Record], str] = lambda record: record["namespace"],
-        may_read: Callable[[Principal, Record], bool] | None = None,
-    ) -> DataLoader[Any, Record | None]:
-        def viewer(principal: Principal, record: Record) -> bool:
+        load: Callable[[list[Any]], Awaitable[Sequence[R | None]]],
+        namespace_of: Callable[[R], str] = lambda record: record["namespace"],
+        may_read: Callable[[Principal, R], bool] | None = None,
+    ) -> DataLoader[Any, R | None]:
+        def viewer(principal: Principal, record: R) -> bool:
             return principal.can(namespace_of(record), Role.VIEWER)
 
         allowed = may_read or viewer
 
-        async def batch(keys: list[Any]) -> list[Record | None]:
+        async def batch(keys: list[Any]) -> list[R | None]:
             principal = self.principal()
             records = await self._read(load, keys)
             return [record if record and allowed(principal, record) else None for record in records]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 from modelbox.server.errors import NotFound
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import from_global_id
+from modelbox.server.resolvers.kinds import Kind
 from modelbox.server.store import Record
+from modelbox.server.store.repository import R
 
 
 async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
@@ -22,6 +26,10 @@ async def node(ctx: Context, global_id: str) -> tuple[str, Record] | None:
     return (type_name, record) if record is not None else None
 
 
+@overload
+async def owner(ctx: Context, type_name: Kind[R], raw_id: str) -> R: ...
+@overload
+async def owner(ctx: Context, type_name: str, raw_id: str) -> Record: ...
 async def owner(ctx: Context, type_name: str, raw_id: str) -> Record:
     """What an object read by the caller belongs to (its model, experiment, namespace, subject).
 

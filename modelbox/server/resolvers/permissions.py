@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from strawberry.dataloader import DataLoader
 
@@ -10,7 +10,9 @@ from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput, Forbidden, NotFound
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import expect_id
+from modelbox.server.resolvers.kinds import Kind
 from modelbox.server.store import Record
+from modelbox.server.store.repository import R
 
 
 def require(ctx: Context, namespace: str, role: Role) -> None:
@@ -20,11 +22,11 @@ def require(ctx: Context, namespace: str, role: Role) -> None:
 
 async def load_for(
     ctx: Context,
-    loader: DataLoader[Any, Record | None],
+    loader: DataLoader[Any, R | None],
     key: Any,
     role: Role,
     what: str,
-) -> Record:
+) -> R:
     """The object behind `key`, if the caller holds `role` in its namespace.
 
     An object the caller cannot even read is reported as missing, so that its
@@ -46,13 +48,30 @@ async def load_typed(
     return type_name, record
 
 
+@overload
+async def load_node(
+    ctx: Context, global_id: str, type_name: Kind[R], role: Role = ..., field: str = ...
+) -> R: ...
+@overload
+async def load_node(
+    ctx: Context, global_id: str, type_name: str, role: Role = ..., field: str = ...
+) -> Record: ...
 async def load_node(
     ctx: Context, global_id: str, type_name: str, role: Role = Role.VIEWER, field: str = "id"
 ) -> Record:
-    """The `type_name` object a global id in an input names, if the caller holds `role`."""
+    """The `type_name` object a global id in an input names, if the caller holds `role`
+    (typed by its kind where `type_name` is a `Kind`)."""
     return (await load_typed(ctx, global_id, type_name, role=role, field=field))[1]
 
 
+@overload
+async def load_link(
+    ctx: Context, global_id: str, type_name: Kind[R], namespace: str, field: str
+) -> R: ...
+@overload
+async def load_link(
+    ctx: Context, global_id: str, type_name: str, namespace: str, field: str
+) -> Record: ...
 async def load_link(
     ctx: Context, global_id: str, type_name: str, namespace: str, field: str
 ) -> Record:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bson import Int64, ObjectId
@@ -286,7 +286,9 @@ class Artifacts(Repository):
         if docs:
             await self._delete_with_bytes(session, docs)
 
-    async def _delete_with_bytes(self, session: Session, artifacts: list[Document]) -> None:
+    async def _delete_with_bytes(
+        self, session: Session, artifacts: Sequence[Mapping[str, Any]]
+    ) -> None:
         """The bytes of deleted artifacts, and of any upload running into one of them."""
         ids = object_ids([a.get("_id") or a["id"] for a in artifacts])
         writing = await self.uploads.drop(ids, session)

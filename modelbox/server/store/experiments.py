@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
@@ -10,7 +11,7 @@ from modelbox.server.store.database import Database, Session
 from modelbox.server.store.models import label_query
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
-from modelbox.server.store.records import Record, now, object_id
+from modelbox.server.store.records import LabelRecord, MetricValueRecord, now, object_id
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.search import Fields, Searchable
 
@@ -23,7 +24,43 @@ EXPERIMENT_FIELDS = frozenset(
 )
 
 
-class Experiments(Repository, Searchable):
+class ExperimentRecord(TypedDict):
+    """An experiment as the store hands it up."""
+
+    id: str
+    namespace: str
+    name: str
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    owner: NotRequired[str | None]
+    framework: NotRequired[str | None]
+    task: NotRequired[str | None]
+    external_id: NotRequired[str | None]
+    hyperparameters: NotRequired[Any]
+    metadata: NotRequired[Any]
+    labels: NotRequired[list[LabelRecord]]
+    # Per metric key: count, min, max and the last point of FLOAT series (for search).
+    metric_summaries: NotRequired[dict[str, Any]]
+
+
+class CheckpointRecord(TypedDict):
+    """A checkpoint of an experiment, as the store hands it up."""
+
+    id: str
+    namespace: str
+    experiment_id: str
+    step: int
+    created_at: datetime
+    updated_at: datetime
+    epoch: NotRequired[int | None]
+    metrics: NotRequired[list[MetricValueRecord]]
+    metadata: NotRequired[Any]
+
+
+class Experiments(Repository[ExperimentRecord], Searchable):
     collection_name = "experiments"
     object_type = "Experiment"
     parent = True
@@ -46,8 +83,8 @@ class Experiments(Repository, Searchable):
             query["owner"] = owner
         return query
 
-    async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
-        async def work(session: Session) -> Record:
+    async def create(self, actor: Actor, fields: dict[str, Any]) -> ExperimentRecord:
+        async def work(session: Session) -> ExperimentRecord:
             await self.namespaces.ensure(session, actor, fields["namespace"])
             return await self._insert(
                 session, actor, {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}
@@ -55,7 +92,9 @@ class Experiments(Repository, Searchable):
 
         return await self.database.transaction(work)
 
-    async def update(self, actor: Actor, experiment: Record, changes: dict[str, Any]) -> Record:
+    async def update(
+        self, actor: Actor, experiment: ExperimentRecord, changes: dict[str, Any]
+    ) -> ExperimentRecord:
         # A run that reaches a final state is stamped with its end unless the client gave one.
         if changes.get("status") in FINISHED_STATES and not experiment.get("ended_at"):
             changes = {"ended_at": now(), **changes}
@@ -64,13 +103,15 @@ class Experiments(Repository, Searchable):
         )
 
 
-class Checkpoints(Repository):
+class Checkpoints(Repository[CheckpointRecord]):
     collection_name = "checkpoints"
     object_type = "Checkpoint"
     parent = True
     sort = SortKey("step")
 
-    async def create(self, actor: Actor, experiment: Record, fields: dict[str, Any]) -> Record:
+    async def create(
+        self, actor: Actor, experiment: ExperimentRecord, fields: dict[str, Any]
+    ) -> CheckpointRecord:
         document = {
             **fields,
             "experiment_id": object_id(experiment["id"]),

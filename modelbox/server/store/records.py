@@ -6,15 +6,31 @@ Stored documents use `_id` and ObjectId references; callers above the store see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from modelbox.server.store.keys import from_stored
 
-Record = dict[str, Any]
+# A record of no particular kind; a domain's records have a TypedDict of their own
+# (`ExperimentRecord`...), so that readers above the store are checked by name.
+Record = Mapping[str, Any]
+
+
+class LabelRecord(TypedDict):
+    key: str
+    value: str
+
+
+class MetricValueRecord(TypedDict):
+    """A key/value metric of a checkpoint or a version, on a dataset if one is named."""
+
+    key: str
+    value: float
+    dataset: NotRequired[str | None]
 
 
 def object_id(value: str | ObjectId) -> ObjectId | None:
@@ -33,7 +49,7 @@ def object_ids(values: list[str]) -> list[ObjectId]:
 
 def to_record(document: dict[str, Any]) -> Record:
     """A stored document as callers see it: `id`, hex ids, user maps' keys decoded."""
-    record: Record = {}
+    record: dict[str, Any] = {}
     for key, value in from_stored(document).items():
         if key == "_id":
             key = "id"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -21,7 +21,7 @@ from modelbox.server.store.paging import (
     find_page,
     find_pages_by_parent,
 )
-from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
+from modelbox.server.store.records import now, object_id, object_ids, to_record
 
 
 def changed_fields(before: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +33,9 @@ def changed_fields(before: dict[str, Any], changes: dict[str, Any]) -> dict[str,
     }
 
 
+# The record type a repository hands up (a TypedDict of its domain, or plain `Record`).
+R = TypeVar("R", bound=Mapping[str, Any])
+
 # Called with the ids of deleted objects, inside the transaction that deletes them.
 DeleteHook = Callable[[Session, Actor, list[ObjectId]], Awaitable[None]]
 
@@ -42,7 +45,7 @@ def _parent_value(field: str, value: str) -> Any:
     return object_id(value) if field.endswith("_id") else value
 
 
-class Repository:
+class Repository(Generic[R]):
     collection_name: str
     object_type: str
     # The stable order of this collection's lists; its field must be unique per parent.
@@ -61,20 +64,22 @@ class Repository:
         if self.parent:
             database.guards.register(self.object_type, self.collection)
 
-    async def get_many(self, ids: list[str]) -> list[Record | None]:
+    def _record(self, document: dict[str, Any]) -> R:
+        """A stored document as this repository's record type."""
+        return cast(R, to_record(document))
+
+    async def get_many(self, ids: list[str]) -> list[R | None]:
         """Records in the order of `ids`, None where there is none (for DataLoaders).
 
         The limit lets the server answer in one batch, with no getMore round trip.
         """
         found = {
-            str(doc["_id"]): to_record(doc)
+            str(doc["_id"]): self._record(doc)
             async for doc in self.collection.find({"_id": {"$in": object_ids(ids)}}).limit(len(ids))
         }
         return [found.get(i) for i in ids]
 
-    async def get_by(
-        self, fields: tuple[str, ...], keys: list[tuple[Any, ...]]
-    ) -> list[Record | None]:
+    async def get_by(self, fields: tuple[str, ...], keys: list[tuple[Any, ...]]) -> list[R | None]:
         """Records by a unique combination of fields, in the order of `keys`."""
         if not keys:
             return []
@@ -83,15 +88,15 @@ class Repository:
         ]
         query = {"$or": [dict(zip(fields, key, strict=True)) for key in stored]}
         found = {
-            tuple(doc[f] for f in fields): to_record(doc)
+            tuple(doc[f] for f in fields): self._record(doc)
             async for doc in self.collection.find(query).limit(len(keys))
         }
         return [found.get(key) for key in stored]
 
-    async def get(self, id: str) -> Record | None:
+    async def get(self, id: str) -> R | None:
         oid = object_id(id)
         doc = await self.collection.find_one({"_id": oid}) if oid else None
-        return to_record(doc) if doc else None
+        return self._record(doc) if doc else None
 
     async def page(
         self, parent_field: str, parent: str, first: int, after: str | None, query: dict[str, Any]
@@ -124,7 +129,7 @@ class Repository:
         session: Session | None,
         actor: Actor,
         action: AuditAction,
-        document: dict[str, Any],
+        document: Mapping[str, Any],
         changes: dict[str, Any] | None,
         *,
         scopes: list[str] | None = None,
@@ -145,7 +150,7 @@ class Repository:
         *,
         scopes: list[str] | None = None,
         unaudited: frozenset[str] = frozenset(),
-    ) -> Record:
+    ) -> R:
         """Insert and audit it; `unaudited` fields (secrets) stay out of the audit trail."""
         stamp = now()
         document = {**document, "created_at": stamp, "updated_at": stamp}
@@ -154,15 +159,15 @@ class Repository:
         skipped = {"created_at", "updated_at", *unaudited}
         fields = {k: v for k, v in document.items() if k not in skipped}
         await self._audit(session, actor, AuditAction.CREATED, stored, fields, scopes=scopes)
-        return to_record(stored)
+        return self._record(stored)
 
     async def _create_under(
         self, actor: Actor, parent_type: str, parent_id: str, document: dict[str, Any]
-    ) -> Record:
+    ) -> R:
         """Insert and audit a child, in a transaction holding its parent: NOT_FOUND when the
         parent is gone, and a conflict (retried) when it is being deleted meanwhile."""
 
-        async def work(session: Session) -> Record:
+        async def work(session: Session) -> R:
             await self.database.guards.hold(session, parent_type, parent_id)
             return await self._insert(session, actor, document)
 
@@ -175,7 +180,7 @@ class Repository:
         id: str,
         changes: dict[str, Any],
         extra: dict[str, Any] | None = None,
-    ) -> Record:
+    ) -> R:
         """Set `changes` on one document and audit what really changed.
 
         `extra` holds further update operators ($inc, $pull…) that are not audited as fields.
@@ -193,9 +198,9 @@ class Repository:
             await self._audit(session, actor, AuditAction.UPDATED, before, diff)
         after = await self.collection.find_one({"_id": before["_id"]}, session=session)
         assert after is not None
-        return to_record(after)
+        return self._record(after)
 
-    async def delete(self, actor: Actor, id: str) -> Record:
+    async def delete(self, actor: Actor, id: str) -> R:
         """Delete one object and, through `on_delete`, all that hangs off it, in one transaction."""
         return await self.database.transaction(lambda s: self._delete(s, actor, id))
 
@@ -209,7 +214,7 @@ class Repository:
 
     async def _delete(
         self, session: Session, actor: Actor, id: str, changes: dict[str, Any] | None = None
-    ) -> Record:
+    ) -> R:
         doc = await self.collection.find_one_and_delete({"_id": object_id(id)}, session=session)
         if doc is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
@@ -219,7 +224,7 @@ class Repository:
             await cascade(session, actor, [doc["_id"]])
         changes = {"name": doc.get("name"), **(changes or {})}
         await self._audit(session, actor, AuditAction.DELETED, doc, changes)
-        return to_record(doc)
+        return self._record(doc)
 
     async def _delete_where(
         self, session: Session, actor: Actor, query: dict[str, Any]

@@ -8,12 +8,12 @@ Every decision comes with its reasons in words, as the evaluation records show t
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-Record = dict[str, Any]
+Record = Mapping[str, Any]
 
 COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "GT": (">", operator.gt),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class Columns:
         )
 
     @staticmethod
-    def of_bucket(bucket: dict[str, Any], rollup: bool = False) -> Columns:
+    def of_bucket(bucket: Mapping[str, Any], rollup: bool = False) -> Columns:
         """The points of a stored bucket (`_id`) or of a change feed's record of one (`id`);
         with `rollup`, only its extremes (a FLOAT bucket's `rollup_*` columns)."""
         kind = bucket["kind"]

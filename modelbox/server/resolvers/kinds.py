@@ -1,0 +1,18 @@
+"""Node type names that carry their record type, so that mypy checks field names on what
+is loaded by name: `load_node(ctx, id, EXPERIMENT)` is an `ExperimentRecord`, while the
+value is the plain `"Experiment"` that global ids and the loaders use."""
+
+from __future__ import annotations
+
+from typing import Generic
+
+from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
+from modelbox.server.store.repository import R
+
+
+class Kind(str, Generic[R]):
+    """A node type's name; its parameter is the record type its loader hands up."""
+
+
+EXPERIMENT: Kind[ExperimentRecord] = Kind("Experiment")
+CHECKPOINT: Kind[CheckpointRecord] = Kind("Checkpoint")
