@@ -9,7 +9,7 @@ from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import clean_fields
-from modelbox.server.resolvers.kinds import EXPERIMENT
+from modelbox.server.resolvers.kinds import CHECKPOINT, EXPERIMENT
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.permissions import load_node, require
 from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
@@ -45,8 +45,10 @@ async def create_checkpoint(ctx: Context, fields: dict[str, Any]) -> CheckpointR
     return await ctx.store.checkpoints.create(ctx.actor, parent, clean_fields(ctx, fields))
 
 
-async def update_checkpoint(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
-    target = await load_node(ctx, global_id, "Checkpoint", Role.WRITER)
+async def update_checkpoint(
+    ctx: Context, global_id: str, changes: dict[str, Any]
+) -> CheckpointRecord:
+    target = await load_node(ctx, global_id, CHECKPOINT, Role.WRITER)
     return await ctx.store.checkpoints.update(ctx.actor, target, clean_fields(ctx, changes))
 
 

@@ -119,7 +119,9 @@ class Checkpoints(Repository[CheckpointRecord]):
         }
         return await self._create_under(actor, "Experiment", experiment["id"], document)
 
-    async def update(self, actor: Actor, checkpoint: Record, changes: dict[str, Any]) -> Record:
+    async def update(
+        self, actor: Actor, checkpoint: CheckpointRecord, changes: dict[str, Any]
+    ) -> CheckpointRecord:
         return await self.database.transaction(
             lambda s: self._update(s, actor, checkpoint["id"], changes)
         )
