@@ -34,8 +34,10 @@ from modelbox.server.graph.relay import (
 )
 from modelbox.server.graph.search import ModelVersionOrder, QueryText
 from modelbox.server.resolvers import models, search
+from modelbox.server.resolvers.kinds import MODEL
 from modelbox.server.resolvers.nodes import owner
-from modelbox.server.store import Record
+from modelbox.server.store.models import ModelRecord
+from modelbox.server.store.versions import VersionRecord
 
 # Declared below Model, whose `versions` field is made before the class exists.
 LazyModelVersion = Annotated["ModelVersion", strawberry.lazy("modelbox.server.graph.models")]
@@ -44,7 +46,7 @@ LazyModelVersion = Annotated["ModelVersion", strawberry.lazy("modelbox.server.gr
 @node_type
 @strawberry.federation.type(keys=["id"])
 class Model(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[ModelRecord]
     namespace_name: strawberry.Private[str]
     name: str
     description: str | None
@@ -63,7 +65,7 @@ class Model(Node):
     artifacts = artifacts_field()
 
     @classmethod
-    def from_record(cls, r: Record) -> Model:
+    def from_record(cls, r: ModelRecord) -> Model:
         return from_fields(
             cls, r, namespace_name=r["namespace"], labels=labels_of(r), datasets=datasets_of(r)
         )
@@ -98,7 +100,7 @@ class Model(Node):
 @node_type
 @strawberry.federation.type(keys=["id"])
 class ModelVersion(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[VersionRecord]
     version: int
     name: str | None
     description: str | None
@@ -116,7 +118,7 @@ class ModelVersion(Node):
     artifacts = artifacts_field()
 
     @classmethod
-    def from_record(cls, r: Record) -> ModelVersion:
+    def from_record(cls, r: VersionRecord) -> ModelVersion:
         return from_fields(
             cls,
             r,
@@ -132,7 +134,7 @@ class ModelVersion(Node):
 
     @strawberry.field
     async def model(self, info: Info) -> Model:
-        return Model.from_record(await owner(info.context, "Model", self.record["model_id"]))
+        return Model.from_record(await owner(info.context, MODEL, self.record["model_id"]))
 
     @strawberry.field(description="The experiment this version was trained in, if recorded.")
     async def experiment(self, info: Info) -> Experiment | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Generic
 
 from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
+from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.repository import R
+from modelbox.server.store.versions import VersionRecord
 
 
 class Kind(str, Generic[R]):
@@ -16,3 +18,5 @@ class Kind(str, Generic[R]):
 
 EXPERIMENT: Kind[ExperimentRecord] = Kind("Experiment")
 CHECKPOINT: Kind[CheckpointRecord] = Kind("Checkpoint")
+MODEL: Kind[ModelRecord] = Kind("Model")
+MODEL_VERSION: Kind[VersionRecord] = Kind("ModelVersion")

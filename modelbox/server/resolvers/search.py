@@ -31,6 +31,7 @@ from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.resolvers.loaders import SearchPage
 from modelbox.server.store import Record
 from modelbox.server.store.experiments import Experiments
+from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.records import object_id
 from modelbox.server.store.search import Fields, Searchable
 from modelbox.server.store.versions import ModelVersions
@@ -269,7 +270,7 @@ async def experiments(
 
 
 async def versions(
-    ctx: Context, model: Record, first: int | None, after: str | None, search: Search
+    ctx: Context, model: ModelRecord, first: int | None, after: str | None, search: Search
 ) -> Listing:
     """Versions of a model the caller has already read."""
     model_id = object_id(model["id"])
@@ -294,7 +295,7 @@ async def experiments_listing(
 
 async def versions_listing(
     ctx: Context,
-    model: Record,
+    model: ModelRecord,
     first: int | None,
     after: str | None,
     filter: dict[str, Any] | None,

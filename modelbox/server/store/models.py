@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -13,7 +14,7 @@ from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
-from modelbox.server.store.records import Record, object_id
+from modelbox.server.store.records import DatasetRecord, LabelRecord, object_id
 from modelbox.server.store.repository import Repository
 
 
@@ -24,7 +25,23 @@ def label_query(labels: list[dict[str, str]] | None) -> dict[str, Any]:
     return {"$and": [{"labels": {"$elemMatch": dict(label)}} for label in labels]}
 
 
-class Models(Repository):
+class ModelRecord(TypedDict):
+    """A model as the store hands it up."""
+
+    id: str
+    namespace: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: NotRequired[str | None]
+    task: NotRequired[str | None]
+    owner: NotRequired[str | None]
+    labels: NotRequired[list[LabelRecord]]
+    datasets: NotRequired[list[DatasetRecord]]
+    metadata: NotRequired[Any]
+
+
+class Models(Repository[ModelRecord]):
     collection_name = "models"
     object_type = "Model"
     parent = True
@@ -54,8 +71,8 @@ class Models(Repository):
             query["name"] = {"$gte": name_prefix, "$lt": name_prefix + "\uffff"}
         return query
 
-    async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
-        async def work(session: Session) -> Record:
+    async def create(self, actor: Actor, fields: dict[str, Any]) -> ModelRecord:
+        async def work(session: Session) -> ModelRecord:
             await self.namespaces.ensure(session, actor, fields["namespace"])
             model = await self._insert(session, actor, fields)
             await self.counters.insert_one({"_id": object_id(model["id"]), "n": 0}, session=session)
@@ -63,7 +80,7 @@ class Models(Repository):
 
         return await self.database.transaction(work)
 
-    async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> Record:
+    async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> ModelRecord:
         return await self.database.transaction(lambda s: self._update(s, actor, id, changes))
 
     async def _drop_counter(

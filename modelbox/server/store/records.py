@@ -25,6 +25,13 @@ class LabelRecord(TypedDict):
     value: str
 
 
+class DatasetRecord(TypedDict):
+    name: str
+    uri: NotRequired[str | None]
+    digest: NotRequired[str | None]
+    role: NotRequired[str | None]
+
+
 class MetricValueRecord(TypedDict):
     """A key/value metric of a checkpoint or a version, on a dataset if one is named."""
 

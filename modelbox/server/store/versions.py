@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
-from modelbox.server.store.models import Models, label_query
+from modelbox.server.store.models import ModelRecord, Models, label_query
 from modelbox.server.store.paging import DESCENDING, SortKey
-from modelbox.server.store.records import Record, object_id
+from modelbox.server.store.records import (
+    DatasetRecord,
+    LabelRecord,
+    MetricValueRecord,
+    Record,
+    object_id,
+)
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.search import Fields, Searchable
 
 
-class ModelVersions(Repository, Searchable):
+class VersionRecord(TypedDict):
+    """A model version as the store hands it up; lineage ids are hex strings."""
+
+    id: str
+    namespace: str
+    model_id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    name: NotRequired[str | None]
+    description: NotRequired[str | None]
+    framework: NotRequired[str | None]
+    labels: NotRequired[list[LabelRecord]]
+    aliases: NotRequired[list[str]]
+    datasets: NotRequired[list[DatasetRecord]]
+    metadata: NotRequired[Any]
+    metrics: NotRequired[list[MetricValueRecord]]
+    experiment_id: NotRequired[str | None]
+    checkpoint_id: NotRequired[str | None]
+
+
+class ModelVersions(Repository[VersionRecord], Searchable):
     collection_name = "model_versions"
     object_type = "ModelVersion"
     parent = True
@@ -44,13 +72,18 @@ class ModelVersions(Repository, Searchable):
             query["aliases"] = alias
         return query
 
-    async def create(self, actor: Actor, model: Record, fields: dict[str, Any]) -> Record:
+    async def create(
+        self, actor: Actor, model: ModelRecord, fields: dict[str, Any]
+    ) -> VersionRecord:
         return await self.database.transaction(lambda s: self.create_in(s, actor, model, fields))
 
     async def create_in(
         self, session: Session, actor: Actor, model: Record, fields: dict[str, Any]
-    ) -> Record:
-        """Number the version, take its aliases and insert it, inside the caller's transaction."""
+    ) -> VersionRecord:
+        """Number the version, take its aliases and insert it, inside the caller's transaction.
+
+        `model` is any record of one (policies hold untyped ones): only its id and namespace
+        are read."""
         version = await self.models.next_version(session, model["id"])
         await self._take_aliases(session, actor, model["id"], fields.get("aliases", []), keep=None)
         document = {
@@ -61,12 +94,14 @@ class ModelVersions(Repository, Searchable):
         }
         return await self._insert(session, actor, _references(document))
 
-    async def update(self, actor: Actor, version: Record, changes: dict[str, Any]) -> Record:
+    async def update(
+        self, actor: Actor, version: VersionRecord, changes: dict[str, Any]
+    ) -> VersionRecord:
         return await self.database.transaction(lambda s: self.update_in(s, actor, version, changes))
 
     async def update_in(
         self, session: Session, actor: Actor, version: Record, changes: dict[str, Any]
-    ) -> Record:
+    ) -> VersionRecord:
         if "aliases" in changes:
             await self._take_aliases(
                 session, actor, version["model_id"], changes["aliases"], keep=version["id"]

@@ -261,6 +261,7 @@ class Decider:
         self, policy: Record, trigger: Trigger, dry_run: bool | None
     ) -> Record | None:
         repository: Repository
+        scope: Record | None
         if policy.get("model_id"):
             repository, parent_field, subject_type = self.store.versions, "model_id", "Model"
             scope = await self.store.models.get(policy["model_id"])
