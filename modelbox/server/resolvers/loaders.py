@@ -134,8 +134,8 @@ class Loaders:
         return DataLoader(load_fn=batch)
 
     async def _read(
-        self, load: Callable[[list[Any]], Awaitable[Sequence[Record | None]]], keys: list[Any]
-    ) -> Sequence[Record | None]:
+        self, load: Callable[[list[Any]], Awaitable[Sequence[R | None]]], keys: list[Any]
+    ) -> Sequence[R | None]:
         """`load(keys)`, or, with shared reads, what another subscriber of the same change
         read or is reading (the access check above is each caller's own)."""
         shared = self.shared_reads
