@@ -247,6 +247,22 @@ async def test_retention_can_archive_instead_of_deleting(settings: Settings) -> 
         assert archived == [2, 1]
         with MongoClient(settings.mongodb_uri) as client:
             assert client[settings.database]["fs.files"].count_documents({}) == 1
+        # Each archived version and each removed artifact is audited in the policy's name.
+        audit = await api.ok(
+            """query { namespace(name: "vision") { auditEvents(first: 100,
+                 filter: {actors: ["policy:archive-old"]}) {
+                 edges { node { action objectType objectId changes } } } } }"""
+        )
+        events = [e["node"] for e in audit["namespace"]["auditEvents"]["edges"]]
+        updated = {e["objectId"]: e["changes"] for e in events if e["action"] == "UPDATED"}
+        ids = {v["version"]: v["id"] for v in found}
+        assert set(updated) == {ids[1], ids[2]}
+        assert all(
+            c == {"labels": {"from": [], "to": [{"key": "archived", "value": "true"}]}}
+            for c in updated.values()
+        )
+        removed = [e for e in events if e["action"] == "DELETED"]
+        assert [e["objectType"] for e in removed] == ["Artifact", "Artifact"]
         # Archived versions are left be on the next run.
         again = await evaluate(api, policy["id"])
         assert again[0]["actions"]["archive"] == []

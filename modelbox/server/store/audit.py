@@ -5,6 +5,7 @@ Nothing in the API updates or deletes an audit event; this module only inserts a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict, cast
@@ -82,7 +83,23 @@ class AuditLog:
         scopes: list[str] | None = None,
     ) -> None:
         """Insert one event; `scopes` are the namespaces whose admins may read it."""
-        await self.collection.insert_one(
+        await self.record_many(
+            session, actor, action, object_type, [(object_id, namespace, changes)], scopes
+        )
+
+    async def record_many(
+        self,
+        session: Session | None,
+        actor: Actor,
+        action: AuditAction,
+        object_type: str,
+        events: Sequence[tuple[str | ObjectId, str | None, Mapping[str, Any] | None]],
+        scopes: list[str] | None = None,
+    ) -> None:
+        """One event per `(object_id, namespace, changes)`, all in one insert command."""
+        if not events:
+            return
+        documents = [
             to_stored(
                 {
                     "namespace": namespace,
@@ -97,9 +114,13 @@ class AuditLog:
                     "changes": jsonable(changes) if changes is not None else None,
                     "at": now(),
                 }
-            ),
-            session=session,
-        )
+            )
+            for object_id, namespace, changes in events
+        ]
+        if len(documents) == 1:
+            await self.collection.insert_one(documents[0], session=session)
+        else:
+            await self.collection.insert_many(documents, session=session)
 
     async def get_many(self, ids: list[str]) -> list[Record | None]:
         """Events in the order of `ids`, None where there is none (for DataLoaders)."""

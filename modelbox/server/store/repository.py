@@ -239,6 +239,29 @@ class Repository(Generic[R]):
                 await self.database.guards.seal(session, [d["_id"] for d in docs])
             for cascade in self.on_delete:
                 await cascade(session, actor, [d["_id"] for d in docs])
-            for doc in docs:
-                await self._audit(session, actor, AuditAction.DELETED, doc, {"cascade": True})
+            events = [(d["_id"], d.get("namespace"), {"cascade": True}) for d in docs]
+            await self.audit.record_many(
+                session, actor, AuditAction.DELETED, self.object_type, events
+            )
         return docs
+
+    async def _append_where(
+        self, session: Session, actor: Actor, ids: list[ObjectId], field: str, item: Any
+    ) -> None:
+        """Append `item` to a list field of many documents, audited per document as `_update`
+        would, in three commands whatever their number."""
+        query = {"_id": {"$in": ids}}
+        projection = {field: 1, "namespace": 1}
+        befores = await self.collection.find(query, projection, session=session).to_list()
+        await self.collection.update_many(
+            query, {"$push": {field: item}, "$set": {"updated_at": now()}}, session=session
+        )
+        events = [
+            (
+                d["_id"],
+                d.get("namespace"),
+                {field: {"from": d.get(field, []), "to": [*d.get(field, []), item]}},
+            )
+            for d in befores
+        ]
+        await self.audit.record_many(session, actor, AuditAction.UPDATED, self.object_type, events)
