@@ -8,7 +8,7 @@ import strawberry
 
 from modelbox.server.graph.enums import RoleName
 from modelbox.server.resolvers.ids import to_global_id
-from modelbox.server.store import Record
+from modelbox.server.store.tokens import TokenRecord
 
 
 @strawberry.type
@@ -31,7 +31,7 @@ class ApiToken:
     created_by: str | None
 
     @classmethod
-    def from_record(cls, r: Record) -> ApiToken:
+    def from_record(cls, r: TokenRecord) -> ApiToken:
         return cls(
             id=to_global_id("ApiToken", r["id"]),
             name=r["name"],
@@ -44,7 +44,7 @@ class ApiToken:
         )
 
 
-def _bindings(r: Record) -> list[RoleBinding]:
+def _bindings(r: TokenRecord) -> list[RoleBinding]:
     return [RoleBinding(namespace=b["namespace"], role=RoleName(b["role"])) for b in r["roles"]]
 
 
@@ -56,7 +56,7 @@ class Principal:
     expires_at: datetime | None
 
     @classmethod
-    def from_record(cls, r: Record) -> Principal:
+    def from_record(cls, r: TokenRecord) -> Principal:
         return cls(
             id=to_global_id("ApiToken", r["id"]),
             name=r["name"],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from modelbox.server.access import ALL_NAMESPACES, Principal, Role, RoleBinding
 from modelbox.server.errors import BadUserInput, Forbidden, NotFound
@@ -10,11 +12,11 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import expect_id
 from modelbox.server.resolvers.listing import Listing, page_size
-from modelbox.server.store import Record
 from modelbox.server.store.records import now
+from modelbox.server.store.tokens import TokenRecord
 
 
-def principal_of(token: Record) -> Principal:
+def principal_of(token: TokenRecord) -> Principal:
     return Principal(
         token_id=token["id"],
         name=token["name"],
@@ -23,14 +25,14 @@ def principal_of(token: Record) -> Principal:
     )
 
 
-def _may_manage(ctx: Context, roles: list[dict[str, str]]) -> bool:
+def _may_manage(ctx: Context, roles: Sequence[Mapping[str, Any]]) -> bool:
     """An admin manages tokens whose every namespace it administers."""
     return all(ctx.principal.can(r["namespace"], Role.ADMIN) for r in roles) and (
         ctx.principal.sees_all_namespaces or all(r["namespace"] != ALL_NAMESPACES for r in roles)
     )
 
 
-async def viewer(ctx: Context) -> Record:
+async def viewer(ctx: Context) -> TokenRecord:
     token = await ctx.store.tokens.get(ctx.principal.token_id)
     if token is None:
         raise NotFound("the token of this request no longer exists")
@@ -39,7 +41,7 @@ async def viewer(ctx: Context) -> Record:
 
 async def create_api_token(
     ctx: Context, name: str, roles: list[dict[str, str]], expires_at: datetime | None
-) -> tuple[Record, str]:
+) -> tuple[TokenRecord, str]:
     validation.object_name(name)
     if not roles:
         raise BadUserInput("roles: a token needs at least one role", field="roles")

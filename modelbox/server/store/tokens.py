@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 
@@ -15,7 +15,7 @@ from modelbox.server.errors import Conflict, NotFound
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
 from modelbox.server.store.paging import NEWEST_FIRST, Page, find_page
-from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.records import now, object_id
 from modelbox.server.store.repository import Repository
 
 TOKEN_PREFIX = "mbx_"
@@ -39,7 +39,28 @@ def _scopes(roles: list[dict[str, str]]) -> list[str]:
     return sorted({role["namespace"] for role in roles})
 
 
-class ApiTokens(Repository):
+class RoleRecord(TypedDict):
+    namespace: str
+    role: str
+
+
+class TokenRecord(TypedDict):
+    """An API token as the store hands it up: its hash, never the token itself."""
+
+    id: str
+    name: str
+    hash: str
+    roles: list[RoleRecord]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    # Noted at most once a minute (LAST_USED_EVERY); absent until the first request.
+    last_used_at: NotRequired[datetime]
+
+
+class ApiTokens(Repository[TokenRecord]):
     collection_name = "api_tokens"
     object_type = "ApiToken"
 
@@ -51,7 +72,7 @@ class ApiTokens(Repository):
         expires_at: datetime | None,
         token: str | None = None,
         id: ObjectId | None = None,
-    ) -> tuple[Record, str]:
+    ) -> tuple[TokenRecord, str]:
         """Store a new token; returns its record and the token, which is never stored."""
         token = token or new_token()
         document: dict[str, Any] = {
@@ -64,15 +85,15 @@ class ApiTokens(Repository):
             **({"_id": id} if id is not None else {}),
         }
 
-        async def work(session: Session) -> Record:
+        async def work(session: Session) -> TokenRecord:
             return await self._insert(
                 session, actor, document, scopes=_scopes(roles), unaudited=frozenset({"hash"})
             )
 
         return await self.database.transaction(work), token
 
-    async def revoke(self, actor: Actor, id: str) -> Record:
-        async def work(session: Session) -> Record:
+    async def revoke(self, actor: Actor, id: str) -> TokenRecord:
+        async def work(session: Session) -> TokenRecord:
             doc = await self.collection.find_one_and_update(
                 {"_id": object_id(id), "revoked_at": None},
                 {"$set": {"revoked_at": now()}},
@@ -83,11 +104,11 @@ class ApiTokens(Repository):
             revoked = {"name": doc["name"], "revoked": True}
             scopes = _scopes(doc["roles"])
             await self._audit(session, actor, AuditAction.DELETED, doc, revoked, scopes=scopes)
-            return to_record(doc)
+            return self._record(doc)
 
         return await self.database.transaction(work)
 
-    async def authenticate(self, token: str) -> Record | None:
+    async def authenticate(self, token: str) -> TokenRecord | None:
         """The live token record for `token`: not revoked, not expired. Its last use is
         noted, at most once a minute so busy tokens do not write on every request."""
         doc = await self.collection.find_one({"hash": hash_token(token), "revoked_at": None})
@@ -97,7 +118,7 @@ class ApiTokens(Repository):
         used = doc.get("last_used_at")
         if used is None or stamp - used > LAST_USED_EVERY:
             await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": stamp}})
-        return to_record(doc)
+        return self._record(doc)
 
     async def visible_page(
         self, first: int, after: str | None, administered: frozenset[str] | None, revoked: bool
