@@ -1,12 +1,16 @@
-"""Turning what `run.log` queued into spool ops: columnar series per key, in background."""
+"""Turning what `run.log` queued into spool ops: columnar series per key, in background.
+
+This thread shares the GIL with the training loop, so every pass over the points is a
+C-level `map`/slice, never a Python loop per point.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
-from operator import itemgetter
+from itertools import compress, count, pairwise
+from operator import itemgetter, ne
 from typing import Any
 
 from modelbox.client._columns import FLOAT, TENSOR, as_floats, kind_of, series_input
@@ -17,15 +21,12 @@ logger = logging.getLogger("modelbox")
 MAX_POINTS_PER_OP = 10_000
 
 
-def _same_keys(
-    entries: list[tuple[int, float, dict[str, Any]]],
-) -> Iterator[list[tuple[int, float, dict[str, Any]]]]:
-    """Consecutive entries whose dicts have the same keys, run by run."""
-    start = 0
-    for i in range(1, len(entries) + 1):
-        if i == len(entries) or entries[i][2].keys() != entries[start][2].keys():
-            yield entries[start:i]
-            start = i
+def _runs(datas: list[dict[str, Any]]) -> list[int]:
+    """Bounds of the runs of consecutive dicts with the same keys: [0, ..., len]."""
+    if sum(map(len, datas)) == len(set().union(*datas)) * len(datas):
+        return [0, len(datas)]  # every dict has every key: the usual loop
+    names = list(map(tuple, datas))
+    return [0, *compress(count(1), map(ne, names[1:], names)), len(datas)]
 
 
 def _as_text(value: Any) -> str:
@@ -35,8 +36,9 @@ def _as_text(value: Any) -> str:
 
 
 class Columnizer:
-    """Groups queued `(step, wallclock, {key: value})` entries into series, remembering each
-    key's kind: a value of another kind than the key's first is refused with a warning."""
+    """Groups queued points (parallel columns of steps, wallclocks and `{key: value}`
+    dicts) into series, remembering each key's kind: a value of another kind than the
+    key's first is refused with a warning."""
 
     def __init__(self) -> None:
         self.kinds: dict[str, str] = {}
@@ -65,30 +67,27 @@ class Columnizer:
         return self.kinds[key], out, kept
 
     def series(
-        self, entries: list[tuple[int, float, dict[str, Any]]]
+        self, steps: list[int], wallclocks: list[float], datas: list[dict[str, Any]]
     ) -> list[list[dict[str, Any]]]:
-        """The entries as lists of MetricSeriesInput, each list at most MAX_POINTS_PER_OP points."""
+        """The points as lists of MetricSeriesInput, each list at most MAX_POINTS_PER_OP
+        points."""
         columns: dict[str, tuple[list[int], list[float], list[Any]]] = defaultdict(
             lambda: ([], [], [])
         )
-        for run in _same_keys(entries):
-            # A run of entries logging the same keys (the usual loop) is split into columns
-            # by C-level maps, not point by point: the GIL this thread holds is the loop's.
-            datas = [entry[2] for entry in run]
-            steps_of = [entry[0] for entry in run]
-            wallclocks_of = [entry[1] for entry in run]
-            for key in datas[0]:
-                steps, wallclocks, values = columns[key]
-                steps += steps_of
-                wallclocks += wallclocks_of
-                values += map(itemgetter(key), datas)
+        for start, stop in pairwise(_runs(datas)):
+            run = datas[start:stop]
+            for key in run[0] if run else ():
+                key_steps, key_wallclocks, values = columns[key]
+                key_steps += steps[start:stop]
+                key_wallclocks += wallclocks[start:stop]
+                values += map(itemgetter(key), run)
         ops: list[list[dict[str, Any]]] = [[]]
         room = MAX_POINTS_PER_OP
-        for key, (steps, wallclocks, values) in columns.items():
+        for key, (key_steps, key_wallclocks, values) in columns.items():
             kind, coerced, kept = self._coerce(key, values)
             if len(kept) != len(values):
-                steps = [steps[i] for i in kept]
-                wallclocks = [wallclocks[i] for i in kept]
+                key_steps = [key_steps[i] for i in kept]
+                key_wallclocks = [key_wallclocks[i] for i in kept]
             for start in range(0, len(coerced), MAX_POINTS_PER_OP):
                 stop = min(start + MAX_POINTS_PER_OP, len(coerced))
                 if stop - start > room:
@@ -96,7 +95,11 @@ class Columnizer:
                     room = MAX_POINTS_PER_OP
                 ops[-1].append(
                     series_input(
-                        key, steps[start:stop], wallclocks[start:stop], coerced[start:stop], kind
+                        key,
+                        key_steps[start:stop],
+                        key_wallclocks[start:stop],
+                        coerced[start:stop],
+                        kind,
                     )
                 )
                 room -= stop - start

@@ -2,9 +2,10 @@
 
 `run.log` only appends to an in-memory queue and returns. A collector thread turns the
 queue into columnar ops about every quarter second and appends them to the run's spool
-file; a sender thread sends the spool's ops in order, each `logMetrics` with the op's id as
-its idempotency key, retrying a server that is down. `finish(timeout=)` waits for the
-sender at most that long; whatever is left stays in the spool for `modelbox sync`.
+file; a sender thread sends the spool's ops in order, each `logMetrics` and `logEvents`
+with the op's id as its idempotency key, retrying a server that is down. `finish(timeout=)`
+waits for the sender at most that long; whatever is left stays in the spool for
+`modelbox sync`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import compress, count, repeat
+from operator import call, is_
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,6 +40,9 @@ FLUSH_INTERVAL = 0.25
 # Entries `log` may queue before it waits for the collector: bounded memory even if the
 # disk stalls; the collector empties it four times a second, so a loop never meets it.
 MAX_PENDING = 500_000
+# An entry is three items of the queue, (step, wallclock, dict) or (None, None, _Op),
+# each put with one `deque.extend`, which no other thread can interleave.
+_ITEMS = 3
 _now = time.time
 
 
@@ -81,6 +87,7 @@ class Run:
         self.params: dict[str, Any] = dict(experiment.get("hyperparameters") or {})
         self.finished = False
         self._pending: deque[Any] = deque()
+        self._put = self._pending.extend
         self._sequence = 0
         self._columnizer = Columnizer()
         self._to_json = _json_encoder()
@@ -115,28 +122,26 @@ class Run:
             step = self.step
         self.step = step + 1
         # A copy: a script that refills one dict every step must not rewrite queued points.
-        self._pending.append((step, _now(), dict(data)))
-        if len(self._pending) > MAX_PENDING:
+        self._put((step, _now(), dict(data)))
+        if len(self._pending) > MAX_PENDING * _ITEMS:
             self._drained.clear()
             self._drained.wait(5 * FLUSH_INTERVAL)
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Merge into the experiment's hyperparameters (sent in the background)."""
         self.params.update(json.loads(json.dumps(params, default=str)))
-        self._pending.append(_Op(_spool.UPDATE, {"hyperparameters": dict(self.params)}))
+        self._queue(_spool.UPDATE, {"hyperparameters": dict(self.params)})
 
     def log_event(self, name: str, payload: Any = None, source: str = "modelbox-python") -> None:
         """An event on the experiment, stamped now (sent in the background)."""
         event = {"name": name, "source": source, "wallclock": iso_now(), "payload": payload}
-        self._pending.append(_Op(_spool.EVENTS, json.loads(json.dumps(event, default=str))))
+        self._queue(_spool.EVENTS, json.loads(json.dumps(event, default=str)))
 
     def update_metadata(self, metadata: dict[str, Any]) -> None:
         """Merge into the experiment's metadata (sent in the background)."""
         merged = {**(self.experiment.get("metadata") or {}), **metadata}
         self.experiment["metadata"] = merged
-        self._pending.append(
-            _Op(_spool.UPDATE, {"metadata": json.loads(json.dumps(merged, default=str))})
-        )
+        self._queue(_spool.UPDATE, {"metadata": json.loads(json.dumps(merged, default=str))})
 
     def log_checkpoint(
         self,
@@ -192,7 +197,7 @@ class Run:
 
     def start_system_metrics(self, interval: float) -> None:
         def emit(sample: int, values: dict[str, float]) -> None:
-            self._pending.append((sample, _now(), values))
+            self._put((sample, _now(), values))
 
         self._system = SystemMetrics(emit, interval)
         self._system.start()
@@ -208,23 +213,30 @@ class Run:
             if closing:
                 return
 
+    def _queue(self, kind: str, payload: Any) -> None:
+        """A non-metric op, in order with the points."""
+        self._put((None, None, _Op(kind, payload)))
+
     def _drain(self) -> None:
         pending = self._pending
-        items = [pending.popleft() for _ in range(len(pending))]
-        points: list[Any] = []
+        items = list(map(call, repeat(pending.popleft, len(pending))))
+        steps, wallclocks, datas = items[0::_ITEMS], items[1::_ITEMS], items[2::_ITEMS]
+        del items
+        ops = list(compress(count(), map(is_, map(type, datas), repeat(_Op))))
         events: list[Any] = []
-        for item in items:
-            if type(item) is tuple:
+        start = 0
+        for at in [*ops, len(datas)]:
+            if at > start:
                 self._spool_events(events)
-                points.append(item)
-            elif item.kind == _spool.EVENTS:
-                self._spool_points(points)
-                events.append(item.payload)
-            else:
-                self._spool_points(points)
-                self._spool_events(events)
-                self._append(item.kind, item.payload)
-        self._spool_points(points)
+                self._spool_points(steps[start:at], wallclocks[start:at], datas[start:at])
+            if at < len(datas):
+                op = datas[at]
+                if op.kind == _spool.EVENTS:
+                    events.append(op.payload)
+                else:
+                    self._spool_events(events)
+                    self._append(op.kind, op.payload)
+            start = at + 1
         self._spool_events(events)
         self._sender.wake.set()
 
@@ -233,11 +245,11 @@ class Run:
         text = self._to_json(payload)
         self._writer.append(_spool.Op(kind, f"{self.run_id}.{self._sequence}", text))
 
-    def _spool_points(self, points: list[Any]) -> None:
-        if points:
-            for series in self._columnizer.series(points):
-                self._append(_spool.METRICS, series)
-            points.clear()
+    def _spool_points(
+        self, steps: list[int], wallclocks: list[float], datas: list[dict[str, Any]]
+    ) -> None:
+        for series in self._columnizer.series(steps, wallclocks, datas):
+            self._append(_spool.METRICS, series)
 
     def _spool_events(self, events: list[Any]) -> None:
         # The server takes up to 1,000 events a request by default.
@@ -258,7 +270,7 @@ class Run:
             self._system.stop()
         for task in self._side_tasks:
             task.join(max(0.0, deadline - time.monotonic()))
-        self._pending.append(_Op(_spool.UPDATE, {"status": status.upper(), "endedAt": iso_now()}))
+        self._queue(_spool.UPDATE, {"status": status.upper(), "endedAt": iso_now()})
         self.finished = True
         self._closing.set()
         self._collector.join()

@@ -43,6 +43,38 @@ def test_a_dict_refilled_every_step_logs_each_steps_values(user_env: dict[str, s
     assert modelbox.Client().metrics("vision/reused")["loss"].values == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
+def test_changing_keys_and_events_between_points_are_each_stored(
+    user_env: dict[str, str],
+) -> None:
+    """Steps logging different keys, with events and params in between, all queued within
+    one collector pass: every point lands in its own series, in order, none twice."""
+    run = modelbox.init(namespace="vision", experiment="mixed", system_metrics=False)
+    for step in range(300):
+        run.log({"loss": float(step)}, step=step)
+        if step % 10 == 0:
+            run.log({"val": step / 10, "loss": -1.0}, step=step)
+            run.log_event("validated", payload={"step": step})
+        if step == 150:
+            run.log_params({"phase": 2})
+    run.log({}, step=300)
+    assert run.finish(timeout=30)
+
+    client = modelbox.Client()
+    series = client.metrics("vision/mixed")
+    val_steps = list(range(0, 300, 10))
+    loss_steps = sorted([*range(300), *val_steps])
+    assert series["loss"].steps == loss_steps
+    assert sorted(zip(series["loss"].steps, series["loss"].values, strict=True)) == sorted(
+        [(s, float(s)) for s in range(300)] + [(s, -1.0) for s in val_steps]
+    )
+    assert series["val"].steps == val_steps
+    assert series["val"].values == [s / 10 for s in val_steps]
+    experiment = client.experiment("vision/mixed")
+    events = client.events(experiment["id"])
+    assert [e["payload"]["step"] for e in events] == val_steps
+    assert experiment["hyperparameters"] == {"phase": 2}
+
+
 def test_checkpoint_and_resume_download_verified_files(
     user_env: dict[str, str], tmp_path: Path
 ) -> None:
