@@ -16,8 +16,11 @@ TIMELINE = """query($id: ID!, $first: Int, $after: String, $filter: EventFilter)
     edges { node { name source wallclock sincePrevious payload } } } } } }"""
 
 
-async def log(api: Api, subject_id: str, *events: dict[str, Any], **kw: Any) -> list[dict]:
-    data = await api.ok(LOG, {"input": {"subjectId": subject_id, "events": list(events)}}, **kw)
+async def log(
+    api: Api, subject_id: str, *events: dict[str, Any], key: str | None = None, **kw: Any
+) -> list[dict]:
+    batch = {"subjectId": subject_id, "events": list(events), "idempotencyKey": key}
+    data = await api.ok(LOG, {"input": batch}, **kw)
     return data["logEvents"]
 
 
@@ -265,3 +268,52 @@ async def test_concurrent_batches_on_one_subject_keep_a_consistent_timeline(api:
     # Each event is timed against the one just before it, whichever batch wrote it.
     assert all(row["sincePrevious"] == 1.0 or row["sincePrevious"] == 3.0 for row in rows[1:])
     assert sum(row["sincePrevious"] for row in rows[1:]) == 47.0
+
+
+async def test_same_idempotency_key_logs_events_once(api: Api) -> None:
+    """A batch sent again with its key (a retry after a lost answer) is stored once, and
+    answered with the events the first one stored; as logMetrics, a repeated key logs
+    nothing more even when the batch differs."""
+    run = await api.create_experiment("vision", "retried")
+    batch = [{"name": "epoch_started", "payload": {"epoch": 1}}, {"name": "epoch_ended"}]
+    first, *again = await asyncio.gather(
+        *(log(api, run["id"], *batch, key="batch-1") for _ in range(4))
+    )
+    assert [e["name"] for e in first] == ["epoch_started", "epoch_ended"]
+    assert all(answer == first for answer in again), "every retry gets the first answer"
+    assert (await timeline(api, run["id"]))["totalCount"] == 2
+
+    other_batch = await log(api, run["id"], {"name": "something_else"}, key="batch-1")
+    assert other_batch == first, "a repeated key with another batch stores nothing"
+    assert (await timeline(api, run["id"]))["totalCount"] == 2
+
+    await api.ok(
+        "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }",
+        {
+            "input": {
+                "subjectId": run["id"],
+                "idempotencyKey": "metrics-1",
+                "series": [{"key": "loss", "steps": [0], "values": [1.0]}],
+            }
+        },
+    )
+    assert await log(api, run["id"], {"name": "late"}, key="metrics-1") == [], (
+        "keys are per subject, shared with logMetrics"
+    )
+    new_key = await log(api, run["id"], *batch, key="batch-2")
+    assert {e["id"] for e in new_key}.isdisjoint(e["id"] for e in first)
+    assert (await timeline(api, run["id"]))["totalCount"] == 4
+
+    # The key is per subject, and looked up only after the caller may write there.
+    elsewhere = await api.create_experiment("vision", "elsewhere")
+    assert [e["name"] for e in await log(api, elsewhere["id"], {"name": "x"}, key="batch-1")] == [
+        "x"
+    ]
+    outsider = await api.token(("nlp", "WRITER"))
+    variables = {"input": {"subjectId": run["id"], "idempotencyKey": "batch-1", "events": batch}}
+    assert await api.fails(LOG, variables, token=outsider) == ["NOT_FOUND"]
+    long_key = {**variables["input"], "idempotencyKey": "k" * 257}
+    body = await api.post(LOG, {"input": long_key})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "idempotencyKey" in body["errors"][0]["message"]
+    assert (await timeline(api, run["id"]))["totalCount"] == 4

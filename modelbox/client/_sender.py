@@ -34,17 +34,16 @@ QUERIES = {_spool.METRICS: LOG_METRICS, _spool.EVENTS: LOG_EVENTS, _spool.UPDATE
 
 def _body(subject_id: str, op: _spool.Op) -> bytes:
     """The request for an op, its JSON payload pasted in without decoding it again."""
-    subject = json.dumps(subject_id)
-    if op.kind == _spool.METRICS:
-        fields = f'"subjectId":{subject},"idempotencyKey":{json.dumps(op.op_id)},"series":'
-    elif op.kind == _spool.EVENTS:
-        fields = f'"subjectId":{subject},"events":'
-    else:  # an update's payload is the changes object: merged with the id
+    if op.kind == _spool.UPDATE:  # an update's payload is the changes object: merged with the id
         return json.dumps(
             {"query": UPDATE, "variables": {"input": {"id": subject_id, **json.loads(op.payload)}}}
         ).encode()
+    # The op's id is the idempotency key: a request resent after a lost answer logs once.
+    column = "series" if op.kind == _spool.METRICS else "events"
+    fields = f'"subjectId":{json.dumps(subject_id)},"idempotencyKey":{json.dumps(op.op_id)}'
     return (
-        f'{{"query":{json.dumps(QUERIES[op.kind])},"variables":{{"input":{{{fields}{op.payload}}}}}}}'
+        f'{{"query":{json.dumps(QUERIES[op.kind])},'
+        f'"variables":{{"input":{{{fields},"{column}":{op.payload}}}}}}}'
     ).encode()
 
 

@@ -3,9 +3,10 @@ confirms it, so a server outage or a crash of the training process loses nothing
 
 `<run>.spool` lines are `<kind> <op id> <json>\n` (kind M: metric series, E: events, U:
 an experiment update; H: the header naming server, experiment and run). `<run>.acks` lists
-the op ids the server confirmed (or refused for good). The op id is the `logMetrics`
-idempotency key, so an op sent twice, once by the run and again by `modelbox sync`, is
-stored once. The writing run holds an advisory lock on the spool so `sync` leaves it alone.
+the op ids the server confirmed (or refused for good). The op id is the `logMetrics` and
+`logEvents` idempotency key, so an op sent twice, once by the run and again by
+`modelbox sync`, or again after an answer the network lost, is stored once. The writing
+run holds an advisory lock on the spool so `sync` leaves it alone.
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 import modelbox
+from tests.client.lossy import AnswerLosingProxy
 from tests.servers import ServerProcess
 
 POINTS = 100_000
@@ -90,3 +94,57 @@ def test_finish_with_the_server_down_returns_and_sync_completes_the_run(
     client = modelbox.Client()
     assert client.experiment("ops/offline")["status"] == "FINISHED"
     assert client.metrics("ops/offline")["loss"].steps == list(range(1000))
+
+
+def test_events_resent_after_a_lost_answer_and_a_restart_are_stored_once(
+    user_env: dict[str, str], server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stores a batch of events and dies before answering; the run sends the
+    batch again to the restarted server, which stores nothing more."""
+    with AnswerLosingProxy(server, b"logEvents") as proxy:
+        monkeypatch.setenv("MODELBOX_URL", proxy.url)
+        run = modelbox.init(
+            namespace="ops", experiment="lost-answer", system_metrics=False, capture_code=False
+        )
+        for step in range(100):
+            run.log({"loss": step * 0.5}, step=step)
+            if step % 10 == 0:
+                run.log_event("validated", payload={"step": step})
+        assert proxy.fired.wait(30), "an events request reached the server"
+        kill(server)
+        server.start()
+        assert run.finish(timeout=120), "everything reached the restarted server"
+
+    client = modelbox.Client(url=server.url)
+    experiment = client.experiment("ops/lost-answer")
+    steps = [e["payload"]["step"] for e in client.events(experiment["id"])]
+    assert steps == list(range(0, 100, 10)), "every event once"
+    assert client.metrics("ops/lost-answer")["loss"].steps == list(range(100))
+
+
+def test_an_events_request_retried_across_a_server_restart_is_stored_once(
+    user_env: dict[str, str], server: ServerProcess
+) -> None:
+    client = modelbox.Client()
+    experiment = client.create_experiment("ops", "retried-events")
+    request = {
+        "query": "mutation($input: LogEventsInput!) { logEvents(input: $input) { id name } }",
+        "variables": {
+            "input": {
+                "subjectId": experiment["id"],
+                "idempotencyKey": "trainer-7/batch-1",
+                "events": [{"name": "epoch_started"}, {"name": "epoch_ended"}],
+            }
+        },
+    }
+    headers = {"Authorization": f"Bearer {user_env['MODELBOX_TOKEN']}"}
+    first = httpx.post(f"{server.url}/graphql", json=request, headers=headers, timeout=30)
+    kill(server)
+    server.start()
+    again = httpx.post(f"{server.url}/graphql", json=request, headers=headers, timeout=30)
+    assert again.json() == first.json()
+    assert [e["name"] for e in first.json()["data"]["logEvents"]] == [
+        "epoch_started",
+        "epoch_ended",
+    ]
+    assert len(client.events(experiment["id"])) == 2

@@ -39,6 +39,11 @@ class LogEventsInput:
     subject_id: strawberry.ID = strawberry.field(
         description="An Experiment, Checkpoint, Model or ModelVersion."
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="The same key sent again logs nothing more and answers the events the"
+        " first request logged. Keys are per subject, shared with logMetrics.",
+    )
     events: list[EventInput]
 
 
@@ -93,5 +98,7 @@ def events_field(namespace: bool = False) -> Any:
 
 async def log_events(info: Info, input: LogEventsInput) -> list[Event]:
     fields = plain(input)
-    records = await events.log_events(info.context, fields["subject_id"], fields["events"])
+    records = await events.log_events(
+        info.context, fields["subject_id"], fields["events"], fields["idempotency_key"]
+    )
     return [Event.from_record(record) for record in records]

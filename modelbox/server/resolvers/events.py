@@ -45,9 +45,12 @@ def _clean(ctx: Context, index: int, event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "wallclock": wallclock}
 
 
-async def log_events(ctx: Context, subject_id: str, events: list[dict[str, Any]]) -> list[Record]:
+async def log_events(
+    ctx: Context, subject_id: str, events: list[dict[str, Any]], idempotency_key: str | None
+) -> list[Record]:
     """Check every event first: a batch with one bad event stores none."""
     target = await subject(ctx, subject_id, Role.WRITER)
+    validation.idempotency_key(idempotency_key)
     limit = ctx.settings.max_events_per_request
     if not events:
         raise BadUserInput("events: give at least one event", field="events")
@@ -59,7 +62,7 @@ async def log_events(ctx: Context, subject_id: str, events: list[dict[str, Any]]
             limit=limit,
         )
     cleaned = [_clean(ctx, i, event) for i, event in enumerate(events)]
-    return await ctx.store.events.log(target["type"], target, cleaned)
+    return await ctx.store.events.log(target["type"], target, cleaned, idempotency_key)
 
 
 async def events_of(

@@ -27,7 +27,6 @@ from modelbox.server.store.metrics.tiles import PlotRange, level_for
 SUBJECT_TYPES = ("Experiment", "ModelVersion")
 # The value column of each kind, as the input names it.
 INPUT_COLUMNS = {"values": FLOAT, "tensors": TENSOR, "bytes": BYTES}
-MAX_IDEMPOTENCY_KEY = 256
 # Each series is a summary upsert in the request's transaction.
 MAX_SERIES_PER_REQUEST = 1000
 
@@ -135,7 +134,7 @@ async def log_metrics(
     ctx: Context, subject_id: str, series: list[dict[str, Any]], idempotency_key: str | None
 ) -> LogResult:
     type_name, record = await subject(ctx, subject_id, Role.WRITER)
-    validation.text(idempotency_key, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
+    validation.idempotency_key(idempotency_key)
     points = check_request(ctx, series)
     try:
         return await ctx.store.metrics.log(

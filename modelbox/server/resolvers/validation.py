@@ -17,6 +17,7 @@ ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,62}")
 MAX_TEXT = 10_000
 MAX_SHORT_TEXT = 256
 MAX_LIST = 100
+MAX_IDEMPOTENCY_KEY = 256
 
 
 def check_pattern(field: str, value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -39,6 +40,11 @@ def text(value: str | None, field: str, limit: int = MAX_TEXT) -> str | None:
     if value is not None and len(value) > limit:
         raise BadUserInput(f"{field}: longer than {limit} characters", field=field)
     return value
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """logMetrics' and logEvents' `idempotencyKey`."""
+    return text(value, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
 
 
 def json_value(

@@ -16,11 +16,15 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from modelbox.server.access import Actor
+from modelbox.server.errors import Conflict
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
+from modelbox.server.store.indexes import conflict_message
 from modelbox.server.store.keys import to_stored
+from modelbox.server.store.metrics.idempotency import REQUESTS, repeated_request
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import Record, now, object_id, to_record
 from modelbox.server.store.repository import Repository
@@ -58,6 +62,7 @@ class Events(Repository):
     def __init__(self, database: Database, audit: AuditLog) -> None:
         super().__init__(database, audit)
         self.timelines = database["event_timelines"]
+        self.requests = database[REQUESTS]
 
     @staticmethod
     def query(
@@ -79,11 +84,18 @@ class Events(Repository):
             }
         return query
 
-    async def log(self, subject_type: str, subject: Record, events: list[Document]) -> list[Record]:
+    async def log(
+        self,
+        subject_type: str,
+        subject: Record,
+        events: list[Document],
+        idempotency_key: str | None = None,
+    ) -> list[Record]:
         """Store `events` (name, source, wallclock, payload) on `subject`; all or none.
 
         Returned in the order given. Telemetry is not audited: the subject's own
-        writes are, and an event names its source itself.
+        writes are, and an event names its source itself. A repeated `idempotency_key`
+        stores nothing and returns the events its first request stored.
         """
         subject_id = object_id(subject["id"])
         stamp = now()
@@ -112,6 +124,16 @@ class Events(Repository):
 
         async def work(session: Session) -> None:
             await self.database.guards.hold(session, subject_type, subject["id"])
+            if idempotency_key is not None:
+                await self.requests.insert_one(
+                    {
+                        "subject_id": subject_id,
+                        "idempotency_key": idempotency_key,
+                        "events": [d["_id"] for d in documents],
+                        "created_at": stamp,
+                    },
+                    session=session,
+                )
             before = await self.timelines.find_one_and_update(
                 {"_id": subject_id},
                 {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},
@@ -128,8 +150,21 @@ class Events(Repository):
                 await self._merge(session, subject_id, timeline)
             await self.collection.insert_many(timeline, session=session)
 
-        await self.database.transaction(work)
+        try:
+            await self.database.transaction(work, duplicates=False)
+        except DuplicateKeyError as error:
+            if not repeated_request(error):
+                raise Conflict(conflict_message(error)) from None
+            return await self._logged_by(subject_id, idempotency_key)
         return [to_record(document) for document in documents]
+
+    async def _logged_by(self, subject_id: ObjectId | None, key: str | None) -> list[Record]:
+        """The events the first request with this key stored, in its order (none if that
+        was a logMetrics request, or they were deleted since)."""
+        request = await self.requests.find_one({"subject_id": subject_id, "idempotency_key": key})
+        ids = (request or {}).get("events", [])
+        found = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
+        return [to_record(found[id]) for id in ids if id in found]
 
     async def _latest_by_name(
         self,

@@ -1,5 +1,8 @@
 """What aborts a request's transaction: a repeated idempotency key, or a key that holds
-another kind of value; both are told apart by the unique index the write ran into."""
+another kind of value; both are told apart by the unique index the write ran into.
+
+The keys of logMetrics and logEvents requests are kept in one collection, unique per
+subject, in the transaction of the request they stand for."""
 
 from __future__ import annotations
 
@@ -16,6 +19,12 @@ from modelbox.server.store.metrics.columns import SeriesPoints
 DUPLICATE_KEY = 11000
 SERIES_INDEX = "subject_key_unique"
 REQUEST_INDEX = "subject_request_unique"
+REQUESTS = "metric_requests"
+
+
+def repeated_request(error: Exception) -> bool:
+    """True when a write failed because its request's idempotency key was seen before."""
+    return REQUEST_INDEX in (duplicate_index(error) or "")
 
 
 def duplicate_index(error: Exception) -> str | None:

@@ -26,6 +26,7 @@ from modelbox.server.store.metrics.columns import FLOAT, LogResult, SeriesPoints
 from modelbox.server.store.metrics.compaction import Compaction
 from modelbox.server.store.metrics.idempotency import (
     REQUEST_INDEX,
+    REQUESTS,
     SERIES_INDEX,
     duplicate_index,
     kind_clash,
@@ -45,7 +46,7 @@ class Metrics(Tiles, Compaction):
         self.database = database
         self.series = database["metric_series"]
         self.buckets = database[self.buckets_collection]
-        self.requests = database["metric_requests"]
+        self.requests = database[REQUESTS]
         self.experiments = database["experiments"]
         self.tiles = database["metric_tiles"]
         # Writers of one subject in this process take turns: concurrent transactions on the
