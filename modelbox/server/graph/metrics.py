@@ -26,6 +26,7 @@ from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
 from modelbox.server.store.metrics import Columns
+from modelbox.server.store.metrics.summaries import SeriesRecord
 
 Info = strawberry.Info[Context, None]
 
@@ -99,7 +100,7 @@ def _point(kind: str, last: dict[str, Any] | None) -> MetricPoint | None:
 
 @strawberry.type(description="A named series of points logged against an experiment or version.")
 class MetricSeries:
-    summary: strawberry.Private[Record]
+    summary: strawberry.Private[SeriesRecord]
     key: str
     kind: MetricKind
     count: int
@@ -110,14 +111,14 @@ class MetricSeries:
     last: MetricPoint | None
 
     @classmethod
-    def from_record(cls, r: Record) -> MetricSeries:
+    def from_record(cls, r: SeriesRecord) -> MetricSeries:
         return cls(
             summary=r,
             key=r["key"],
             kind=MetricKind(r["kind"]),
             count=r["count"],
-            first_step=r.get("first_step"),
-            last_step=r.get("last_step"),
+            first_step=Long(r["first_step"]),
+            last_step=Long(r["last_step"]),
             min=r.get("min"),
             max=r.get("max"),
             last=_point(r["kind"], r.get("last")),

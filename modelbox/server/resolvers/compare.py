@@ -16,6 +16,7 @@ from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.metrics import SUBJECT_TYPES
 from modelbox.server.resolvers.permissions import load_typed
 from modelbox.server.store import Record
+from modelbox.server.store.metrics.summaries import SeriesRecord
 
 MAX_SUBJECTS = 100
 MAX_KEYS = 20
@@ -23,7 +24,7 @@ MAX_KEYS = 20
 
 async def compare_metrics(
     ctx: Context, subject_ids: list[str], keys: list[str], max_points: int
-) -> list[tuple[str, Record, list[Record]]]:
+) -> list[tuple[str, Record, list[SeriesRecord]]]:
     """(type, subject, its series of `keys` that exist) per subject, in the order given."""
     if len(subject_ids) > MAX_SUBJECTS:
         raise BadUserInput(

@@ -22,6 +22,7 @@ from modelbox.server.store.metrics import (
 )
 from modelbox.server.store.metrics.downsampling import m4
 from modelbox.server.store.metrics.reading import StepRange
+from modelbox.server.store.metrics.summaries import SeriesRecord
 from modelbox.server.store.metrics.tiles import PlotRange, level_for
 
 SUBJECT_TYPES = ("Experiment", "ModelVersion")
@@ -145,7 +146,7 @@ async def log_metrics(
         raise BadUserInput(f"series.key: {clash.message}", field="series.key") from None
 
 
-async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> list[Record]:
+async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> list[SeriesRecord]:
     """The summaries of a subject's series (all of them, or those of `keys`), by key.
 
     A key asked twice is one series, answered once.
@@ -157,7 +158,7 @@ async def series_of(ctx: Context, subject: Record, keys: list[str] | None) -> li
     return [summary for summary in found if summary is not None]
 
 
-async def one_series(ctx: Context, subject: Record, key: str) -> Record | None:
+async def one_series(ctx: Context, subject: Record, key: str) -> SeriesRecord | None:
     return await ctx.loaders.metric_series.load((subject["id"], key))
 
 
@@ -168,7 +169,7 @@ def _check_range(from_step: int | None, to_step: int | None) -> None:
 
 async def points(
     ctx: Context,
-    summary: Record,
+    summary: SeriesRecord,
     from_step: int | None,
     to_step: int | None,
     limit: int | None,
@@ -208,7 +209,7 @@ TILES_WHEN = 64_000
 ROLLUP_WHEN = 32
 
 
-def points_in(summary: Record, from_step: int | None, to_step: int | None) -> float:
+def points_in(summary: SeriesRecord, from_step: int | None, to_step: int | None) -> float:
     """About how many points of the series lie in the window, if its steps are even."""
     first, last = summary.get("first_step"), summary.get("last_step")
     if first is None or last is None:
@@ -220,7 +221,7 @@ def points_in(summary: Record, from_step: int | None, to_step: int | None) -> fl
 
 async def downsampled(
     ctx: Context,
-    summary: Record,
+    summary: SeriesRecord,
     max_points: int,
     from_step: int | None,
     to_step: int | None,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from modelbox.server.store.database import Document, Session
 from modelbox.server.store.metrics.columns import COLUMN, Columns
 from modelbox.server.store.metrics.merging import merge, step_window
-from modelbox.server.store.records import Record, object_id, to_record
+from modelbox.server.store.metrics.summaries import SeriesRecord
+from modelbox.server.store.records import object_id, to_record
 
 
 @dataclass(frozen=True)
@@ -75,26 +76,26 @@ class Reading:
     series: AsyncCollection[Document]
     buckets: AsyncCollection[Document]
 
-    async def summaries(self, keys: list[tuple[str, str]]) -> list[Record | None]:
+    async def summaries(self, keys: list[tuple[str, str]]) -> list[SeriesRecord | None]:
         """Series summaries by (subject id, key), in the order of `keys` (a DataLoader batch)."""
         subjects = {object_id(s) for s, _ in keys}
         names = {k for _, k in keys}
         found = {
-            (str(doc["subject_id"]), doc["key"]): to_record(doc)
+            (str(doc["subject_id"]), doc["key"]): cast(SeriesRecord, to_record(doc))
             async for doc in self.series.find(
                 {"subject_id": {"$in": list(subjects)}, "key": {"$in": list(names)}}
             )
         }
         return [found.get(key) for key in keys]
 
-    async def summaries_of(self, subject_ids: list[str]) -> list[list[Record]]:
+    async def summaries_of(self, subject_ids: list[str]) -> list[list[SeriesRecord]]:
         """Every series summary of each subject, by key (a DataLoader batch)."""
-        by_subject: dict[str, list[Record]] = {s: [] for s in subject_ids}
+        by_subject: dict[str, list[SeriesRecord]] = {s: [] for s in subject_ids}
         cursor = self.series.find(
             {"subject_id": {"$in": [object_id(s) for s in subject_ids]}}
         ).sort([("subject_id", 1), ("key", 1)])
         async for doc in cursor:
-            by_subject[str(doc["subject_id"])].append(to_record(doc))
+            by_subject[str(doc["subject_id"])].append(cast(SeriesRecord, to_record(doc)))
         return [by_subject[s] for s in subject_ids]
 
     async def points(
@@ -106,7 +107,7 @@ class Reading:
         to_step: int | None = None,
         limit: int | None = None,
         rollup: bool = False,
-        shape: Record | None = None,
+        shape: SeriesRecord | None = None,
     ) -> Columns:
         """The points of one series in `[from_step, to_step]`, ascending, at most `limit`;
         with `rollup`, only the extremes stored with each bucket (about one point in eight).

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
 from pymongo import UpdateOne
 
 from modelbox.server.store.metrics.columns import FLOAT, POINT_FIELD, SeriesPoints
 from modelbox.server.store.records import now
+
+
+class SeriesRecord(TypedDict):
+    """A series' summary as the store hands it up (the upsert below keeps it)."""
+
+    id: str
+    subject_id: str
+    subject_type: str
+    namespace: str
+    key: str
+    kind: str
+    count: int
+    first_step: int
+    last_step: int
+    # The last point: {step, wallclock, and the kind's value field (POINT_FIELD)}.
+    last: dict[str, Any]
+    # The widest step range of one of its buckets, and how many are small (compaction).
+    max_span: int
+    small_buckets: int
+    created_at: datetime
+    updated_at: datetime
+    # FLOAT series with a finite value only.
+    min: NotRequired[float]
+    max: NotRequired[float]
 
 
 def extremes_of(series: SeriesPoints) -> tuple[dict[str, Any], dict[str, Any]]:
