@@ -19,6 +19,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from modelbox.server.config import Settings
 from modelbox.server.web.connections import uvicorn_options
+from modelbox.server.web.frames import SharedFramesProtocol
 from modelbox.server.web.ws_messages import CheckedTransportWSHandler
 from tests.live import running, until_live
 from tests.test_live_events import stalled_socket
@@ -179,7 +180,8 @@ async def test_a_revoked_token_ends_a_subscription_fed_directly(settings: Settin
 def test_the_library_behaviour_direct_sends_rely_on_is_unchanged() -> None:
     # `send_now` drives uvicorn's send without awaiting: it must wait for a writable
     # transport before writing anything, and write without waiting after that.
-    assert uvicorn_options(Settings())["ws"] == "websockets-sansio"
+    assert uvicorn_options(Settings())["ws"].endswith("web.frames:SharedFramesProtocol")
+    assert issubclass(SharedFramesProtocol, WebSocketsSansIOProtocol)
     source = inspect.getsource(WebSocketsSansIOProtocol.send)
     body = source.split('"""')[-1] if '"""' in source else source
     awaits = [line.strip() for line in body.splitlines() if "await " in line]
@@ -191,3 +193,13 @@ def test_the_library_behaviour_direct_sends_rely_on_is_unchanged() -> None:
     assert {"completed", "id"} <= set(Operation.__slots__)
     cleanup = inspect.getsource(BaseGraphQLTransportWSHandler.cleanup_operation)
     assert "self.operations.pop(operation_id)" in cleanup
+    # What SharedFramesProtocol replaces and reads: uvicorn's connection object, built in
+    # __init__ with the deflate settings it copies, the scope made in handle_connect, and
+    # the state that says whether a frame may be written now.
+    init = inspect.getsource(WebSocketsSansIOProtocol.__init__)
+    assert "self.conn = ServerProtocol(" in init
+    assert "server_max_window_bits=12" in init and "client_max_window_bits=12" in init
+    assert 'compress_settings={"memLevel": 5}' in init
+    assert "self.scope" in inspect.getsource(WebSocketsSansIOProtocol.handle_connect)
+    for state in ("disconnected", "close_sent", "handshake_complete", "writable", "transport"):
+        assert f"self.{state}" in init, state

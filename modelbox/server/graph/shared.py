@@ -60,8 +60,10 @@ class SharedData(dict[str, Any]):
     """The `data` of a result several subscribers receive; its JSON is made once."""
 
     encoded: bytes | None = None
-    # graphql-transport-ws `next` messages by operation id (clients often use the same ids).
+    # graphql-transport-ws `next` messages by operation id (clients often use the same ids),
+    # and what the transport makes of each (its frames, by how they are encoded).
     messages: dict[str, str] | None = None
+    frames: dict[str, dict[Any, bytes]] | None = None
 
     def json(self) -> bytes:
         if self.encoded is None:
@@ -77,6 +79,12 @@ class SharedData(dict[str, Any]):
             head = {"id": operation_id, "type": "next"}
             text = self.messages[operation_id] = self._with_head(head).decode()
         return text
+
+    def frames_of(self, operation_id: str) -> dict[Any, bytes]:
+        """The transport's frames of `next_message(operation_id)`, for it to fill."""
+        if self.frames is None:
+            self.frames = {}
+        return self.frames.setdefault(operation_id, {})
 
     def _with_head(self, head: Mapping[str, Any]) -> bytes:
         return orjson.dumps(head)[:-1] + b',"payload":{"data":' + self.json() + b"}}"

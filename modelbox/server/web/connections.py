@@ -16,6 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelbox.server.config import Settings
 from modelbox.server.errors import ModelBoxError, PayloadTooLarge, RequestTimeout
+from modelbox.server.web.frames import SharedFramesProtocol
 from modelbox.server.web.http_limits import error_json
 
 HEAD_END = b"\r\n\r\n"
@@ -135,6 +136,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # A hard stop past the app's own check (`SizedWebSocket`), which closes a socket
         # whose message is over max_body_bytes with the limit named.
         "ws_max_size": 2 * settings.max_body_bytes,
-        # Named, not "auto": web/ws_messages.py `send_now` relies on how it sends.
-        "ws": "websockets-sansio",
+        # uvicorn's sans-I/O protocol (web/ws_messages.py `send_now` relies on how it
+        # sends), negotiating compression so that frames can be shared (web/frames.py).
+        "ws": f"{SharedFramesProtocol.__module__}:{SharedFramesProtocol.__name__}",
     }

@@ -23,6 +23,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from modelbox.server.graph.shared import OUTLET, SharedData
 from modelbox.server.resolvers.context import Context
+from modelbox.server.web.frames import EXTENSION, SharedFramesProtocol
 
 OPTIONAL_OBJECTS = ("variables", "extensions")
 
@@ -83,8 +84,15 @@ class Outlet:
         websocket = getattr(self.handler.websocket, "ws", None)
         if not isinstance(websocket, WebSocket):
             return False
+        text = data.next_message(operation.id)
+        protocol = websocket.scope.get("extensions", {}).get(EXTENSION)
+        if isinstance(protocol, SharedFramesProtocol):
+            # The same frame bytes as every other subscriber of this result (web/frames.py).
+            written = protocol.write_shared(text, data.frames_of(operation.id))
+            if written is not None:
+                return written
         try:
-            return send_now(websocket, data.next_message(operation.id))
+            return send_now(websocket, text)
         except (WebSocketDisconnect, RuntimeError):
             return True  # the connection is closing; its handler ends the operation
 

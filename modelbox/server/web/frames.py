@@ -1,0 +1,81 @@
+"""One WebSocket frame for every subscriber of a shared result.
+
+A subscription result many subscribers receive is one JSON text (graph/shared.py); its
+`next` message differs between them only by the operation id, which clients mostly
+number alike. Here that message is framed — and compressed — once, and the same bytes
+are written to every socket that takes them. For that, permessage-deflate is negotiated
+without the server's context takeover (RFC 7692 `server_no_context_takeover`): each
+message is then compressed on its own, so equal messages are equal bytes on every
+connection, at the cost of not using earlier messages as the dictionary.
+
+`SharedFramesProtocol` is uvicorn's sans-I/O WebSocket protocol with that negotiation,
+handing itself to the app in the ASGI scope's extensions; `tests/test_direct_delivery.py`
+checks the uvicorn attributes used here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+
+# Where the app finds the protocol of its socket: `scope["extensions"][EXTENSION]`.
+EXTENSION = "modelbox.shared_frames"
+
+
+class SharedFramesProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.ws_per_message_deflate:
+            # As uvicorn negotiates it, with each message compressed on its own.
+            deflate = ServerPerMessageDeflateFactory(
+                server_no_context_takeover=True,
+                server_max_window_bits=12,
+                client_max_window_bits=12,
+                compress_settings={"memLevel": 5},
+            )
+            self.conn = ServerProtocol(
+                extensions=[deflate], max_size=self.config.ws_max_size, logger=self.conn.logger
+            )
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        self.scope["extensions"][EXTENSION] = self  # type: ignore[index,assignment]
+
+    def write_shared(self, text: str, frames: dict[Any, bytes]) -> bool | None:
+        """Write the text frame of `text` now, shared through `frames` (its frames by how
+        they are encoded): True when written or no longer wanted (the socket is closing),
+        False when the socket would have to wait, None when this connection's
+        compression cannot share frames (the caller sends its own)."""
+        if self.disconnected or self.close_sent:
+            return True
+        if not self.handshake_complete or not self.writable.is_set():
+            return False
+        encoding = self._encoding()
+        if encoding is None:
+            return None
+        frame = frames.get(encoding)
+        if frame is None:
+            frame = frames[encoding] = Frame(Opcode.TEXT, text.encode()).serialize(
+                mask=False, extensions=self.conn.extensions
+            )
+        self.transport.write(frame)
+        return True
+
+    def _encoding(self) -> tuple[Any, ...] | None:
+        """What makes this connection's frames of a message what they are, if they are the
+        same for every message (no extension, or deflate without context takeover)."""
+        extensions = self.conn.extensions
+        if not extensions:
+            return ()
+        [deflate] = extensions if len(extensions) == 1 else [None]
+        if not isinstance(deflate, PerMessageDeflate) or not deflate.local_no_context_takeover:
+            return None
+        settings = tuple(sorted(deflate.compress_settings.items()))
+        return ("deflate", deflate.local_max_window_bits, settings)
