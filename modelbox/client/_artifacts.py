@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
-from modelbox.client._exceptions import IntegrityError, TransportError
+from modelbox.client import _queries as q
+from modelbox.client._base import Base
+from modelbox.client._exceptions import ConfigError, IntegrityError, TransportError
 from modelbox.client._transport import Transport
 
 CHUNK = 1024 * 1024
@@ -121,3 +123,59 @@ def download(
         )
     os.replace(partial, dest)
     return dest
+
+
+class Artifacts(Base):
+    """An object's artifacts: listed, uploaded and downloaded with sha256 checks."""
+
+    def artifacts(self, subject_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(q.ARTIFACTS, ["node", "artifacts"], id=subject_id))
+
+    def artifact(self, artifact_id: str) -> dict[str, Any]:
+        found = self.graphql(q.ARTIFACT_BY_ID, id=artifact_id)["node"]
+        return self._found(found, f"artifact {artifact_id!r}")
+
+    def upload_artifact(
+        self,
+        subject_id: str,
+        path: str | Path,
+        name: str | None = None,
+        progress: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Upload a file (as `name`, default its file name) or a directory (each file under
+        `name/`); the server checks each upload against the sha256 computed here."""
+        path = Path(path)
+        uploaded = []
+        for file, relative in files_of(path):
+            given = relative if name is None else (name if path.is_file() else f"{name}/{relative}")
+            stored_name = artifact_name(given)
+            created = self.graphql(
+                q.CREATE_ARTIFACT,
+                input={
+                    "subjectId": subject_id,
+                    "name": stored_name,
+                    "sha256": sha256_of(file),
+                    "metadata": {"path": given} if given != stored_name else None,
+                },
+            )["createArtifact"]
+            upload(self.transport, created["uploadUrl"], file, progress)
+            uploaded.append(self.artifact(created["id"]))
+        return uploaded
+
+    def download_artifact(
+        self, artifact: str | dict[str, Any], dest: str | Path, progress: bool | None = None
+    ) -> Path:
+        """Download into `dest` (a file path, or an existing directory to put it in by name)."""
+        found = self.artifact(artifact) if isinstance(artifact, str) else artifact
+        target = Path(dest)
+        if target.is_dir():
+            target = inside(target, found["name"])
+        return download(self.transport, found, target, progress)
+
+
+def inside(directory: Path, name: str) -> Path:
+    """`directory/name`, refusing a name that would land outside the directory."""
+    target = directory / name
+    if not target.resolve().is_relative_to(directory.resolve()):
+        raise ConfigError(f"artifact name {name!r} points outside {directory}")
+    return target

@@ -26,7 +26,8 @@ from types import TracebackType
 from typing import Any
 
 from modelbox.client import _spool
-from modelbox.client._client import Client, inside
+from modelbox.client._artifacts import inside
+from modelbox.client._client import Client
 from modelbox.client._collect import Columnizer
 from modelbox.client._config import spool_dir
 from modelbox.client._exceptions import ModelBoxError
