@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from modelbox.client import APIError, ModelBoxError
+from modelbox.client import APIError, Client, ModelBoxError
+
+Columns = Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 
@@ -49,9 +51,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def table(
-    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
-) -> None:
+def table(rows: Sequence[dict[str, Any]], columns: Columns) -> None:
     """Aligned columns with a header; `columns` are (title, getter)."""
     cells = [[cell(get(row)) for _, get in columns] for row in rows]
     titles = [title for title, _ in columns]
@@ -60,6 +60,19 @@ def table(
         click.echo(
             "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
         )
+
+
+def listing(
+    find: Callable[[Client], Sequence[dict[str, Any]]], columns: Columns, as_json: bool
+) -> None:
+    """A listing command's output: what `find` finds with the user's client, as a table, or
+    as JSON with --json."""
+    with Client() as client:
+        found = find(client)
+    if as_json:
+        dump(found)
+    else:
+        table(found, columns)
 
 
 def fields(record: dict[str, Any], names: Sequence[str]) -> None:

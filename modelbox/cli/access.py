@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, json_option, pairs, table
+from modelbox.cli._output import dump, fails_cleanly, json_option, listing, pairs
 from modelbox.client import Client, sync
 from modelbox.client._config import DEFAULT_URL, save
 
@@ -58,12 +58,8 @@ def create(name: str, roles: tuple[str, ...], expires: str | None, as_json: bool
 @fails_cleanly
 def ls(as_json: bool) -> None:
     """Every token: name, roles, created, expires, last used; never the secret."""
-    with Client() as client:
-        found = client.tokens()
-    if as_json:
-        return dump(found)
-    table(
-        found,
+    listing(
+        lambda client: client.tokens(),
         [
             ("NAME", lambda t: t["name"]),
             ("ROLES", lambda t: [f"{r['namespace']}:{r['role']}" for r in t["roles"]]),
@@ -73,6 +69,7 @@ def ls(as_json: bool) -> None:
             ("REVOKED", lambda t: t["revokedAt"]),
             ("ID", lambda t: t["id"]),
         ],
+        as_json,
     )
 
 

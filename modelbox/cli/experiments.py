@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, fields, json_option, pairs, table
+from modelbox.cli._output import dump, fails_cleanly, fields, json_option, listing, pairs, table
 from modelbox.client import Client
 from modelbox.client import _queries as q
 
@@ -41,18 +41,14 @@ def ls(
 ) -> None:
     """Experiments of NAMESPACE, newest first."""
     label_list = [{"key": k, "value": v} for k, v in pairs(labels, "KEY=VALUE").items()] or None
-    with Client() as client:
-        found = client.experiments(
+    listing(
+        lambda client: client.experiments(
             namespace,
             limit,
             status=status.upper() if status else None,
             owner=owner,
             labels=label_list,
-        )
-    if as_json:
-        return dump(found)
-    table(
-        found,
+        ),
         [
             ("NAME", lambda e: e["name"]),
             ("STATUS", lambda e: e["status"]),
@@ -60,6 +56,7 @@ def ls(
             ("STARTED", lambda e: e["startedAt"]),
             ("ID", lambda e: e["id"]),
         ],
+        as_json,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, fields, json_option, pairs, table
+from modelbox.cli._output import dump, fails_cleanly, fields, json_option, listing, pairs, table
 from modelbox.client import Client
 
 VERSION_COLUMNS = [
@@ -29,18 +29,15 @@ def models() -> None:
 @fails_cleanly
 def ls(namespace: str, limit: int | None, as_json: bool) -> None:
     """Models of NAMESPACE."""
-    with Client() as client:
-        found = client.models(namespace, limit)
-    if as_json:
-        return dump(found)
-    table(
-        found,
+    listing(
+        lambda client: client.models(namespace, limit),
         [
             ("NAME", lambda m: m["name"]),
             ("TASK", lambda m: m["task"]),
             ("LATEST", lambda m: (m["latestVersion"] or {}).get("version")),
             ("ID", lambda m: m["id"]),
         ],
+        as_json,
     )
 
 

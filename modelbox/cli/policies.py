@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, json_option, table
+from modelbox.cli._output import dump, fails_cleanly, json_option, listing
 from modelbox.client import Client, _policies
 
 
@@ -22,12 +22,8 @@ def policies() -> None:
 @fails_cleanly
 def ls(namespace: str, as_json: bool) -> None:
     """Policies of NAMESPACE, by name."""
-    with Client() as client:
-        found = _policies.policies(client, namespace)
-    if as_json:
-        return dump(found)
-    table(
-        found,
+    listing(
+        lambda client: _policies.policies(client, namespace),
         [
             ("NAME", lambda p: p["name"]),
             ("KIND", lambda p: p["kind"]),
@@ -36,6 +32,7 @@ def ls(namespace: str, as_json: bool) -> None:
             ("MODEL", lambda p: (p["model"] or {}).get("name")),
             ("ID", lambda p: p["id"]),
         ],
+        as_json,
     )
 
 
