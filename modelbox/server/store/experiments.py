@@ -8,7 +8,7 @@ from typing import Any, NotRequired, TypedDict
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
-from modelbox.server.store.models import label_query
+from modelbox.server.store.models import listing_query
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import LabelRecord, MetricValueRecord, now, object_id
@@ -76,12 +76,7 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         owner: str | None = None,
         labels: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        query: dict[str, Any] = label_query(labels)
-        if status is not None:
-            query["status"] = status
-        if owner is not None:
-            query["owner"] = owner
-        return query
+        return listing_query(labels, status=status, owner=owner)
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> ExperimentRecord:
         async def work(session: Session) -> ExperimentRecord:

@@ -18,11 +18,13 @@ from modelbox.server.store.records import DatasetRecord, LabelRecord, object_id
 from modelbox.server.store.repository import Repository
 
 
-def label_query(labels: list[dict[str, str]] | None) -> dict[str, Any]:
-    """Match objects carrying every one of `labels` ({key, value})."""
-    if not labels:
-        return {}
-    return {"$and": [{"labels": {"$elemMatch": dict(label)}} for label in labels]}
+def listing_query(labels: list[dict[str, str]] | None, **equal: Any) -> dict[str, Any]:
+    """Match objects carrying every one of `labels` ({key, value}) and each `equal` field
+    that is given (not None): the plain filters of a listing."""
+    query: dict[str, Any] = {field: value for field, value in equal.items() if value is not None}
+    if labels:
+        query["$and"] = [{"labels": {"$elemMatch": dict(label)}} for label in labels]
+    return query
 
 
 class ModelRecord(TypedDict):
@@ -62,11 +64,7 @@ class Models(Repository[ModelRecord]):
         labels: list[dict[str, str]] | None = None,
         name_prefix: str | None = None,
     ) -> dict[str, Any]:
-        query: dict[str, Any] = label_query(labels)
-        if task is not None:
-            query["task"] = task
-        if owner is not None:
-            query["owner"] = owner
+        query = listing_query(labels, task=task, owner=owner)
         if name_prefix:
             query["name"] = {"$gte": name_prefix, "$lt": name_prefix + "\uffff"}
         return query

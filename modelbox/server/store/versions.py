@@ -8,7 +8,7 @@ from typing import Any, NotRequired, TypedDict
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
-from modelbox.server.store.models import ModelRecord, Models, label_query
+from modelbox.server.store.models import ModelRecord, Models, listing_query
 from modelbox.server.store.paging import DESCENDING, SortKey
 from modelbox.server.store.records import (
     DatasetRecord,
@@ -65,12 +65,7 @@ class ModelVersions(Repository[VersionRecord], Searchable):
         alias: str | None = None,
         labels: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        query: dict[str, Any] = label_query(labels)
-        if framework is not None:
-            query["framework"] = framework
-        if alias is not None:
-            query["aliases"] = alias
-        return query
+        return listing_query(labels, framework=framework, aliases=alias)
 
     async def create(
         self, actor: Actor, model: ModelRecord, fields: dict[str, Any]
