@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from modelbox.server.config import Settings
 from modelbox.server.embedded import EmbeddedDatabase
+from modelbox.server.store import Store
 from modelbox.server.web.app import create_app
 from tests.api import ADMIN_TOKEN, Api
 
@@ -39,6 +40,18 @@ def settings(mongodb_uri: str) -> Iterator[Settings]:
     yield Settings(mongodb_uri=mongodb_uri, database=name, admin_token=ADMIN_TOKEN)
     with MongoClient(mongodb_uri) as client:
         client.drop_database(name)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """The store alone, opened on the test's database, for tests below the API."""
+    assert settings.mongodb_uri is not None
+    store = Store(settings.mongodb_uri, settings.database)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

@@ -9,21 +9,9 @@ from pathlib import Path
 import pytest
 from pymongo.errors import PyMongoError
 
-from modelbox.server.config import Settings
 from modelbox.server.errors import DatabaseError, LiveUpdatesInterrupted, SubscriberTooSlow
 from modelbox.server.store import Change, Store
 from tests.restarts import kill_and_restart, own_database
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    assert settings.mongodb_uri is not None
-    store = Store(settings.mongodb_uri, settings.database)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def everything(change: Change) -> bool:

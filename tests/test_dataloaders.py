@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from pymongo.monitoring import (
     CommandFailedEvent,
@@ -15,8 +14,8 @@ from pymongo.monitoring import (
 )
 
 from modelbox.server.config import Settings
-from modelbox.server.web.app import create_app
 from tests.api import Api
+from tests.in_process import listened
 
 NESTED_QUERY = """
 query($ns: String!) { namespace(name: $ns) { models(first: 20) { totalCount edges { node {
@@ -52,11 +51,8 @@ class CommandCounter(CommandListener):
 @pytest.fixture
 async def counted(settings: Settings) -> AsyncIterator[tuple[Api, CommandCounter]]:
     counter = CommandCounter()
-    app = create_app(settings, event_listeners=[counter])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as c:
-            yield Api(c), counter
+    async with listened(settings, counter) as api:
+        yield api, counter
 
 
 async def seed(api: Api, namespace: str, models: int, versions: int) -> None:

@@ -6,7 +6,6 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from bson import ObjectId
 from pymongo import MongoClient
@@ -19,8 +18,8 @@ from pymongo.monitoring import (
 
 from modelbox.server.config import Settings
 from modelbox.server.store.metrics.compaction import MAX_SOURCES, kept_sources
-from modelbox.server.web.app import create_app
 from tests.api import Api
+from tests.in_process import listened
 
 BUCKETS = "metric_buckets"
 LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"""
@@ -64,13 +63,8 @@ class BucketWork(CommandListener):
 @pytest.fixture
 async def watched(settings: Settings) -> AsyncIterator[tuple[Api, BucketWork]]:
     work = BucketWork()
-    app = create_app(settings, event_listeners=[work])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://modelbox.test", timeout=120
-        ) as client:
-            yield Api(client), work
+    async with listened(settings, work, timeout=120) as api:
+        yield api, work
 
 
 async def _work_per_write(

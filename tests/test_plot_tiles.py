@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from pymongo.monitoring import (
     CommandFailedEvent,
@@ -16,8 +15,8 @@ from pymongo.monitoring import (
 )
 
 from modelbox.server.config import Settings
-from modelbox.server.web.app import create_app
 from tests.api import Api
+from tests.in_process import listened
 from tests.test_metrics import DOWNSAMPLED, log
 
 N = 200_000
@@ -58,11 +57,8 @@ class DocumentsRead(CommandListener):
 @pytest.fixture
 async def watched(settings: Settings) -> AsyncIterator[tuple[Api, DocumentsRead]]:
     reads = DocumentsRead()
-    app = create_app(settings, event_listeners=[reads])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://modelbox.test") as c:
-            yield Api(c), reads
+    async with listened(settings, reads) as api:
+        yield api, reads
 
 
 async def plot(api: Api, run_id: str, max_points: int = 1000, **window: int) -> dict:

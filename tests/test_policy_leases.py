@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from bson import ObjectId
 
-from modelbox.server.config import Settings
 from modelbox.server.store import Store
 from modelbox.server.store.records import now
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    assert settings.mongodb_uri is not None
-    store = Store(settings.mongodb_uri, settings.database)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_one_process_holds_a_policys_lease_and_a_rerun_asked_meanwhile_is_kept(
