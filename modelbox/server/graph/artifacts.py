@@ -20,7 +20,7 @@ from modelbox.server.graph.relay import (
 )
 from modelbox.server.graph.scalars import Long
 from modelbox.server.resolvers import artifacts
-from modelbox.server.store import Record
+from modelbox.server.store.artifacts import ArtifactRecord
 
 
 @strawberry.enum
@@ -67,7 +67,7 @@ class TrackArtifactInput:
     description="A file: uploaded into ModelBox (GRIDFS) or stored elsewhere and tracked by URI.",
 )
 class Artifact(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[ArtifactRecord]
     name: str
     kind: str | None
     storage: ArtifactStorage
@@ -83,7 +83,7 @@ class Artifact(Node):
     updated_at: datetime
 
     @classmethod
-    def from_record(cls, r: Record) -> Artifact:
+    def from_record(cls, r: ArtifactRecord) -> Artifact:
         return from_fields(
             cls, r, storage=ArtifactStorage(r["storage"]), state=ArtifactState(r["state"])
         )

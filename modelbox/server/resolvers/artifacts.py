@@ -17,11 +17,18 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import clean_fields
 from modelbox.server.resolvers.ids import from_global_id, to_global_id
+from modelbox.server.resolvers.kinds import ARTIFACT
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.nodes import owner
 from modelbox.server.resolvers.permissions import load_for, load_node, load_typed
 from modelbox.server.store import Record
-from modelbox.server.store.artifacts import AVAILABLE, EXTERNAL, GRIDFS, PENDING
+from modelbox.server.store.artifacts import (
+    AVAILABLE,
+    EXTERNAL,
+    GRIDFS,
+    PENDING,
+    ArtifactRecord,
+)
 
 # Where the bytes of an artifact are PUT and fetched: `{base}/artifacts/{artifact id}`.
 ARTIFACTS_PATH = "/artifacts"
@@ -38,11 +45,11 @@ CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?
 MAX_URI = 2048
 
 
-async def artifact(ctx: Context, global_id: str, role: Role = Role.VIEWER) -> Record:
-    return await load_node(ctx, global_id, "Artifact", role)
+async def artifact(ctx: Context, global_id: str, role: Role = Role.VIEWER) -> ArtifactRecord:
+    return await load_node(ctx, global_id, ARTIFACT, role)
 
 
-async def subject_of(ctx: Context, record: Record) -> tuple[str, Record]:
+async def subject_of(ctx: Context, record: ArtifactRecord) -> tuple[str, Record]:
     return record["subject_type"], await owner(ctx, record["subject_type"], record["subject_id"])
 
 
@@ -63,7 +70,7 @@ def _checked(ctx: Context, fields: dict[str, Any]) -> dict[str, Any]:
     return {**clean_fields(ctx, fields), **({"uri": uri} if uri is not None else {})}
 
 
-async def _create(ctx: Context, fields: dict[str, Any], state: dict[str, Any]) -> Record:
+async def _create(ctx: Context, fields: dict[str, Any], state: dict[str, Any]) -> ArtifactRecord:
     fields = dict(fields)
     type_name, subject = await load_typed(
         ctx, fields.pop("subject_id"), *SUBJECT_TYPES, role=Role.WRITER, field="subjectId"
@@ -73,13 +80,13 @@ async def _create(ctx: Context, fields: dict[str, Any], state: dict[str, Any]) -
     )
 
 
-async def create_artifact(ctx: Context, fields: dict[str, Any]) -> Record:
+async def create_artifact(ctx: Context, fields: dict[str, Any]) -> ArtifactRecord:
     """A PENDING artifact whose bytes are then PUT to its upload URL."""
     state = {"storage": GRIDFS, "state": PENDING, "size": None, "uri": None}
     return await _create(ctx, fields, state)
 
 
-async def track_artifact(ctx: Context, fields: dict[str, Any]) -> Record:
+async def track_artifact(ctx: Context, fields: dict[str, Any]) -> ArtifactRecord:
     """An artifact stored elsewhere, AVAILABLE at once."""
     uri = fields["uri"]
     parts = urlsplit(uri) if len(uri) <= MAX_URI else None
@@ -108,7 +115,7 @@ async def artifacts_of(
     return await children(ctx, ctx.store.artifacts, "subject_id", subject["id"], first, after, {})
 
 
-def transfer_url(ctx: Context, record: Record) -> str:
+def transfer_url(ctx: Context, record: ArtifactRecord) -> str:
     """`{base}/artifacts/{id}`, on `public_url` if set, else where the request came in."""
     base = ctx.settings.public_url or ctx.base_url or ""
     # A WebSocket's base is ws(s)://; the bytes go over http(s).
@@ -117,17 +124,17 @@ def transfer_url(ctx: Context, record: Record) -> str:
     return f"{base.rstrip('/')}{ARTIFACTS_PATH}/{to_global_id('Artifact', record['id'])}"
 
 
-def upload_url(ctx: Context, record: Record) -> str | None:
+def upload_url(ctx: Context, record: ArtifactRecord) -> str | None:
     pending = record["storage"] == GRIDFS and record["state"] == PENDING
     return transfer_url(ctx, record) if pending else None
 
 
-def download_url(ctx: Context, record: Record) -> str | None:
+def download_url(ctx: Context, record: ArtifactRecord) -> str | None:
     available = record["storage"] == GRIDFS and record["state"] == AVAILABLE
     return transfer_url(ctx, record) if available else None
 
 
-async def _for_transfer(ctx: Context, global_id: str, role: Role) -> Record:
+async def _for_transfer(ctx: Context, global_id: str, role: Role) -> ArtifactRecord:
     """The artifact a URL names; a path that names none of yours is simply not found."""
     ctx.principal  # noqa: B018 - refuse an unauthenticated caller before anything else
     decoded = from_global_id(global_id)
@@ -138,7 +145,7 @@ async def _for_transfer(ctx: Context, global_id: str, role: Role) -> Record:
 
 async def upload(
     ctx: Context, global_id: str, body: AsyncIterator[bytes], declared_length: int | None
-) -> Record:
+) -> ArtifactRecord:
     """Store the bytes of a PENDING artifact (WRITER); audited as UPLOADED when it succeeds."""
     target = await _for_transfer(ctx, global_id, Role.WRITER)
     limit = ctx.settings.max_artifact_bytes
@@ -156,7 +163,7 @@ async def upload(
         ) from None
 
 
-async def downloadable(ctx: Context, global_id: str) -> Record:
+async def downloadable(ctx: Context, global_id: str) -> ArtifactRecord:
     """An artifact whose bytes the caller may read (VIEWER)."""
     target = await _for_transfer(ctx, global_id, Role.VIEWER)
     if target["storage"] != GRIDFS:
@@ -166,10 +173,10 @@ async def downloadable(ctx: Context, global_id: str) -> Record:
     return target
 
 
-async def record_download(ctx: Context, target: Record, changes: dict[str, Any]) -> None:
+async def record_download(ctx: Context, target: ArtifactRecord, changes: dict[str, Any]) -> None:
     await ctx.store.artifacts.record_download(ctx.actor, target, changes)
 
 
-def content(ctx: Context, record: Record, start: int, end: int) -> AsyncIterator[bytes]:
+def content(ctx: Context, record: ArtifactRecord, start: int, end: int) -> AsyncIterator[bytes]:
     """Bytes `start` to `end` (inclusive) of a record `downloadable` returned."""
     return ctx.store.artifacts.read(record["file_id"], start, end)

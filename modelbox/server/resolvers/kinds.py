@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Generic
 
+from modelbox.server.store.artifacts import ArtifactRecord
 from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.repository import R
@@ -20,3 +21,4 @@ EXPERIMENT: Kind[ExperimentRecord] = Kind("Experiment")
 CHECKPOINT: Kind[CheckpointRecord] = Kind("Checkpoint")
 MODEL: Kind[ModelRecord] = Kind("Model")
 MODEL_VERSION: Kind[VersionRecord] = Kind("ModelVersion")
+ARTIFACT: Kind[ArtifactRecord] = Kind("Artifact")

@@ -18,7 +18,8 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from bson import Int64, ObjectId
 from gridfs import AsyncGridFSBucket
@@ -35,7 +36,7 @@ from modelbox.server.errors import (
 )
 from modelbox.server.store.audit import AuditAction, AuditLog
 from modelbox.server.store.database import Database, Document, Session
-from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
+from modelbox.server.store.records import Record, now, object_id, object_ids
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS, TAKEN_OVER, Uploads
 
@@ -103,7 +104,32 @@ class ChunkWriter:
         self._in_flight = asyncio.ensure_future(self.chunks.insert_many(batch))
 
 
-class Artifacts(Repository):
+class ArtifactRecord(TypedDict):
+    """An artifact as the store hands it up: GRIDFS bytes (PENDING until uploaded) or an
+    EXTERNAL `uri`."""
+
+    id: str
+    namespace: str
+    subject_type: str
+    subject_id: str
+    name: str
+    storage: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    kind: NotRequired[str | None]
+    uri: NotRequired[str | None]
+    size: NotRequired[int | None]
+    sha256: NotRequired[str | None]
+    content_type: NotRequired[str | None]
+    metadata: NotRequired[Any]
+    # The GridFS file of its bytes (hex), once uploaded; shared by copies.
+    file_id: NotRequired[str]
+    # The artifact it was copied from (a promotion shares the bytes).
+    copied_from: NotRequired[str]
+
+
+class Artifacts(Repository[ArtifactRecord]):
     collection_name = "artifacts"
     object_type = "Artifact"
 
@@ -125,7 +151,7 @@ class Artifacts(Repository):
         subject_type: str,
         subject: Record,
         fields: dict[str, Any],
-    ) -> Record:
+    ) -> ArtifactRecord:
         document = {
             **fields,
             "namespace": subject["namespace"],
@@ -134,7 +160,9 @@ class Artifacts(Repository):
         }
         return await self._create_under(actor, subject_type, subject["id"], document)
 
-    async def upload(self, actor: Actor, id: str, body: AsyncIterator[bytes], limit: int) -> Record:
+    async def upload(
+        self, actor: Actor, id: str, body: AsyncIterator[bytes], limit: int
+    ) -> ArtifactRecord:
         """Stream `body` into GridFS and make the artifact AVAILABLE, or leave no trace.
 
         On any failure (a sha256 mismatch, more than `limit` bytes, the client gone) the
@@ -198,7 +226,7 @@ class Artifacts(Repository):
 
     async def _complete(
         self, session: Session, actor: Actor, artifact: Document, file: Document, sha256: str
-    ) -> Record:
+    ) -> ArtifactRecord:
         """The file's entry, the state change and its audit event, in one transaction."""
         released = await self.uploads.release(artifact["_id"], file["_id"], session)
         await self.files.insert_one(file, session=session)
@@ -220,7 +248,7 @@ class Artifacts(Repository):
             raise Conflict(TAKEN_OVER)
         uploaded = {"size": int(file["length"]), "sha256": sha256}
         await self._audit(session, actor, AuditAction.UPLOADED, artifact, uploaded)
-        return to_record(after)
+        return self._record(after)
 
     async def _abandon(self, oid: ObjectId, writer: ChunkWriter) -> None:
         await writer.settle()
@@ -268,10 +296,10 @@ class Artifacts(Repository):
     ) -> None:
         await self._audit(None, actor, AuditAction.DOWNLOADED, artifact, changes)
 
-    async def delete(self, actor: Actor, id: str) -> Record:
+    async def delete(self, actor: Actor, id: str) -> ArtifactRecord:
         """Delete the record (audited) and its bytes in one transaction."""
 
-        async def work(session: Session) -> Record:
+        async def work(session: Session) -> ArtifactRecord:
             record = await self._delete(session, actor, id)
             await self._delete_with_bytes(session, [record])
             return record
@@ -309,7 +337,7 @@ class Artifacts(Repository):
         source_ids: list[ObjectId],
         subject_type: str,
         target: Record,
-    ) -> list[Record]:
+    ) -> list[ArtifactRecord]:
         """Attach the AVAILABLE artifacts of `source_ids` to `target` too, sharing their bytes.
 
         One the target already has under the same name is left as it is, so attaching

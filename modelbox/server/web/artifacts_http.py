@@ -22,7 +22,7 @@ from modelbox.server.errors import BadUserInput, DatabaseUnavailable, ModelBoxEr
 from modelbox.server.resolvers import artifacts
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.ids import to_global_id
-from modelbox.server.store import Record
+from modelbox.server.store.artifacts import ArtifactRecord
 
 log = logging.getLogger("modelbox.artifacts")
 
@@ -105,7 +105,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _headers(record: Record) -> dict[str, str]:
+def _headers(record: ArtifactRecord) -> dict[str, str]:
     filename = record["name"].rsplit("/", 1)[-1]
     return {
         "ETag": f'"{record["sha256"]}"',
@@ -147,7 +147,9 @@ def artifact_routes(context: ContextFactory) -> list[Route]:
             record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
         except ModelBoxError as error:
             return _error(error, "artifact download")
-        size: int = record["size"]
+        size = record.get("size")
+        # `downloadable` hands out AVAILABLE GridFS artifacts only, which an upload sized.
+        assert size is not None
         headers = _headers(record)
         # The bytes never change, so a client holding this ETag has them already.
         if _matches(request.headers.get("if-none-match"), headers["ETag"]):
