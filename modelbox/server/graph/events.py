@@ -23,7 +23,7 @@ from modelbox.server.graph.relay import (
 )
 from modelbox.server.resolvers import events
 from modelbox.server.resolvers.nodes import owner
-from modelbox.server.store import Record
+from modelbox.server.store.events import EventRecord
 
 
 @strawberry.input
@@ -58,7 +58,7 @@ class EventFilter:
 @node_type
 @strawberry.type(description="Something an external system reported about a subject.")
 class Event(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[EventRecord]
     name: str
     source: str | None
     wallclock: datetime
@@ -73,7 +73,7 @@ class Event(Node):
     created_at: datetime
 
     @classmethod
-    def from_record(cls, r: Record) -> Event:
+    def from_record(cls, r: EventRecord) -> Event:
         return from_fields(cls, r, since_previous_same_name=r.get("since_previous_same"))
 
     @strawberry.field(description="The Experiment, Checkpoint, Model or ModelVersion.")

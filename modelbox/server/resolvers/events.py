@@ -13,7 +13,7 @@ from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.live import watch
 from modelbox.server.resolvers.permissions import load_typed, require
 from modelbox.server.store import Change, Record
-from modelbox.server.store.events import EARLIEST, LATEST, utc
+from modelbox.server.store.events import EARLIEST, LATEST, EventRecord, event_record, utc
 from modelbox.server.store.records import now
 
 SUBJECT_TYPES = ("Experiment", "Checkpoint", "Model", "ModelVersion")
@@ -47,7 +47,7 @@ def _clean(ctx: Context, index: int, event: dict[str, Any]) -> dict[str, Any]:
 
 async def log_events(
     ctx: Context, subject_id: str, events: list[dict[str, Any]], idempotency_key: str | None
-) -> list[Record]:
+) -> list[EventRecord]:
     """Check every event first: a batch with one bad event stores none."""
     target = await subject(ctx, subject_id, Role.WRITER)
     validation.idempotency_key(idempotency_key)
@@ -83,7 +83,7 @@ async def events_of(
 
 async def live_events(
     ctx: Context, subject_id: str | None, namespace: str | None, names: list[str] | None
-) -> AsyncIterator[Record]:
+) -> AsyncIterator[EventRecord]:
     """Events as they are logged: of one subject, of one namespace, or all the caller may read."""
     principal = ctx.principal
     subject_raw = (await subject(ctx, subject_id, Role.VIEWER))["id"] if subject_id else None
@@ -105,4 +105,4 @@ async def live_events(
 
     async for change in watch(ctx, frozenset({ctx.store.events.collection_name}), match):
         assert change.document is not None
-        yield change.document
+        yield event_record(change.document)

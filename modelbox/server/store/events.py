@@ -12,7 +12,7 @@ concurrent batches on one subject.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -26,7 +26,7 @@ from modelbox.server.store.indexes import conflict_message
 from modelbox.server.store.keys import to_stored
 from modelbox.server.store.metrics.idempotency import REQUESTS, repeated_request
 from modelbox.server.store.paging import SortKey
-from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.records import Record, now, object_id
 from modelbox.server.store.repository import Repository
 
 Document = dict[str, Any]
@@ -54,7 +54,30 @@ def _seconds(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else (_millis(later) - _millis(earlier)) / 1000
 
 
-class Events(Repository):
+class EventRecord(TypedDict):
+    """An event as the store hands it up (and as the change feed's inserts carry it)."""
+
+    id: str
+    subject_type: str
+    subject_id: str
+    namespace: str
+    name: str
+    source: str | None
+    wallclock: datetime
+    payload: Any
+    # Seconds since the subject's previous event, and its previous one of the same name.
+    since_previous: float | None
+    since_previous_same: float | None
+    order: str
+    created_at: datetime
+
+
+def event_record(record: Record) -> EventRecord:
+    """A record of the events collection (from the change feed), typed."""
+    return cast(EventRecord, record)
+
+
+class Events(Repository[EventRecord]):
     collection_name = "events"
     object_type = "Event"
     sort = SortKey("order", ASCENDING)
@@ -90,7 +113,7 @@ class Events(Repository):
         subject: Record,
         events: list[Document],
         idempotency_key: str | None = None,
-    ) -> list[Record]:
+    ) -> list[EventRecord]:
         """Store `events` (name, source, wallclock, payload) on `subject`; all or none.
 
         Returned in the order given. Telemetry is not audited: the subject's own
@@ -156,15 +179,15 @@ class Events(Repository):
             if not repeated_request(error):
                 raise Conflict(conflict_message(error)) from None
             return await self._logged_by(subject_id, idempotency_key)
-        return [to_record(document) for document in documents]
+        return [self._record(document) for document in documents]
 
-    async def _logged_by(self, subject_id: ObjectId | None, key: str | None) -> list[Record]:
+    async def _logged_by(self, subject_id: ObjectId | None, key: str | None) -> list[EventRecord]:
         """The events the first request with this key stored, in its order (none if that
         was a logMetrics request, or they were deleted since)."""
         request = await self.requests.find_one({"subject_id": subject_id, "idempotency_key": key})
         ids = (request or {}).get("events", [])
         found = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
-        return [to_record(found[id]) for id in ids if id in found]
+        return [self._record(found[id]) for id in ids if id in found]
 
     async def _latest_by_name(
         self,
