@@ -19,8 +19,9 @@ from modelbox.server.graph.relay import Info, Node, connection_field, node_type,
 from modelbox.server.graph.search import ExperimentOrder, QueryText
 from modelbox.server.resolvers import audit, namespaces, search
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.kinds import NAMESPACE
 from modelbox.server.resolvers.nodes import owner
-from modelbox.server.store import Record
+from modelbox.server.store.namespaces import NamespaceRecord
 
 if TYPE_CHECKING:
     from modelbox.server.graph.experiments import Experiment
@@ -33,7 +34,7 @@ LazyExperiment = Annotated["Experiment", strawberry.lazy("modelbox.server.graph.
 @node_type
 @strawberry.federation.type(keys=["name"])
 class Namespace(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[NamespaceRecord]
     name: str
     created_at: datetime
 
@@ -42,7 +43,7 @@ class Namespace(Node):
     policies = policies_field("namespace")
 
     @classmethod
-    def from_record(cls, record: Record) -> Namespace:
+    def from_record(cls, record: NamespaceRecord) -> Namespace:
         return cls(
             id=to_global_id("Namespace", record["name"]),
             record=record,
@@ -85,4 +86,4 @@ class Namespace(Node):
 
 async def namespace_of(info: Info, name: str) -> Namespace:
     """The namespace of an object read with it (through the authorizing loader)."""
-    return Namespace.from_record(await owner(info.context, "Namespace", name))
+    return Namespace.from_record(await owner(info.context, NAMESPACE, name))

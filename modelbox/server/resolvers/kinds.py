@@ -9,6 +9,7 @@ from typing import Generic
 from modelbox.server.store.artifacts import ArtifactRecord
 from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 from modelbox.server.store.models import ModelRecord
+from modelbox.server.store.namespaces import NamespaceRecord
 from modelbox.server.store.repository import R
 from modelbox.server.store.versions import VersionRecord
 
@@ -22,3 +23,4 @@ CHECKPOINT: Kind[CheckpointRecord] = Kind("Checkpoint")
 MODEL: Kind[ModelRecord] = Kind("Model")
 MODEL_VERSION: Kind[VersionRecord] = Kind("ModelVersion")
 ARTIFACT: Kind[ArtifactRecord] = Kind("Artifact")
+NAMESPACE: Kind[NamespaceRecord] = Kind("Namespace")

@@ -7,10 +7,12 @@ from typing import Any
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, children, page_size
-from modelbox.server.store import Record
+from modelbox.server.store.experiments import ExperimentRecord
+from modelbox.server.store.models import ModelRecord
+from modelbox.server.store.namespaces import NamespaceRecord
 
 
-async def namespace(ctx: Context, name: str) -> Record | None:
+async def namespace(ctx: Context, name: str) -> NamespaceRecord | None:
     return await ctx.loaders.namespace.load(name)
 
 
@@ -24,24 +26,28 @@ async def namespaces(ctx: Context, first: int | None, after: str | None) -> List
 
 
 async def models_in(
-    ctx: Context, ns: Record, first: int | None, after: str | None, filters: dict[str, Any] | None
+    ctx: Context,
+    ns: NamespaceRecord,
+    first: int | None,
+    after: str | None,
+    filters: dict[str, Any] | None,
 ) -> Listing:
     query = ctx.store.models.query(**(filters or {}))
     return await children(ctx, ctx.store.models, "namespace", ns["name"], first, after, query)
 
 
 async def experiments_in(
-    ctx: Context, ns: Record, first: int | None, after: str | None, filters: dict[str, Any]
+    ctx: Context, ns: NamespaceRecord, first: int | None, after: str | None, filters: dict[str, Any]
 ) -> Listing:
     query = ctx.store.experiments.query(**filters)
     return await children(ctx, ctx.store.experiments, "namespace", ns["name"], first, after, query)
 
 
-async def model_named(ctx: Context, ns: Record, name: str) -> Record | None:
+async def model_named(ctx: Context, ns: NamespaceRecord, name: str) -> ModelRecord | None:
     return await ctx.loaders.model_by_name.load((ns["name"], validation.text(name, "name", 128)))
 
 
-async def experiment_named(ctx: Context, ns: Record, name: str) -> Record | None:
+async def experiment_named(ctx: Context, ns: NamespaceRecord, name: str) -> ExperimentRecord | None:
     return await ctx.loaders.experiment_by_name.load(
         (ns["name"], validation.text(name, "name", 128))
     )

@@ -29,9 +29,9 @@ from modelbox.server.resolvers import models, namespaces
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.resolvers.loaders import SearchPage
-from modelbox.server.store import Record
 from modelbox.server.store.experiments import Experiments
 from modelbox.server.store.models import ModelRecord
+from modelbox.server.store.namespaces import NamespaceRecord
 from modelbox.server.store.records import object_id
 from modelbox.server.store.search import Fields, Searchable
 from modelbox.server.store.versions import ModelVersions
@@ -256,7 +256,7 @@ def is_plain(
 
 async def experiments(
     ctx: Context,
-    namespace: Record | None,
+    namespace: NamespaceRecord | None,
     first: int | None,
     after: str | None,
     search: Search,
@@ -279,7 +279,7 @@ async def versions(
 
 async def experiments_listing(
     ctx: Context,
-    namespace: Record | None,
+    namespace: NamespaceRecord | None,
     first: int | None,
     after: str | None,
     filter: dict[str, Any] | None,

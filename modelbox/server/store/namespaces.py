@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
 from modelbox.server.store.paging import Page, SortKey, find_page
-from modelbox.server.store.records import Record, now, to_record
+from modelbox.server.store.records import now
 from modelbox.server.store.repository import Repository
 
 BY_NAME = SortKey("name")
 
 
-class Namespaces(Repository):
+class NamespaceRecord(TypedDict):
+    """A namespace as the store hands it up: known by its name, which others refer to."""
+
+    id: str
+    name: str
+    created_at: datetime
+
+
+class Namespaces(Repository[NamespaceRecord]):
     collection_name = "namespaces"
     object_type = "Namespace"
 
@@ -30,9 +39,9 @@ class Namespaces(Repository):
             created = {"_id": result.upserted_id, "namespace": name}
             await self._audit(session, actor, AuditAction.CREATED, created, {"name": name})
 
-    async def get_by_names(self, names: list[str]) -> list[Record | None]:
+    async def get_by_names(self, names: list[str]) -> list[NamespaceRecord | None]:
         found = {
-            doc["name"]: to_record(doc)
+            doc["name"]: self._record(doc)
             async for doc in self.collection.find({"name": {"$in": names}})
         }
         return [found.get(name) for name in names]
