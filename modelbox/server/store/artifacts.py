@@ -1,11 +1,8 @@
 """Artifacts: file records, with their bytes in GridFS (uploaded) or elsewhere (tracked by URI).
 
-Uploaded bytes are stored in the GridFS layout (`fs.files`, `fs.chunks`), read back through
-`AsyncGridFSBucket`. They are written here rather than through `open_upload_stream`: PyMongo's
-GridIn holds up to 48 MB of chunks before each insert (writing 128 MiB through it raised a
-process's peak RSS by ~190 MB) and stops reading while it inserts; this writer keeps one
-small batch in flight while the next one fills, so memory stays flat and the network and
-the database work side by side.
+Uploaded bytes are stored in the GridFS layout (`fs.files`, `fs.chunks`) by `ChunkWriter`
+(store/chunks.py, which says why not `open_upload_stream`), and read back through
+`AsyncGridFSBucket`.
 
 An upload holds a lease on its PENDING artifact (store/uploads.py): of two concurrent PUTs
 one is refused, and what an upload whose server died wrote is deleted once its lease expires.
@@ -14,7 +11,6 @@ one is refused, and what an upload whose server died wrote is deleted once its l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -24,7 +20,6 @@ from typing import Any, NotRequired, TypedDict
 from bson import Int64, ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 
 from modelbox.server.access import Actor
 from modelbox.server.errors import (
@@ -35,6 +30,7 @@ from modelbox.server.errors import (
     PayloadTooLarge,
 )
 from modelbox.server.store.audit import AuditAction, AuditLog
+from modelbox.server.store.chunks import CHUNK_BYTES, ChunkWriter
 from modelbox.server.store.database import Database, Document, Session
 from modelbox.server.store.records import Record, now, object_id, object_ids
 from modelbox.server.store.repository import Repository
@@ -46,62 +42,9 @@ PENDING = "PENDING"
 AVAILABLE = "AVAILABLE"
 
 BUCKET = "fs"
-CHUNK_BYTES = 1024 * 1024
-# Chunks per insert: one batch is written while the next one fills from the network.
-BATCH_CHUNKS = 4
 # Chunks a download reads ahead of the client: about one getMore batch (16 MiB), so the
 # next batch is fetched while the client receives this one.
 READ_AHEAD = 16
-
-
-class ChunkWriter:
-    """The chunks of one GridFS file, written in order with at most one batch in flight."""
-
-    def __init__(self, chunks: AsyncCollection[Document], file_id: ObjectId) -> None:
-        self.chunks = chunks
-        self.file_id = file_id
-        self.length = 0
-        self._buffer = bytearray()
-        self._batch: list[Document] = []
-        self._count = 0
-        self._in_flight: asyncio.Task[Any] | None = None
-
-    async def write(self, data: bytes) -> None:
-        self.length += len(data)
-        self._buffer += data
-        while len(self._buffer) >= CHUNK_BYTES:
-            with memoryview(self._buffer) as view:
-                chunk = bytes(view[:CHUNK_BYTES])
-            del self._buffer[:CHUNK_BYTES]
-            await self._add(chunk)
-
-    async def finish(self) -> None:
-        """Write what is left; every chunk is stored when this returns."""
-        if self._buffer:
-            await self._add(bytes(self._buffer))
-            self._buffer.clear()
-        if self._batch:
-            await self._send()
-        if self._in_flight is not None:
-            await self._in_flight
-
-    async def settle(self) -> None:
-        """Wait for the write in flight, if any, so that nothing lands after a cleanup."""
-        if self._in_flight is not None:
-            with contextlib.suppress(Exception):
-                await self._in_flight
-
-    async def _add(self, chunk: bytes) -> None:
-        self._batch.append({"files_id": self.file_id, "n": self._count, "data": chunk})
-        self._count += 1
-        if len(self._batch) >= BATCH_CHUNKS:
-            await self._send()
-
-    async def _send(self) -> None:
-        if self._in_flight is not None:
-            await self._in_flight
-        batch, self._batch = self._batch, []
-        self._in_flight = asyncio.ensure_future(self.chunks.insert_many(batch))
 
 
 class ArtifactRecord(TypedDict):
