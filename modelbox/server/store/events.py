@@ -54,6 +54,35 @@ def _seconds(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else (_millis(later) - _millis(earlier)) / 1000
 
 
+def _stored_events(
+    subject_type: str, subject: Record, events: list[Document], stamp: datetime
+) -> list[Document]:
+    """`events` as stored documents, in the order given, not yet timed."""
+    subject_id = object_id(subject["id"])
+    # Ids are taken in wallclock order so that equal wallclocks keep the order given.
+    ordered = sorted(range(len(events)), key=lambda i: events[i]["wallclock"])
+    documents: list[Document] = [{} for _ in events]
+    for i in ordered:
+        oid = ObjectId()
+        documents[i] = to_stored(
+            {
+                "_id": oid,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "namespace": subject["namespace"],
+                "name": events[i]["name"],
+                "source": events[i].get("source"),
+                "wallclock": events[i]["wallclock"],
+                "payload": events[i].get("payload"),
+                "since_previous": None,
+                "since_previous_same": None,
+                "order": order_key(events[i]["wallclock"], oid),
+                "created_at": stamp,
+            }
+        )
+    return documents
+
+
 class EventRecord(TypedDict):
     """An event as the store hands it up (and as the change feed's inserts carry it)."""
 
@@ -122,28 +151,8 @@ class Events(Repository[EventRecord]):
         """
         subject_id = object_id(subject["id"])
         stamp = now()
-        # Ids are taken in wallclock order so that equal wallclocks keep the order given.
-        ordered = sorted(range(len(events)), key=lambda i: events[i]["wallclock"])
-        documents: list[Document] = [{} for _ in events]
-        for i in ordered:
-            oid = ObjectId()
-            documents[i] = to_stored(
-                {
-                    "_id": oid,
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "namespace": subject["namespace"],
-                    "name": events[i]["name"],
-                    "source": events[i].get("source"),
-                    "wallclock": events[i]["wallclock"],
-                    "payload": events[i].get("payload"),
-                    "since_previous": None,
-                    "since_previous_same": None,
-                    "order": order_key(events[i]["wallclock"], oid),
-                    "created_at": stamp,
-                }
-            )
-        timeline = [documents[i] for i in ordered]
+        documents = _stored_events(subject_type, subject, events, stamp)
+        timeline = sorted(documents, key=lambda d: d["order"])
 
         async def work(session: Session) -> None:
             await self.database.guards.hold(session, subject_type, subject["id"])
@@ -157,20 +166,7 @@ class Events(Repository[EventRecord]):
                     },
                     session=session,
                 )
-            before = await self.timelines.find_one_and_update(
-                {"_id": subject_id},
-                {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
-                session=session,
-            )
-            last = before.get("last") if before else None
-            if last is None or last < timeline[0]["order"]:
-                _time(timeline, {None: _wallclock_of(last) if last else None}, by_name=False)
-                same = await self._latest_by_name(session, subject_id, timeline, "$lt", -1)
-                _time(timeline, {name: d["wallclock"] for name, d in same.items()}, by_name=True)
-            else:
-                await self._merge(session, subject_id, timeline)
+            await self._time(session, subject_id, timeline)
             await self.collection.insert_many(timeline, session=session)
 
         try:
@@ -180,6 +176,26 @@ class Events(Repository[EventRecord]):
                 raise Conflict(conflict_message(error)) from None
             return await self._logged_by(subject_id, idempotency_key)
         return [self._record(document) for document in documents]
+
+    async def _time(
+        self, session: Session, subject_id: ObjectId | None, timeline: list[Document]
+    ) -> None:
+        """Set the `since_previous` fields of new events (in `order`) against the subject's
+        timeline: appended events against its last ones, others by re-timing (`_merge`)."""
+        before = await self.timelines.find_one_and_update(
+            {"_id": subject_id},
+            {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+            session=session,
+        )
+        last = before.get("last") if before else None
+        if last is None or last < timeline[0]["order"]:
+            _time(timeline, {None: _wallclock_of(last) if last else None}, by_name=False)
+            same = await self._latest_by_name(session, subject_id, timeline, "$lt", -1)
+            _time(timeline, {name: d["wallclock"] for name, d in same.items()}, by_name=True)
+        else:
+            await self._merge(session, subject_id, timeline)
 
     async def _logged_by(self, subject_id: ObjectId | None, key: str | None) -> list[EventRecord]:
         """The events the first request with this key stored, in its order (none if that
