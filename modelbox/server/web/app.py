@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -135,12 +135,64 @@ async def prepare(settings: Settings, mongodb_uri: str) -> None:
     """Indexes and the admin token, once, before the workers start (they would race)."""
     store = Store(mongodb_uri, settings.database)
     try:
-        await store.open(settings.cursor_secret)
-        generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
-        if generated is not None:
-            print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
+        await open_store(store, settings)
     finally:
         await store.close()
+
+
+async def open_store(store: Store, settings: Settings) -> None:
+    """Indexes, the cursor secret and the admin token; a generated token is printed, once:
+    only its hash is stored."""
+    await store.open(settings.cursor_secret)
+    generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
+    if generated is not None:
+        print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
+
+
+def lifespan_of(
+    store: Store, settings: Settings, policies: PolicyEngine
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the store open, the upload sweeper and the policy engine running."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await open_store(store, settings)
+        app.state.store = store
+        # Uploads whose server died (this one or another) leave bytes to delete.
+        sweeper = asyncio.create_task(store.artifacts.uploads.sweep_forever())
+        await policies.start()
+        try:
+            yield
+        finally:
+            # Bounded: a background task stuck at shutdown must not hold the process (an
+            # intermittent hang of test teardowns under load was seen here, cause not found).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(policies.stop(), SHUTDOWN_SECONDS)
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(sweeper, SHUTDOWN_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(store.close(), SHUTDOWN_SECONDS)
+
+    return lifespan
+
+
+def health_routes(store: Store) -> list[Route]:
+    """`/healthz` (the process answers) and `/readyz` (and reaches its database)."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await store.database.ping()
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"database unreachable: {error!r}"}, 503
+            )
+        return JSONResponse({"status": "ready"})
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
 def create_app(
@@ -161,43 +213,6 @@ def create_app(
     )
     policies = PolicyEngine(store, settings)
     graphql = GraphQLApp(store, settings, policies)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.open(settings.cursor_secret)
-        generated = await store.tokens.bootstrap_admin(SYSTEM_ACTOR, settings.admin_token)
-        if generated is not None:
-            # Shown once: only the hash is stored.
-            print(f"\n  ModelBox admin token (shown once, keep it): {generated}\n", flush=True)
-        app.state.store = store
-        # Uploads whose server died (this one or another) leave bytes to delete.
-        sweeper = asyncio.create_task(store.artifacts.uploads.sweep_forever())
-        await policies.start()
-        try:
-            yield
-        finally:
-            # Bounded: a background task stuck at shutdown must not hold the process (an
-            # intermittent hang of test teardowns under load was seen here, cause not found).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(policies.stop(), SHUTDOWN_SECONDS)
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(sweeper, SHUTDOWN_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(store.close(), SHUTDOWN_SECONDS)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        try:
-            await store.database.ping()
-        except Exception as error:
-            return JSONResponse(
-                {"status": "unavailable", "reason": f"database unreachable: {error!r}"}, 503
-            )
-        return JSONResponse({"status": "ready"})
-
     middleware = [
         Middleware(
             BodySizeLimit,
@@ -217,13 +232,12 @@ def create_app(
         )
     return Starlette(
         routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            *health_routes(store),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *artifact_routes(lambda connection: build_context(store, settings, connection)),
             *dashboard_routes(),
         ],
         middleware=middleware,
-        lifespan=lifespan,
+        lifespan=lifespan_of(store, settings, policies),
     )
