@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bson import ObjectId
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -107,28 +107,40 @@ class Metrics(Tiles, Compaction):
                     {"_id": subject}, search.summary_update(searchable), session=session
                 )
 
+        if not await self._commit(subject, series, work):
+            return LogResult(accepted=0, duplicate=True)
+        crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
+        if crowded:
+            await self.compact_crowded(subject, crowded)
+        return LogResult(accepted=accepted, duplicate=False)
+
+    async def _commit(
+        self,
+        subject: ObjectId,
+        series: Sequence[SeriesPoints],
+        work: Callable[[Session], Awaitable[None]],
+    ) -> bool:
+        """Run a request's `work` in a transaction, the subject's writers taking turns;
+        False when its idempotency key was seen before (nothing is written again)."""
         turn = self._writing.setdefault(subject, asyncio.Lock())
         for attempt in range(2):
             try:
                 async with turn:
                     await self.database.transaction(work, duplicates=False)
-                break
+                return True
             except (DuplicateKeyError, BulkWriteError) as error:
                 index = duplicate_index(error)
                 if index is None:
                     raise
                 if REQUEST_INDEX in index:
-                    return LogResult(accepted=0, duplicate=True)
+                    return False
                 if SERIES_INDEX not in index:
                     raise
                 clash = await kind_clash(self.series, subject, series)
                 # No clash: another writer created the same new series first; now it exists.
                 if clash is not None or attempt == 1:
                     raise clash or error from None
-        crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
-        if crowded:
-            await self.compact_crowded(subject, crowded)
-        return LogResult(accepted=accepted, duplicate=False)
+        raise AssertionError("the second attempt returns or raises")
 
     async def delete_subjects(
         self, session: Session, actor: Actor, subject_ids: list[ObjectId]
