@@ -116,69 +116,77 @@ def _headers(record: ArtifactRecord) -> dict[str, str]:
     }
 
 
+async def upload(ctx: Context, request: Request) -> Response:
+    """`PUT`: the bytes of a PENDING artifact, streamed into the store."""
+    try:
+        record = await artifacts.upload(
+            ctx,
+            request.path_params["artifact_id"],
+            request.stream(),
+            _declared_length(request),
+        )
+    except ModelBoxError as error:
+        return _closing(_error(error, "artifact upload"))
+    except ClientDisconnect:
+        # Nobody is left to answer; the partial upload is already cleaned up.
+        return Response(status_code=400)
+    body = {
+        "id": to_global_id("Artifact", record["id"]),
+        "state": record["state"],
+        "size": record["size"],
+        "sha256": record["sha256"],
+    }
+    return _json(body, 200, {"ETag": f'"{record["sha256"]}"'})
+
+
+async def download(ctx: Context, request: Request) -> Response:
+    """`GET` and `HEAD`: an AVAILABLE artifact's bytes, whole or one range, audited."""
+    try:
+        record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
+    except ModelBoxError as error:
+        return _error(error, "artifact download")
+    size = record.get("size")
+    # `downloadable` hands out AVAILABLE GridFS artifacts only, which an upload sized.
+    assert size is not None
+    headers = _headers(record)
+    # The bytes never change, so a client holding this ETag has them already.
+    if _matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers={"ETag": headers["ETag"]})
+    try:
+        byte_range = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        message = f"Range: no byte of it lies within the {size} bytes of this artifact"
+        refusal = {"errors": [{"message": message, "extensions": {"code": BadUserInput.code}}]}
+        kept = {k: headers[k] for k in ("ETag", "Accept-Ranges")}
+        return _json(refusal, 416, {**kept, "Content-Range": f"bytes */{size}"})
+    start, end = byte_range or (0, size - 1)
+    headers["Content-Length"] = str(end - start + 1)
+    status = 200
+    if byte_range is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    try:
+        await artifacts.record_download(
+            ctx, record, {"range": headers.get("Content-Range"), "bytes": end - start + 1}
+        )
+    except ModelBoxError as error:
+        return _error(error, "artifact download")
+    if size == 0:
+        return Response(b"", status, headers)
+    body = artifacts.content(ctx, record, start, end)
+    return StreamingResponse(body, status, headers)
+
+
 def artifact_routes(context: ContextFactory) -> list[Route]:
     """The routes, each building the same per-request context as the GraphQL endpoint."""
 
     async def put(request: Request) -> Response:
-        ctx = await context(request)
-        try:
-            record = await artifacts.upload(
-                ctx,
-                request.path_params["artifact_id"],
-                request.stream(),
-                _declared_length(request),
-            )
-        except ModelBoxError as error:
-            return _closing(_error(error, "artifact upload"))
-        except ClientDisconnect:
-            # Nobody is left to answer; the partial upload is already cleaned up.
-            return Response(status_code=400)
-        body = {
-            "id": to_global_id("Artifact", record["id"]),
-            "state": record["state"],
-            "size": record["size"],
-            "sha256": record["sha256"],
-        }
-        return _json(body, 200, {"ETag": f'"{record["sha256"]}"'})
+        return await upload(await context(request), request)
 
     async def get(request: Request) -> Response:
-        ctx = await context(request)
-        try:
-            record = await artifacts.downloadable(ctx, request.path_params["artifact_id"])
-        except ModelBoxError as error:
-            return _error(error, "artifact download")
-        size = record.get("size")
-        # `downloadable` hands out AVAILABLE GridFS artifacts only, which an upload sized.
-        assert size is not None
-        headers = _headers(record)
-        # The bytes never change, so a client holding this ETag has them already.
-        if _matches(request.headers.get("if-none-match"), headers["ETag"]):
-            return Response(status_code=304, headers={"ETag": headers["ETag"]})
-        try:
-            byte_range = parse_range(request.headers.get("range"), size)
-        except RangeNotSatisfiable:
-            message = f"Range: no byte of it lies within the {size} bytes of this artifact"
-            refusal = {"errors": [{"message": message, "extensions": {"code": BadUserInput.code}}]}
-            kept = {k: headers[k] for k in ("ETag", "Accept-Ranges")}
-            return _json(refusal, 416, {**kept, "Content-Range": f"bytes */{size}"})
-        start, end = byte_range or (0, size - 1)
-        headers["Content-Length"] = str(end - start + 1)
-        status = 200
-        if byte_range is not None:
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        if request.method == "HEAD":
-            return Response(status_code=status, headers=headers)
-        try:
-            await artifacts.record_download(
-                ctx, record, {"range": headers.get("Content-Range"), "bytes": end - start + 1}
-            )
-        except ModelBoxError as error:
-            return _error(error, "artifact download")
-        if size == 0:
-            return Response(b"", status, headers)
-        body = artifacts.content(ctx, record, start, end)
-        return StreamingResponse(body, status, headers)
+        return await download(await context(request), request)
 
     path = f"{artifacts.ARTIFACTS_PATH}/{{artifact_id}}"
     return [Route(path, put, methods=["PUT"]), Route(path, get, methods=["GET", "HEAD"])]
