@@ -71,24 +71,22 @@ class Unsearchable(BadUserInput):
 
 
 class SeriesKindClash(BadUserInput):
-    """Values of one kind logged to a metric series that holds another. Raised by the store
-    with the series' `key`; `logMetrics` names its `series.key`."""
+    """Values of one kind logged to a metric series that holds another. Raised by the store;
+    `logMetrics` names its `series.key`."""
 
     def __init__(self, key: str, held: str, given: str) -> None:
         super().__init__(f"{key!r} holds {held} values; it cannot take {given} values")
-        self.key = key
 
 
 class DigestMismatch(BadUserInput):
     """Uploaded bytes that do not hash to the sha256 the artifact declared. Raised by the
-    store with both digests; the upload names the artifact's `sha256`."""
+    store with the digest `received`; the upload names the artifact's `sha256`."""
 
     def __init__(self, declared: str, received: str) -> None:
         super().__init__(
             f"the bytes received hash to {received}, not the declared {declared}",
             received=received,
         )
-        self.declared = declared
         self.received = received
 
 
