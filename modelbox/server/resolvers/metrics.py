@@ -59,18 +59,7 @@ def _series_points(index: int, item: dict[str, Any], wallclock: float) -> Series
         )
     if min(steps) < 0:
         raise BadUserInput(f"{where}.steps: steps must not be negative", field=f"{where}.steps")
-    wallclocks: list[float] | None = item.get("wallclocks")
-    if wallclocks is None:
-        wallclocks = [wallclock] * n
-    elif len(wallclocks) != n:
-        raise BadUserInput(
-            f"{where}.wallclocks: {len(wallclocks)} wallclocks for {n} steps in {key!r}",
-            field=f"{where}.wallclocks",
-        )
-    elif not all(map(math.isfinite, wallclocks)):
-        raise BadUserInput(
-            f"{where}.wallclocks: not all finite numbers", field=f"{where}.wallclocks"
-        )
+    wallclocks = _wallclocks(f"{where}.wallclocks", key, item.get("wallclocks"), n, wallclock)
     kind = INPUT_COLUMNS[given[0]]
     # Variables cannot carry NaN or infinity, but a literal like 1e999 parses to infinity:
     # non-finite values come only through nonFinite.
@@ -83,6 +72,21 @@ def _series_points(index: int, item: dict[str, Any], wallclock: float) -> Series
     if special:
         column = _with_non_finite(f"{where}.nonFinite", kind, column, special)
     return SeriesPoints(key, kind, steps, wallclocks, column)
+
+
+def _wallclocks(
+    where: str, key: str, given: list[float] | None, n: int, default: float
+) -> list[float]:
+    """A series' wallclocks: as given (one finite number a step), or the request's time."""
+    if given is None:
+        return [default] * n
+    if len(given) != n:
+        raise BadUserInput(
+            f"{where}: {len(given)} wallclocks for {n} steps in {key!r}", field=where
+        )
+    if not all(map(math.isfinite, given)):
+        raise BadUserInput(f"{where}: not all finite numbers", field=where)
+    return given
 
 
 def _with_non_finite(
