@@ -2,9 +2,10 @@
 
 One run, one machine: a real `modelbox serve` on the embedded SecantusDB. A small
 authenticated query (`{ viewer { name } }`) is timed alone (the baseline), then while
-each hostile request is in flight: an anonymous `nodes(ids:)` with 500,000 ids, the same
-with a valid token (over the list limit), an anonymous `_entities` with 100,000
-representations, and a 64 MB HTTP header. Figures are p50 and max of the small query and
+each hostile request is in flight: an anonymous `nodes(ids:)` with 500,000 ids (a 2 MB
+body), the same with a made-up token and with a valid one (over the list limit), an
+anonymous `_entities` with 100,000 representations, the 500,000 ids as an anonymous
+WebSocket message, and a 64 MB HTTP header. Figures are p50 and max of the small query and
 their ratio to the baseline; each hostile request's own time to be refused is shown too.
 
     .venv/bin/python bench/guards.py            # full run
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import httpx
 import orjson
+import websockets
+from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -39,11 +42,26 @@ NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }"
 
 
-def _huge_header(port: int) -> None:
+async def _ws_message(url: str, body: bytes) -> str:
+    """One message on a socket whose connection_init carried no token: how it was closed."""
+    ws = url.replace("http://", "ws://") + "/graphql"
+    protocols = [Subprotocol("graphql-transport-ws")]
+    async with websockets.connect(ws, subprotocols=protocols) as socket_:
+        await socket_.send('{"type": "connection_init", "payload": {}}')
+        await socket_.recv()
+        await socket_.send(body.decode())
+        try:
+            while True:
+                await socket_.recv()
+        except websockets.ConnectionClosed as closed:
+            return f"{closed.rcvd.code}, {closed.rcvd.reason}" if closed.rcvd else "dropped"
+
+
+def _huge_header(port: int) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (64 << 20))
-        conn.recv(1024)
+        return conn.recv(1024).split(b"\r\n", 1)[0].decode()
 
 
 async def _small(client: httpx.AsyncClient) -> float:
@@ -57,9 +75,10 @@ async def _small(client: httpx.AsyncClient) -> float:
 
 async def _under(
     client: httpx.AsyncClient, hostile: Callable[[], Awaitable[object]] | None, rounds: int
-) -> tuple[list[float], list[float]]:
-    """The small query's latencies (ms), each sent 20 ms after a hostile request started."""
-    small, refused = [], []
+) -> tuple[list[float], list[float], set[object]]:
+    """The small query's latencies (ms), each sent 20 ms after a hostile request started;
+    the hostile requests' times to be refused (ms), and their answers."""
+    small, refused, answers = [], [], set()
     for _ in range(rounds):
         if hostile is None:
             small.append(await _small(client))
@@ -68,9 +87,9 @@ async def _under(
         task = asyncio.ensure_future(hostile())
         await asyncio.sleep(0.02)
         small.append(await _small(client))
-        await task
+        answers.add(await task)
         refused.append((time.perf_counter() - started) * 1000)
-    return small, refused
+    return small, refused, answers
 
 
 async def run(url: str, port: int, rounds: int) -> None:
@@ -83,26 +102,34 @@ async def run(url: str, port: int, rounds: int) -> None:
         httpx.AsyncClient(base_url=url, timeout=60) as attacker,
     ):
 
-        async def post(body: bytes, token: bool = False) -> object:
-            headers = {**json_headers, **({"Authorization": f"Bearer {TOKEN}"} if token else {})}
-            return (await attacker.post("/graphql", content=body, headers=headers)).json()
+        async def post(body: bytes, token: str | None = None) -> object:
+            headers = {**json_headers, **({"Authorization": f"Bearer {token}"} if token else {})}
+            response = await attacker.post("/graphql", content=body, headers=headers)
+            error = response.json()["errors"][0]
+            return f"{response.status_code} {error['extensions']['code']}: {error['message']}"
+
+        message = orjson.dumps({"id": "1", "type": "subscribe", "payload": orjson.loads(nodes)})
 
         cases: list[tuple[str, Callable[[], Awaitable[object]] | None]] = [
             ("alone (baseline)", None),
             ("anonymous nodes, 500,000 ids", lambda: post(nodes)),
-            ("nodes, 500,000 ids, valid token", lambda: post(nodes, token=True)),
+            ("nodes, 500,000 ids, made-up token", lambda: post(nodes, token="mbx_" + "x" * 40)),
+            ("nodes, 500,000 ids, valid token", lambda: post(nodes, token=TOKEN)),
             ("anonymous _entities, 100,000", lambda: post(entities)),
+            ("anonymous WebSocket, 500,000 ids", lambda: _ws_message(url, message)),
             ("64 MB header", lambda: asyncio.to_thread(_huge_header, port)),
         ]
         await _under(client, None, 5)  # warm up
         baseline = None
         print(f"{'while':34} {'p50 ms':>8} {'max ms':>8} {'x base':>7} {'refused in ms':>14}")
         for label, hostile in cases:
-            small, refused = await _under(client, hostile, rounds)
+            small, refused, answers = await _under(client, hostile, rounds)
             p50 = statistics.median(small)
             baseline = baseline or p50
             refusal = f"{statistics.median(refused):14.0f}" if refused else f"{'-':>14}"
             print(f"{label:34} {p50:8.1f} {max(small):8.1f} {p50 / baseline:7.1f} {refusal}")
+            for answer in answers:
+                print(f"    answered: {answer}")
 
 
 def main() -> None:
