@@ -7,7 +7,7 @@ from typing import Any, NotRequired, TypedDict
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
-from modelbox.server.store.database import Database, Session
+from modelbox.server.store.database import Database
 from modelbox.server.store.models import listing_query
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
@@ -79,13 +79,10 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         return listing_query(labels, status=status, owner=owner)
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> ExperimentRecord:
-        async def work(session: Session) -> ExperimentRecord:
-            await self.namespaces.ensure(session, actor, fields["namespace"])
-            return await self._insert(
-                session, actor, {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}
-            )
-
-        return await self.database.transaction(work)
+        document = {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}
+        return await self.namespaces.creating(
+            actor, fields["namespace"], lambda session: self._insert(session, actor, document)
+        )
 
     async def update(
         self, actor: Actor, experiment: ExperimentRecord, changes: dict[str, Any]

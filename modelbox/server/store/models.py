@@ -70,13 +70,12 @@ class Models(Repository[ModelRecord]):
         return query
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> ModelRecord:
-        async def work(session: Session) -> ModelRecord:
-            await self.namespaces.ensure(session, actor, fields["namespace"])
+        async def insert(session: Session) -> ModelRecord:
             model = await self._insert(session, actor, fields)
             await self.counters.insert_one({"_id": object_id(model["id"]), "n": 0}, session=session)
             return model
 
-        return await self.database.transaction(work)
+        return await self.namespaces.creating(actor, fields["namespace"], insert)
 
     async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> ModelRecord:
         return await self.database.transaction(lambda s: self._update(s, actor, id, changes))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditAction
@@ -13,6 +14,7 @@ from modelbox.server.store.records import now
 from modelbox.server.store.repository import Repository
 
 BY_NAME = SortKey("name")
+T = TypeVar("T")
 
 
 class NamespaceRecord(TypedDict):
@@ -38,6 +40,18 @@ class Namespaces(Repository[NamespaceRecord]):
         if result.upserted_id is not None:
             created = {"_id": result.upserted_id, "namespace": name}
             await self._audit(session, actor, AuditAction.CREATED, created, {"name": name})
+
+    async def creating(
+        self, actor: Actor, name: str, insert: Callable[[Session], Awaitable[T]]
+    ) -> T:
+        """Run `insert` (of an object in namespace `name`) in a transaction that creates the
+        namespace, audited, if it is new."""
+
+        async def work(session: Session) -> T:
+            await self.ensure(session, actor, name)
+            return await insert(session)
+
+        return await self.database.transaction(work)
 
     async def get_by_names(self, names: list[str]) -> list[NamespaceRecord | None]:
         found = {

@@ -39,12 +39,12 @@ class Policies(Repository):
         self.namespaces = namespaces
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> Record:
-        async def work(session: Session) -> Record:
-            await self.namespaces.ensure(session, actor, fields["namespace"])
-            document = {"has_webhook_secret": False, **_stored(fields)}
-            return await self._insert(session, actor, document, unaudited=frozenset({SECRET}))
-
-        return await self.database.transaction(work)
+        document = {"has_webhook_secret": False, **_stored(fields)}
+        return await self.namespaces.creating(
+            actor,
+            fields["namespace"],
+            lambda session: self._insert(session, actor, document, unaudited=frozenset({SECRET})),
+        )
 
     async def update(self, actor: Actor, id: str, changes: dict[str, Any]) -> Record:
         stored = _stored(changes)
