@@ -61,18 +61,9 @@ class PolicyEvaluations(Repository):
                     {"$set": {"actions": stamped["actions"]}},
                     session=session,
                 )
-            await self.audit.record(
-                session,
-                actor,
-                AuditAction.CREATED,
-                self.object_type,
-                document["_id"],
-                document["namespace"],
-                {
-                    k: stamped.get(k)
-                    for k in ("policy_id", "subject_id", "decision", "reasons", "actions")
-                },
-            )
+            audited = ("policy_id", "subject_id", "decision", "reasons", "actions")
+            changes = {k: stamped.get(k) for k in audited}
+            await self._audit(session, actor, AuditAction.CREATED, document, changes)
             return to_record(stamped)
 
         try:
