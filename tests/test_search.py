@@ -300,6 +300,26 @@ CASES: list[tuple[str, dict[str, Any], str | None, list[tuple[Subject, str]]]] =
         "params.note like 'b%' or params.depth != 34",
         [(Param(("note",)), "DESC"), (Metric("loss"), "DESC")],
     ),
+    # Candidates from search-value ranges (store/ranked.py), intersected, then matched.
+    (
+        "ranges on a metric and hyperparameters, by name",
+        {
+            "filter": {
+                "metrics": [{"key": "val_acc", "op": "GTE", "value": 0.3}],
+                "hyperparameters": [{"path": "optimizer.name", "in": ["adam", "sgd"]}],
+            },
+            "orderBy": [{"field": "name", "direction": "ASC"}],
+        },
+        "params.lr >= 0.001 and metrics.loss.max != 0.9",
+        [(Attribute("name"), "ASC")],
+    ),
+    ("a range, newest first", {}, "metrics.loss.max < 0.5 and params.depth = 50", []),
+    (
+        "highest loss first, bands with ties, a hyperparameter filter",
+        {"orderBy": [{"metric": "loss", "aggregate": "MAX"}]},
+        "params.optimizer.beta = 0.9",
+        [(Metric("loss", "MAX"), "DESC")],
+    ),
 ]
 
 

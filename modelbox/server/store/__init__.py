@@ -19,6 +19,7 @@ from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import Page
 from modelbox.server.store.policies import Policies, PolicyActions, PolicyEvaluations, PolicyLeases
 from modelbox.server.store.records import Record
+from modelbox.server.store.search_backfill import backfill
 from modelbox.server.store.tokens import ApiTokens
 from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS
 from modelbox.server.store.versions import ModelVersions
@@ -94,6 +95,7 @@ class Store:
     async def open(self, cursor_secret: str | None = None) -> None:
         await self.database.ensure_indexes()
         await self.database.open_cursors(cursor_secret)
+        await backfill(self.database, self.experiments.values)
 
     async def close(self) -> None:
         await self.changes.close()

@@ -7,13 +7,16 @@ from typing import Any, NotRequired, TypedDict
 
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
-from modelbox.server.store.database import Database
+from modelbox.server.store.database import Database, Session
+from modelbox.server.store.keys import encode_map
 from modelbox.server.store.models import listing_query
 from modelbox.server.store.namespaces import Namespaces
-from modelbox.server.store.paging import SortKey
+from modelbox.server.store.paging import Page, SortKey
+from modelbox.server.store.ranked import Ranked
 from modelbox.server.store.records import LabelRecord, MetricValueRecord, now, object_id
 from modelbox.server.store.repository import Repository
-from modelbox.server.store.search import Fields, Searchable
+from modelbox.server.store.search import Fields, Plan, Searchable
+from modelbox.server.store.search_values import SearchValues
 
 RUNNING = "RUNNING"
 FINISHED_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
@@ -69,6 +72,26 @@ class Experiments(Repository[ExperimentRecord], Searchable):
     def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
         super().__init__(database, audit)
         self.namespaces = namespaces
+        self.values = SearchValues(database)
+        self.on_delete.append(self.values.delete_subjects)
+        self.ranked = Ranked(self.values, self.collection, database)
+
+    async def search(self, plan: Plan, first: int, after: str | None) -> Page:
+        # One namespace's search may take its candidates from the search values.
+        namespace = plan.base.get("namespace")
+        if isinstance(namespace, str) and self.values.ready:
+            page = await self.ranked.page(plan, plan.search, namespace, first, after)
+            if page is not None:
+                return page
+        return await super().search(plan, first, after)
+
+    async def search_first_pages(
+        self, plan: Plan, parent_field: str, parents: list[Any], first: int
+    ) -> list[Page]:
+        if parent_field == "namespace" and len(parents) == 1 and self.values.ready:
+            scoped = self.search_plan(plan.search, {parent_field: parents[0]})
+            return [await self.search(scoped, first, None)]
+        return await super().search_first_pages(plan, parent_field, parents, first)
 
     @staticmethod
     def query(
@@ -80,9 +103,13 @@ class Experiments(Repository[ExperimentRecord], Searchable):
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> ExperimentRecord:
         document = {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}
-        return await self.namespaces.creating(
-            actor, fields["namespace"], lambda session: self._insert(session, actor, document)
-        )
+
+        async def insert(session: Session) -> ExperimentRecord:
+            record = await self._insert(session, actor, document)
+            await self._index_hyperparameters(session, record, fields, replace=False)
+            return record
+
+        return await self.namespaces.creating(actor, fields["namespace"], insert)
 
     async def update(
         self, actor: Actor, experiment: ExperimentRecord, changes: dict[str, Any]
@@ -90,8 +117,23 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         # A run that reaches a final state is stamped with its end unless the client gave one.
         if changes.get("status") in FINISHED_STATES and not experiment.get("ended_at"):
             changes = {"ended_at": now(), **changes}
-        return await self.database.transaction(
-            lambda s: self._update(s, actor, experiment["id"], changes)
+
+        async def work(session: Session) -> ExperimentRecord:
+            record = await self._update(session, actor, experiment["id"], changes)
+            if "hyperparameters" in changes:
+                await self._index_hyperparameters(session, record, changes, replace=True)
+            return record
+
+        return await self.database.transaction(work)
+
+    async def _index_hyperparameters(
+        self, session: Session, record: ExperimentRecord, fields: dict[str, Any], *, replace: bool
+    ) -> None:
+        stored = encode_map(fields.get("hyperparameters") or {})
+        experiment = object_id(record["id"])
+        assert experiment is not None
+        await self.values.write_hyperparameters(
+            session, experiment, record["namespace"], stored, replace=replace
         )
 
 

@@ -62,6 +62,13 @@ INDEXES: dict[str, list[IndexSpec]] = {
         ),
         IndexSpec("namespace_newest", [("namespace", ASCENDING), ("_id", DESCENDING)]),
     ],
+    # store/search_values.py: ranges of one field's values, a field's sample slice, and an
+    # experiment's values (rewritten with its hyperparameters, dropped with it).
+    "search_values": [
+        IndexSpec("field_value", [("ns", ASCENDING), ("f", ASCENDING), ("v", ASCENDING)]),
+        IndexSpec("field_sample", [("ns", ASCENDING), ("f", ASCENDING), ("s", ASCENDING)]),
+        IndexSpec("experiment_field", [("e", ASCENDING), ("f", ASCENDING)]),
+    ],
     "checkpoints": [
         _unique(
             "experiment_step_unique",

@@ -162,6 +162,8 @@ class Plan:
 
     query: dict[str, Any]
     order: tuple[tuple[Any, int], ...]
+    search: Search
+    base: dict[str, Any]
 
     @staticmethod
     def of(fields: Fields, search: Search, base: dict[str, Any]) -> Plan:
@@ -171,7 +173,7 @@ class Plan:
             (fields.sort_value(o.subject), DESCENDING if o.direction == "DESC" else 1)
             for o in search.order
         )
-        return Plan(query, order)
+        return Plan(query, order, search, base)
 
     def stages(self, after: str | None, first: int, codec: Cursors) -> list[dict[str, Any]]:
         """The pipeline after the `$match`: sort values, the cursor, the sort, the limit."""

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from modelbox.server.access import Actor
@@ -34,6 +35,7 @@ from modelbox.server.store.metrics.idempotency import (
 from modelbox.server.store.metrics.summaries import extremes_of, summary_update
 from modelbox.server.store.metrics.tiles import Tiles, invalidation
 from modelbox.server.store.records import now, object_id
+from modelbox.server.store.search_values import SearchValues
 
 
 class Metrics(Tiles, Compaction):
@@ -49,6 +51,7 @@ class Metrics(Tiles, Compaction):
         self.requests = database[REQUESTS]
         self.experiments = database["experiments"]
         self.tiles = database["metric_tiles"]
+        self.search_values = SearchValues(database)
         # Writers of one subject in this process take turns: concurrent transactions on the
         # same summaries would otherwise conflict and retry against each other.
         self._writing: weakref.WeakValueDictionary[ObjectId, asyncio.Lock] = (
@@ -103,9 +106,18 @@ class Metrics(Tiles, Compaction):
             if touched is not None:
                 await self.tiles.update_many(touched, {"$inc": {"version": 1}}, session=session)
             if indexed:
-                await self.experiments.update_one(
-                    {"_id": subject}, search.summary_update(searchable), session=session
+                paths = {f"{search.SUMMARIES}.{search.summary_field(s[0])}": 1 for s in searchable}
+                after = await self.experiments.find_one_and_update(
+                    {"_id": subject},
+                    search.summary_update(searchable),
+                    projection=paths,
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
                 )
+                if after is not None:
+                    await self.search_values.write_metrics(
+                        session, subject, namespace, after.get(search.SUMMARIES, {})
+                    )
 
         if not await self._commit(subject, series, work):
             return LogResult(accepted=0, duplicate=True)
