@@ -1,146 +1,31 @@
-"""Artifacts through a real server: streamed uploads and downloads, failures, access, audit."""
+"""Artifact bytes through a real server: streamed uploads and downloads, failures, ranges,
+access and audit."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
-import socket
-import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
-import pytest
 from bson import ObjectId
-from pymongo import MongoClient
-from pymongo.database import Database
 
-from modelbox.server.config import Settings
-from modelbox.server.resolvers.ids import from_global_id
 from modelbox.server.store.tokens import BOOTSTRAP_NAME
-from modelbox.server.web.app import create_app
-from tests.api import ADMIN_TOKEN, Api
-from tests.servers import ServerProcess
-
-MiB = 1024 * 1024
-LIMIT = 8 * MiB
-AGENT = "artifact-tests/1.0"
-
-ARTIFACT_FIELDS = (
-    "id name kind storage state uri size sha256 contentType uploadUrl downloadUrl updatedAt"
+from tests.api import Api
+from tests.artifacts.helpers import (
+    AGENT,
+    LIMIT,
+    MiB,
+    Served,
+    api_id_to_oid,
+    bearer,
+    open_upload,
+    pending_artifact,
+    read_artifact,
+    read_response,
 )
-
-
-@dataclass
-class Served:
-    server: ServerProcess
-    db: Database[dict[str, Any]]
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def orphan_chunks(self) -> int:
-        """Chunks of no stored file: what a failed or running upload has written."""
-        files = self.db["fs.files"].distinct("_id")
-        return self.db["fs.chunks"].count_documents({"files_id": {"$nin": files}})
-
-    def wait_for(self, condition: Any, what: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def served(mongodb_uri: str) -> Iterator[Served]:
-    name = f"test_artifacts_{uuid.uuid4().hex[:8]}"
-    env = {
-        "MODELBOX_MONGODB_URI": mongodb_uri,
-        "MODELBOX_DATABASE": name,
-        "MODELBOX_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MODELBOX_MAX_ARTIFACT_BYTES": str(LIMIT),
-    }
-    with MongoClient(mongodb_uri) as client, ServerProcess(env) as server:
-        yield Served(server, client[name])
-        client.drop_database(name)
-
-
-@pytest.fixture
-async def http(served: Served) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=served.server.url, timeout=60, headers={"User-Agent": AGENT}
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def api(http: httpx.AsyncClient) -> Api:
-    return Api(http)
-
-
-def bearer(token: str | None = ADMIN_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-async def create_artifact(api: Api, subject_id: str, name: str, **fields: Any) -> dict[str, Any]:
-    data = await api.ok(
-        f"""mutation($input: CreateArtifactInput!) {{
-              createArtifact(input: $input) {{ {ARTIFACT_FIELDS} }} }}""",
-        {"input": {"subjectId": subject_id, "name": name, **fields}},
-    )
-    return data["createArtifact"]
-
-
-async def read_artifact(api: Api, id: str) -> dict[str, Any]:
-    data = await api.ok(
-        f"query($id: ID!) {{ node(id: $id) {{ ... on Artifact {{ {ARTIFACT_FIELDS} }} }} }}",
-        {"id": id},
-    )
-    return data["node"]
-
-
-async def pending_artifact(api: Api, namespace: str, name: str = "model.bin", **fields: Any):
-    experiment = await api.create_experiment(namespace, f"run-{uuid.uuid4().hex[:6]}")
-    return await create_artifact(api, experiment["id"], name, **fields)
-
-
-def open_upload(served: Served, url: str, length: int, token: str = ADMIN_TOKEN) -> socket.socket:
-    """A raw PUT whose headers promise `length` bytes; the caller sends (some of) them."""
-    path = url.removeprefix(served.server.url)
-    sock = socket.create_connection(("127.0.0.1", served.port))
-    sock.sendall(
-        (
-            f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: {length}\r\n\r\n"
-        ).encode()
-    )
-    return sock
-
-
-def read_response(sock: socket.socket) -> tuple[int, bytes]:
-    """The status and body of the response on a raw connection."""
-    sock.settimeout(30)
-    received = b""
-    while b"\r\n\r\n" not in received:
-        part = sock.recv(65536)
-        if not part:
-            break
-        received += part
-    head, _, body = received.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(head.split(b" ", 2)[1]), body
 
 
 async def test_multi_megabyte_round_trip_is_byte_for_byte(
@@ -415,163 +300,6 @@ async def test_uploads_and_downloads_are_audited(api: Api, http: httpx.AsyncClie
     upload = events[2]["changes"]
     assert upload == {"size": 10, "sha256": hashlib.sha256(b"0123456789").hexdigest()}
     assert events[0]["changes"]["range"] == "bytes 2-3/10"
-
-
-async def test_tracked_artifacts_are_available_at_once_without_a_download_url(
-    api: Api, http: httpx.AsyncClient
-) -> None:
-    model = await api.create_model("tracked", "llm")
-    digest = "ab" * 32
-    data = await api.ok(
-        f"""mutation($input: TrackArtifactInput!) {{
-              trackArtifact(input: $input) {{ {ARTIFACT_FIELDS} }} }}""",
-        {
-            "input": {
-                "subjectId": model["id"],
-                "name": "weights",
-                "uri": "s3://models/llm/weights.safetensors",
-                "size": 40 * 1024**3,
-                "sha256": digest.upper(),
-            }
-        },
-    )
-    tracked = data["trackArtifact"]
-    assert tracked["state"] == "AVAILABLE" and tracked["storage"] == "EXTERNAL"
-    assert tracked["size"] == 40 * 1024**3 and tracked["sha256"] == digest
-    assert tracked["uri"] == "s3://models/llm/weights.safetensors"
-    assert tracked["downloadUrl"] is None and tracked["uploadUrl"] is None
-    url = f"/artifacts/{tracked['id']}"
-    assert (await http.get(url, headers=bearer())).status_code == 404
-    assert (await http.put(url, content=b"x", headers=bearer())).status_code == 409
-
-    track = """mutation($input: TrackArtifactInput!) { trackArtifact(input: $input) { id } }"""
-    for bad in (
-        {"uri": "javascript:alert(1)"},
-        {"uri": "ftp://host/file"},
-        {"uri": "https://"},
-        {"uri": "gs://bucket/x", "sha256": "not-a-digest"},
-        {"uri": "gs://bucket/x", "size": -1},
-        {"uri": "gs://bucket/x", "size": 1.5},
-        {"uri": "gs://bucket/x", "name": "../escape"},
-    ):
-        variables = {"input": {"subjectId": model["id"], "name": "bad", **bad}}
-        assert await api.fails(track, variables) == ["BAD_USER_INPUT"], bad
-    ok = {"input": {"subjectId": model["id"], "name": "local", "uri": "file:///data/x.bin"}}
-    await api.ok(track, ok)
-
-
-async def test_artifacts_of_every_subject_are_listed_and_resolve_as_nodes(api: Api) -> None:
-    model = await api.create_model("listed", "net")
-    version = await api.create_version(model["id"])
-    experiment = await api.create_experiment("listed", "train")
-    checkpoint = await api.create_checkpoint(experiment["id"], step=10)
-    subjects = {
-        "Model": model["id"],
-        "ModelVersion": version["id"],
-        "Experiment": experiment["id"],
-        "Checkpoint": checkpoint["id"],
-    }
-    for type_name, id in subjects.items():
-        for i in range(3):
-            await create_artifact(api, id, f"{type_name.lower()}-{i}.bin", kind="file")
-
-    for type_name, id in subjects.items():
-        data = await api.ok(
-            f"""query($id: ID!) {{ node(id: $id) {{ ... on {type_name} {{
-                  artifacts(first: 2) {{ totalCount pageInfo {{ hasNextPage }}
-                    edges {{ node {{ name subject {{ __typename id }} }} }} }} }} }} }}""",
-            {"id": id},
-        )
-        listed = data["node"]["artifacts"]
-        assert listed["totalCount"] == 3 and listed["pageInfo"]["hasNextPage"]
-        names = [e["node"]["name"] for e in listed["edges"]]
-        assert names == [f"{type_name.lower()}-2.bin", f"{type_name.lower()}-1.bin"]
-        assert all(
-            e["node"]["subject"] == {"__typename": type_name, "id": id} for e in listed["edges"]
-        )
-
-    duplicate = await api.fails(
-        """mutation($id: ID!) { createArtifact(input: {subjectId: $id, name: "model-0.bin"}) {
-             id } }""",
-        {"id": model["id"]},
-    )
-    assert duplicate == ["CONFLICT"]
-    viewer = await api.token(("listed", "VIEWER"))
-    refused = await api.fails(
-        """mutation($id: ID!) { createArtifact(input: {subjectId: $id, name: "v.bin"}) { id } }""",
-        {"id": model["id"]},
-        token=viewer,
-    )
-    assert refused == ["FORBIDDEN"]
-
-
-async def test_deleting_an_artifact_or_its_subject_deletes_its_bytes(
-    api: Api, http: httpx.AsyncClient, served: Served
-) -> None:
-    model = await api.create_model("deletes", "net")
-    version = await api.create_version(model["id"])
-    experiment = await api.create_experiment("deletes", "train")
-    checkpoint = await api.create_checkpoint(experiment["id"], step=1)
-    stored: dict[str, dict[str, Any]] = {}
-    for key, subject in (("alone", model), ("version", version), ("checkpoint", checkpoint)):
-        stored[key] = await create_artifact(api, subject["id"], f"{key}.bin")
-        put = await http.put(
-            stored[key]["uploadUrl"], content=os.urandom(MiB + 1), headers=bearer()
-        )
-        assert put.status_code == 200
-
-    def files_of(artifact: dict[str, Any]) -> int:
-        raw = httpx.URL(artifact["uploadUrl"]).path.rsplit("/", 1)[1]
-        found = api_id_to_oid(raw)
-        file = served.db["fs.files"].find_one({"metadata.artifact_id": found})
-        chunks = served.db["fs.chunks"].count_documents({"files_id": file["_id"]}) if file else 0
-        return (1 if file else 0) + chunks
-
-    assert all(files_of(a) == 3 for a in stored.values())
-
-    delete = "mutation($id: ID!) { deleteArtifact(input: {id: $id}) { deletedId } }"
-    writer = await api.token(("deletes", "WRITER"))
-    assert await api.fails(delete, {"id": stored["alone"]["id"]}, token=writer) == ["FORBIDDEN"]
-    await api.ok(delete, {"id": stored["alone"]["id"]})
-    assert files_of(stored["alone"]) == 0
-    assert await read_artifact(api, stored["alone"]["id"]) is None
-    assert (await http.get(stored["alone"]["uploadUrl"], headers=bearer())).status_code == 404
-
-    await api.ok("mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }", model)
-    await api.ok(
-        "mutation($id: ID!) { deleteExperiment(input: {id: $id}) { deletedId } }", experiment
-    )
-    for key in ("version", "checkpoint"):
-        assert files_of(stored[key]) == 0, key
-        assert await read_artifact(api, stored[key]["id"]) is None
-    assert served.orphan_chunks() == 0
-
-
-def api_id_to_oid(global_id: str) -> ObjectId:
-    decoded = from_global_id(global_id)
-    assert decoded is not None
-    return ObjectId(decoded[1])
-
-
-async def test_transfer_urls_use_the_public_url_when_one_is_set(settings: Settings) -> None:
-    app = create_app(settings.with_(public_url="https://models.example.com/mbx/"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as c:
-            artifact = await pending_artifact(Api(c), "public")
-    assert artifact["uploadUrl"].startswith("https://models.example.com/mbx/artifacts/")
-    assert artifact["uploadUrl"].endswith(artifact["id"])
-
-
-async def test_artifacts_resolve_as_federation_entities_through_access_control(api: Api) -> None:
-    artifact = await pending_artifact(api, "federated")
-    query = """query($r: [_Any!]!) { _entities(representations: $r) {
-                 ... on Artifact { id name state } } }"""
-    representations = {"r": [{"__typename": "Artifact", "id": artifact["id"]}]}
-    data = await api.ok(query, representations)
-    assert data["_entities"] == [{"id": artifact["id"], "name": "model.bin", "state": "PENDING"}]
-    outsider = await api.token(("elsewhere", "VIEWER"))
-    assert (await api.ok(query, representations, token=outsider))["_entities"] == [None]
 
 
 async def test_of_many_simultaneous_uploads_exactly_one_wins(
