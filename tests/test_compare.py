@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api import Api
+from tests.metrics import log
 from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
-from tests.test_metrics import log
 
 COMPARE = """query($ids: [ID!]!, $keys: [String!]!, $max: Int!) {
   compareMetrics(subjectIds: $ids, keys: $keys, maxPoints: $max) {

@@ -22,8 +22,8 @@ from modelbox.server.web.connections import uvicorn_options
 from modelbox.server.web.frames import SharedFramesProtocol
 from modelbox.server.web.ws_messages import CheckedTransportWSHandler
 from tests.live import running, until_live
+from tests.metrics import LOG
 from tests.test_live_events import stalled_socket
-from tests.test_metrics import LOG
 from tests.test_metrics_live import LOGGED, log, points_of
 from tests.test_ws_access import _revoke, _token_id
 from tests.ws import OperationError, WsClient

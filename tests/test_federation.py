@@ -21,8 +21,8 @@ from pymongo import MongoClient
 
 from tests import gateways
 from tests.api import ADMIN_TOKEN, Api
+from tests.metrics import log
 from tests.servers import ServerProcess
-from tests.test_metrics import log
 from tests.ws import WsClient
 
 if (reason := gateways.unavailable()) is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.api import Api
-from tests.test_metrics import DOWNSAMPLED, log, points, series_of
+from tests.metrics import DOWNSAMPLED, log, points, series_of
 
 BIG = 2**40
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,11 +16,13 @@ from pymongo.monitoring import (
     CommandStartedEvent,
     CommandSucceededEvent,
 )
+from starlette.applications import Starlette
 
 from modelbox.server.config import Settings
 from modelbox.server.store.metrics.compaction import MAX_SOURCES, kept_sources
 from tests.api import Api
 from tests.in_process import listened
+from tests.metrics import log, points, series_of
 
 BUCKETS = "metric_buckets"
 LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"""
@@ -132,3 +135,26 @@ def test_merged_buckets_name_only_recent_sources() -> None:
     assert len(kept) == MAX_SOURCES
     assert set(kept) <= set(recent)
     assert set(kept) == set(sorted(recent)[-MAX_SOURCES:])
+
+
+async def test_step_by_step_logging_is_compacted_into_full_buckets(
+    api: Api, app: Starlette
+) -> None:
+    buckets = app.state.store.metrics.buckets
+    run = await api.create_experiment("vision", "stepwise")
+    # A training loop that logs each step as it goes, some of it from two writers at once.
+    for step in range(100):
+        await log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
+    await asyncio.gather(
+        *(
+            log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
+            for step in range(100, 160)
+        )
+    )
+    stored = await buckets.count_documents({"key": "loss"})
+    assert stored < 40, f"{stored} buckets for 160 points"
+    (summary,) = await series_of(api, run["id"])
+    assert (summary["count"], summary["lastStep"], summary["max"]) == (160, 159, 159.0)
+    read = await points(api, run["id"], "loss")
+    assert read["steps"] == list(range(160))
+    assert read["values"] == [float(s) for s in range(160)]

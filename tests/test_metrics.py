@@ -5,48 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 
-from modelbox.server.config import Settings
 from tests.api import Api
-from tests.live import running, until_live
+from tests.metrics import DOWNSAMPLED, LOG, SERIES, log, points, series_of
 from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
-from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
-
-LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted duplicate } }"""
-
-SERIES = """query($id: ID!, $keys: [String!]) { node(id: $id) {
-  ... on Experiment { metricSeries(keys: $keys) { ...S } }
-  ... on ModelVersion { metricSeries(keys: $keys) { ...S } } } }
-fragment S on MetricSeries {
-  key kind count firstStep lastStep min max last { step wallclock value tensor bytes } }"""
-
-POINTS = """query($id: ID!, $key: String!, $from: Long, $to: Long, $limit: Int) { node(id: $id) {
-  ... on Experiment { metric(key: $key) { points(fromStep: $from, toStep: $to, limit: $limit) {
-      steps wallclocks values tensors bytes } } } } }"""
-
-DOWNSAMPLED = """query($id: ID!, $key: String!, $max: Int!, $from: Long, $to: Long) {
-node(id: $id) {
-  ... on Experiment { metric(key: $key) { count
-      downsampled(maxPoints: $max, fromStep: $from, toStep: $to) { steps values } } } } }"""
-
-
-async def log(api: Api, subject_id: str, *series: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    data = await api.ok(LOG, {"input": {"subjectId": subject_id, "series": list(series), **extra}})
-    return data["logMetrics"]
-
-
-async def series_of(api: Api, subject_id: str, keys: list[str] | None = None) -> list[dict]:
-    data = await api.ok(SERIES, {"id": subject_id, "keys": keys})
-    return data["node"]["metricSeries"]
-
-
-async def points(api: Api, experiment_id: str, key: str, **args: Any) -> dict[str, Any]:
-    data = await api.ok(POINTS, {"id": experiment_id, "key": key, **args})
-    return data["node"]["metric"]["points"]
 
 
 async def test_logged_points_read_back_with_their_summary(api: Api) -> None:
@@ -305,109 +269,6 @@ async def test_deleting_the_subject_deletes_its_metrics(api: Api, app: Starlette
     assert len(await series_of(api, kept["id"])) == 1
 
 
-LOGGED = """subscription($id: ID!, $keys: [String!], $from: Long) {
-  metricsLogged(subjectId: $id, keys: $keys, fromStep: $from) {
-    key kind points { steps wallclocks values tensors } } }"""
-
-
-async def collect(ws: WsClient, op: str, total: int) -> list[tuple[str, int, float]]:
-    """(key, step, value) of every point received until `total` have come."""
-    seen: list[tuple[str, int, float]] = []
-    while len(seen) < total:
-        update = (await ws.next(op))["metricsLogged"]
-        points = update["points"]
-        seen += [
-            (update["key"], s, v) for s, v in zip(points["steps"], points["values"], strict=True)
-        ]
-    return seen
-
-
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-async def test_history_then_live_across_two_servers_without_gap_or_repeat(
-    settings: Settings, protocol: str
-) -> None:
-    async with (
-        running(settings) as (reader, _),
-        running(settings) as (_, writer_api),
-        WsClient(reader.url, protocol=protocol) as ws,
-    ):
-        run = await writer_api.create_experiment("vision", "live")
-
-        async def batch(i: int, key: str = "loss") -> None:
-            steps = list(range(i * 10, i * 10 + 10))
-            await log(
-                writer_api,
-                run["id"],
-                {"key": key, "steps": steps, "values": [float(s) for s in steps]},
-            )
-
-        for i in range(5):  # stored before anyone subscribes
-            await batch(i)
-        # Logged through the other server while the subscription starts and reads history.
-        writing = asyncio.ensure_future(
-            asyncio.gather(*(batch(i) for i in range(5, 40)), batch(0, key="other"))
-        )
-        op = await ws.subscribe(LOGGED, {"id": run["id"], "keys": ["loss"], "from": 30})
-        await writing
-        for i in range(40, 45):  # after the subscription is certainly live
-            await batch(i)
-        seen = await collect(ws, op, 450 - 30)
-        assert sorted(step for _, step, _ in seen) == list(range(30, 450))
-        assert {key for key, _, _ in seen} == {"loss"}
-        assert all(value == step for _, step, value in seen)
-        await ws.nothing(op)
-
-
-async def test_live_points_only_from_now_and_access_is_checked(settings: Settings) -> None:
-    async with running(settings) as (server, api):
-        run = await api.create_experiment("vision", "watched")
-        hidden = await api.create_experiment("nlp", "hidden")
-        await log(api, run["id"], {"key": "old", "steps": [0], "values": [1.0]})
-        viewer = await api.token(("vision", "VIEWER"))
-        async with WsClient(server.url, token=viewer) as ws:
-            op = await ws.subscribe(LOGGED, {"id": run["id"]})
-            first = await until_live(
-                ws,
-                op,
-                lambda i: log(api, run["id"], {"key": "acc", "steps": [i], "values": [0.5]}),
-            )
-            assert first["metricsLogged"]["key"] == "acc"
-            assert first["metricsLogged"]["kind"] == "FLOAT"
-
-            refused = await ws.subscribe(LOGGED, {"id": hidden["id"]})
-            with pytest.raises(OperationError) as error:
-                await ws.next(refused)
-            assert error.value.codes == ["NOT_FOUND"]
-
-            tensors = await ws.subscribe(LOGGED, {"id": run["id"], "keys": ["t"], "from": 0})
-            await log(api, run["id"], {"key": "t", "steps": [3], "tensors": ["[1, 2]"]})
-            update = (await ws.next(tensors))["metricsLogged"]
-            assert update["kind"] == "TENSOR" and update["points"]["tensors"] == ["[1, 2]"]
-
-
-async def test_step_by_step_logging_is_compacted_into_full_buckets(
-    api: Api, app: Starlette
-) -> None:
-    buckets = app.state.store.metrics.buckets
-    run = await api.create_experiment("vision", "stepwise")
-    # A training loop that logs each step as it goes, some of it from two writers at once.
-    for step in range(100):
-        await log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
-    await asyncio.gather(
-        *(
-            log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
-            for step in range(100, 160)
-        )
-    )
-    stored = await buckets.count_documents({"key": "loss"})
-    assert stored < 40, f"{stored} buckets for 160 points"
-    (summary,) = await series_of(api, run["id"])
-    assert (summary["count"], summary["lastStep"], summary["max"]) == (160, 159, 159.0)
-    read = await points(api, run["id"], "loss")
-    assert read["steps"] == list(range(160))
-    assert read["values"] == [float(s) for s in range(160)]
-
-
 async def test_series_of_many_subjects_load_in_a_fixed_number_of_queries(
     counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
 ) -> None:
@@ -432,34 +293,3 @@ async def test_series_of_many_subjects_load_in_a_fixed_number_of_queries(
         return len(counter.names)
 
     assert await commands_for(1) == await commands_for(9)
-
-
-async def test_two_servers_logging_step_by_step_lose_and_repeat_nothing(
-    settings: Settings,
-) -> None:
-    """Writers in two processes conflict in the database (no in-process turn-taking between
-    them), their small buckets get compacted meanwhile, and a subscriber that joined midway
-    still sees every point once."""
-    async with (
-        running(settings) as (first, first_api),
-        running(settings) as (_, second_api),
-        WsClient(first.url) as ws,
-    ):
-        run = await first_api.create_experiment("vision", "two-writers")
-
-        async def write(api: Api, steps: range) -> None:
-            for step in steps:
-                await log(api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]})
-
-        writing = asyncio.ensure_future(
-            asyncio.gather(write(first_api, range(0, 200, 2)), write(second_api, range(1, 200, 2)))
-        )
-        await asyncio.sleep(0.5)  # join midway, with history to read first
-        op = await ws.subscribe(LOGGED, {"id": run["id"], "from": 0})
-        await writing
-        seen = await collect(ws, op, 200)
-        assert sorted(step for _, step, _ in seen) == list(range(200))
-        await ws.nothing(op)
-        (summary,) = await series_of(first_api, run["id"])
-        assert (summary["count"], summary["firstStep"], summary["lastStep"]) == (200, 0, 199)
-        assert (await points(second_api, run["id"], "loss"))["steps"] == list(range(200))

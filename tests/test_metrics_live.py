@@ -1,4 +1,5 @@
-"""metricsLogged under pressure: history in pages, and a database killed mid-stream."""
+"""metricsLogged: history then live (in pages, across servers, from two writing processes),
+access, and a database killed mid-stream."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from modelbox.server.config import Settings
+from tests import metrics
 from tests.api import Api
-from tests.live import running
+from tests.live import running, until_live
+from tests.metrics import LOG, points
 from tests.restarts import kill_and_restart, own_database
-from tests.test_metrics import LOG, points
-from tests.ws import OperationError, WsClient
+from tests.ws import LEGACY_WS, TRANSPORT_WS, OperationError, WsClient
 
 LOGGED = """subscription($id: ID!, $keys: [String!], $from: Long) {
   metricsLogged(subjectId: $id, keys: $keys, fromStep: $from) {
@@ -165,3 +168,103 @@ async def test_a_subscriber_gets_exactly_what_is_stored_across_a_database_kill(
             assert len(stored) == 100 + 4 * 40 * 20
             # The kill was seen: the subscriber was told, with where it had got to.
             assert subscriber.interruptions
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_history_then_live_across_two_servers_without_gap_or_repeat(
+    settings: Settings, protocol: str
+) -> None:
+    async with (
+        running(settings) as (reader, _),
+        running(settings) as (_, writer_api),
+        WsClient(reader.url, protocol=protocol) as ws,
+    ):
+        run = await writer_api.create_experiment("vision", "live")
+
+        async def batch(i: int, key: str = "loss") -> None:
+            steps = list(range(i * 10, i * 10 + 10))
+            await metrics.log(
+                writer_api,
+                run["id"],
+                {"key": key, "steps": steps, "values": [float(s) for s in steps]},
+            )
+
+        for i in range(5):  # stored before anyone subscribes
+            await batch(i)
+        # Logged through the other server while the subscription starts and reads history.
+        writing = asyncio.ensure_future(
+            asyncio.gather(*(batch(i) for i in range(5, 40)), batch(0, key="other"))
+        )
+        op = await ws.subscribe(metrics.LOGGED, {"id": run["id"], "keys": ["loss"], "from": 30})
+        await writing
+        for i in range(40, 45):  # after the subscription is certainly live
+            await batch(i)
+        seen = await metrics.collect(ws, op, 450 - 30)
+        assert sorted(step for _, step, _ in seen) == list(range(30, 450))
+        assert {key for key, _, _ in seen} == {"loss"}
+        assert all(value == step for _, step, value in seen)
+        await ws.nothing(op)
+
+
+async def test_live_points_only_from_now_and_access_is_checked(settings: Settings) -> None:
+    async with running(settings) as (server, api):
+        run = await api.create_experiment("vision", "watched")
+        hidden = await api.create_experiment("nlp", "hidden")
+        await metrics.log(api, run["id"], {"key": "old", "steps": [0], "values": [1.0]})
+        viewer = await api.token(("vision", "VIEWER"))
+        async with WsClient(server.url, token=viewer) as ws:
+            op = await ws.subscribe(metrics.LOGGED, {"id": run["id"]})
+            first = await until_live(
+                ws,
+                op,
+                lambda i: metrics.log(
+                    api, run["id"], {"key": "acc", "steps": [i], "values": [0.5]}
+                ),
+            )
+            assert first["metricsLogged"]["key"] == "acc"
+            assert first["metricsLogged"]["kind"] == "FLOAT"
+
+            refused = await ws.subscribe(metrics.LOGGED, {"id": hidden["id"]})
+            with pytest.raises(OperationError) as error:
+                await ws.next(refused)
+            assert error.value.codes == ["NOT_FOUND"]
+
+            tensors = await ws.subscribe(
+                metrics.LOGGED, {"id": run["id"], "keys": ["t"], "from": 0}
+            )
+            await metrics.log(api, run["id"], {"key": "t", "steps": [3], "tensors": ["[1, 2]"]})
+            update = (await ws.next(tensors))["metricsLogged"]
+            assert update["kind"] == "TENSOR" and update["points"]["tensors"] == ["[1, 2]"]
+
+
+async def test_two_servers_logging_step_by_step_lose_and_repeat_nothing(
+    settings: Settings,
+) -> None:
+    """Writers in two processes conflict in the database (no in-process turn-taking between
+    them), their small buckets get compacted meanwhile, and a subscriber that joined midway
+    still sees every point once."""
+    async with (
+        running(settings) as (first, first_api),
+        running(settings) as (_, second_api),
+        WsClient(first.url) as ws,
+    ):
+        run = await first_api.create_experiment("vision", "two-writers")
+
+        async def write(api: Api, steps: range) -> None:
+            for step in steps:
+                await metrics.log(
+                    api, run["id"], {"key": "loss", "steps": [step], "values": [float(step)]}
+                )
+
+        writing = asyncio.ensure_future(
+            asyncio.gather(write(first_api, range(0, 200, 2)), write(second_api, range(1, 200, 2)))
+        )
+        await asyncio.sleep(0.5)  # join midway, with history to read first
+        op = await ws.subscribe(metrics.LOGGED, {"id": run["id"], "from": 0})
+        await writing
+        seen = await metrics.collect(ws, op, 200)
+        assert sorted(step for _, step, _ in seen) == list(range(200))
+        await ws.nothing(op)
+        (summary,) = await metrics.series_of(first_api, run["id"])
+        assert (summary["count"], summary["firstStep"], summary["lastStep"]) == (200, 0, 199)
+        assert (await metrics.points(second_api, run["id"], "loss"))["steps"] == list(range(200))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from modelbox.server.store.metrics.downsampling import extremes
 from tests.api import Api
-from tests.test_metrics import DOWNSAMPLED, LOG, log, points, series_of
+from tests.metrics import DOWNSAMPLED, LOG, log, points, series_of
 
 POINTS_NF = """query($id: ID!, $key: String!) { node(id: $id) { ... on Experiment {
   metric(key: $key) { min max last { step value nonFinite }

@@ -17,7 +17,7 @@ from pymongo.monitoring import (
 from modelbox.server.config import Settings
 from tests.api import Api
 from tests.in_process import listened
-from tests.test_metrics import DOWNSAMPLED, log
+from tests.metrics import DOWNSAMPLED, log
 
 N = 200_000
 SPIKE, DIP = 123_457, 77_777
