@@ -52,6 +52,21 @@ async def promotion_setup(
     return model, run, policy
 
 
+async def labeling_by_hand(api: Api, namespace: str, model_id: str) -> dict[str, Any]:
+    """A disabled LABELING policy of the model (evaluated only by hand): acc >= 0.9 labels
+    a version good=yes."""
+    return await create_policy(
+        api,
+        namespace=namespace,
+        name="label",
+        kind="LABELING",
+        modelId=model_id,
+        conditions=[{"key": "acc", "op": "GTE", "value": 0.9}],
+        addLabels=[{"key": "good", "value": "yes"}],
+        enabled=False,
+    )
+
+
 async def update_policy(api: Api, id: str, **changes: Any) -> dict[str, Any]:
     data = await api.ok(
         f"mutation($input: UpdatePolicyInput!) {{ updatePolicy(input: $input) {{ {POLICY} }} }}",

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.api import Api
-from tests.policies import create_policy, evaluate
+from tests.policies import evaluate, labeling_by_hand
 
 AUDIT = """query($ns: String!, $first: Int, $after: String, $filter: AuditEventFilter) {
   namespace(name: $ns) { auditEvents(first: $first, after: $after, filter: $filter) {
@@ -133,16 +133,7 @@ async def test_tokens_for_all_namespaces_are_in_the_whole_trail(api: Api) -> Non
 async def test_a_policy_evaluation_is_audited_in_its_namespace(api: Api) -> None:
     model = await api.create_model("ops", "m")
     version = await api.create_version(model["id"], metrics=[{"key": "acc", "value": 0.95}])
-    policy = await create_policy(
-        api,
-        namespace="ops",
-        name="label",
-        kind="LABELING",
-        modelId=model["id"],
-        conditions=[{"key": "acc", "op": "GTE", "value": 0.9}],
-        addLabels=[{"key": "good", "value": "yes"}],
-        enabled=False,  # evaluated only by hand here
-    )
+    policy = await labeling_by_hand(api, "ops", model["id"])
     [evaluation] = await evaluate(api, policy["id"], version["id"])
 
     trail = await audit(api, filter={"objectTypes": ["PolicyEvaluation"]})

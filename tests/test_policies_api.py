@@ -10,7 +10,7 @@ import pytest
 from modelbox.server.config import Settings
 from modelbox.server.web.app import create_app
 from tests.api import Api
-from tests.policies import POLICY, create_policy, evaluations, update_policy
+from tests.policies import POLICY, create_policy, evaluations, labeling_by_hand, update_policy
 
 CREATE = f"mutation($input: CreatePolicyInput!) {{ createPolicy(input: $input) {{ {POLICY} }} }}"
 LIST = """query($ns: String!) { namespace(name: $ns) {
@@ -201,16 +201,7 @@ async def test_a_policy_never_links_to_another_namespace(api: Api) -> None:
 async def test_evaluating_by_hand_needs_a_subject_of_the_policys_scope(api: Api) -> None:
     model = await _model(api)
     other = await api.create_model("vision", "other")
-    policy = await create_policy(
-        api,
-        namespace="vision",
-        name="label",
-        kind="LABELING",
-        modelId=model["id"],
-        conditions=[{"key": "acc", "op": "GTE", "value": 0.9}],
-        addLabels=[{"key": "good", "value": "yes"}],
-        enabled=False,  # evaluated only by hand here
-    )
+    policy = await labeling_by_hand(api, "vision", model["id"])
     mine = await api.create_version(model["id"], metrics=[{"key": "acc", "value": 0.95}])
     outside = await api.create_version(other["id"], metrics=[{"key": "acc", "value": 0.95}])
     evaluate = """mutation($input: EvaluatePolicyInput!) { evaluatePolicy(input: $input) {
