@@ -256,7 +256,9 @@ class PolicyEvaluation(Node):
     decision: PolicyDecision
     reasons: list[str]
     actions: JSON
-    trigger: str = strawberry.field(description="CHANGE, MANUAL or SCHEDULE.")
+    trigger: str = strawberry.field(
+        description="CHANGE, RESUME (created while the change stream was down), MANUAL or SCHEDULE."
+    )
     at: datetime
 
     @classmethod

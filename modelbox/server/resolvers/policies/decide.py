@@ -31,7 +31,7 @@ MAX_RERUNS = 5
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: str  # CHANGE, MANUAL or SCHEDULE
+    kind: str  # CHANGE, RESUME (a change missed while the stream was down), MANUAL or SCHEDULE
     # The subject's state the change showed (its updated_at): one record per state.
     state: str | None = None
 

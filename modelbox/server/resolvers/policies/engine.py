@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from modelbox.server.errors import NotFound
 from modelbox.server.resolvers.policies.decide import Decider, Trigger, actor_of, in_scope
 from modelbox.server.resolvers.policies.webhooks import Webhooks
 from modelbox.server.store import Change, Record, Store
+from modelbox.server.store.records import now
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ LABELING_FIELDS = frozenset({"metrics", "labels", "datasets"})
 CONCURRENCY = 16
 # Large: a burst of writes must not drop the engine as a slow subscriber would be.
 QUEUE = 100_000
+# After the stream was lost: subjects created from a little before the last change seen
+# (API processes' clocks differ) are caught up, at most this many of each kind.
+SKEW = timedelta(seconds=5)
+CATCH_UP = 1000
 SUBJECT_TYPES = {"checkpoints": "Checkpoint", "model_versions": "ModelVersion"}
 
 
@@ -47,6 +53,7 @@ class PolicyEngine:
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._seen_at = now()  # when the stream last handed over a change, or opened
 
     async def start(self) -> None:
         ready = asyncio.Event()
@@ -63,6 +70,7 @@ class PolicyEngine:
         await self.webhooks.close()
 
     async def _follow(self, ready: asyncio.Event) -> None:
+        lost_since: datetime | None = None
         while True:
             try:
                 self._pending = []
@@ -70,13 +78,51 @@ class PolicyEngine:
                     self.collections, self._match, QUEUE
                 ) as feed:
                     await self._load()
+                    self._seen_at = now()
                     ready.set()
+                    if lost_since is not None:
+                        await self._catch_up(lost_since - SKEW)
+                        lost_since = None
                     async for change in feed:
                         self._dispatch(change)
             except Exception as error:
                 ready.set()
+                # Changes from the last one seen on may never have reached this process.
+                lost_since = lost_since or self._seen_at
                 log.error("policies stopped following changes (%r); starting again", error)
                 await asyncio.sleep(1.0)
+
+    async def _catch_up(self, since: datetime) -> None:
+        """Checkpoints and versions created while the stream was down, that no process has
+        evaluated for a policy, are evaluated now; records stay one per (policy, subject,
+        state) and applied ones one per (policy, subject), as for live changes."""
+        policies = [p for ps in self._by_namespace.values() for p in ps.values()]
+        sources = (
+            ("PROMOTION", self.store.checkpoints, "Checkpoint", self.decider.promotion),
+            ("LABELING", self.store.versions, "ModelVersion", self.decider.labeling),
+        )
+        for kind, subjects, subject_type, decide in sources:
+            relevant = [p for p in policies if p["kind"] == kind]
+            if not relevant:
+                continue
+            namespaces = sorted({p["namespace"] for p in relevant})
+            found = await self.store.policy_actions.created_since(
+                subjects, namespaces, since, CATCH_UP
+            )
+            if len(found) == CATCH_UP:
+                log.warning("%s catch-up stops at %d subjects: run evaluatePolicy", kind, CATCH_UP)
+            done = await self.store.policy_evaluations.evaluated(
+                [p["id"] for p in relevant], [s["id"] for s in found]
+            )
+            for subject in found:
+                trigger = Trigger("RESUME", subject["updated_at"].isoformat())
+                work: list[Callable[[], Awaitable[Any]]] = [
+                    partial(decide, policy, subject, trigger)
+                    for policy in relevant
+                    if (policy["id"], subject["id"]) not in done
+                    and in_scope(policy, subject_type, subject)
+                ]
+                self._enqueue(subject["id"], work)
 
     async def _load(self) -> None:
         self._by_namespace = {}
@@ -95,6 +141,7 @@ class PolicyEngine:
 
     def _match(self, change: Change) -> bool:
         """Runs in the stream's order for every change: policies are kept up to date here."""
+        self._seen_at = now()
         if change.collection == self.store.policies.collection_name:
             if self._pending is not None:
                 self._pending.append(change)
@@ -150,10 +197,12 @@ class PolicyEngine:
                 await self.store.policy_actions.attach_artifacts(actor, checkpoint_id, version)
 
     def _dispatch(self, change: Change) -> None:
-        work = self._work(change)
+        self._enqueue(change.document_id, self._work(change))
+
+    def _enqueue(self, key: str, work: list[Callable[[], Awaitable[Any]]]) -> None:
+        """Run `work` after whatever is queued for the same subject."""
         if not work:
             return
-        key = change.document_id
         previous = self._chains.get(key)
         task = asyncio.create_task(self._run(previous, work))
         self._chains[key] = task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -104,6 +105,14 @@ class PolicyActions:
         cursor = subjects.collection.find(
             {parent_field: object_id(parent)}, {f: 1 for f in fields}
         ).batch_size(5000)
+        return [to_record(doc) async for doc in cursor]
+
+    async def created_since(
+        self, subjects: Repository, namespaces: list[str], since: datetime, limit: int
+    ) -> list[Record]:
+        """Subjects created at or after `since` in `namespaces`, oldest first, at most `limit`."""
+        query = {"namespace": {"$in": namespaces}, "created_at": {"$gte": since}}
+        cursor = subjects.collection.find(query).sort("created_at", 1).limit(limit)
         return [to_record(doc) async for doc in cursor]
 
     async def promoted_from(self, checkpoint_id: str) -> list[Record]:

@@ -20,7 +20,7 @@ from modelbox.server.errors import Conflict
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
 from modelbox.server.store.indexes import conflict_message
-from modelbox.server.store.records import Record, now, object_id, to_record
+from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
 from modelbox.server.store.repository import Repository
 
 APPLIED = "APPLIED"
@@ -83,6 +83,17 @@ class PolicyEvaluations(Repository):
             }
         )
         return to_record(doc) if doc else None
+
+    async def evaluated(
+        self, policy_ids: list[str], subject_ids: list[str]
+    ) -> set[tuple[str, str]]:
+        """Which (policy, subject) pairs among these have any record already."""
+        query = {
+            "policy_id": {"$in": object_ids(policy_ids)},
+            "subject_id": {"$in": object_ids(subject_ids)},
+        }
+        cursor = self.collection.find(query, {"policy_id": 1, "subject_id": 1})
+        return {(str(d["policy_id"]), str(d["subject_id"])) async for d in cursor}
 
     async def set_webhook(self, id: str, delivery: dict[str, Any]) -> None:
         """How the webhook call went: not a change of data, so not audited."""
