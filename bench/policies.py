@@ -43,9 +43,9 @@ from modelbox.server.config import Settings  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase, free_port  # noqa: E402
 from modelbox.server.store.policies.actions import BATCH  # noqa: E402
 from modelbox.server.web.app import create_app  # noqa: E402
+from tests.in_process import CommandCounter  # noqa: E402
 from tests.live import server_env  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
-from tests.test_dataloaders import CommandCounter  # noqa: E402
 
 TOKEN = "mbx_bench-admin-token-for-policies-bench"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

@@ -21,6 +21,7 @@ from modelbox.server.embedded import EmbeddedDatabase
 from modelbox.server.store import Store
 from modelbox.server.web.app import create_app
 from tests.api import ADMIN_TOKEN, Api
+from tests.in_process import CommandCounter, listened
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,14 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def counted(settings: Settings) -> AsyncIterator[tuple[Api, CommandCounter]]:
+    """An in-process app whose database commands (the data's, not housekeeping) are counted."""
+    counter = CommandCounter()
+    async with listened(settings, counter) as api:
+        yield api, counter
 
 
 @pytest.fixture

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from pymongo.monitoring import CommandListener
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from modelbox.server.config import Settings
 from modelbox.server.web.app import create_app
@@ -25,3 +31,28 @@ async def listened(
             transport=transport, base_url="http://modelbox.test", timeout=timeout
         ) as client:
             yield Api(client)
+
+
+# Commands that talk to the server about the connection rather than the data.
+HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"}
+# The cursor of a database-wide change stream.
+CHANGE_STREAM = "$cmd.aggregate"
+
+
+class CommandCounter(CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._lock = threading.Lock()
+
+    def started(self, event: CommandStartedEvent) -> None:
+        # The process's change stream (policies keep one open) polls on its own: not a query's.
+        stream = event.command_name == "getMore" and event.command["collection"] == CHANGE_STREAM
+        if event.command_name not in HOUSEKEEPING and not stream:
+            with self._lock:
+                self.names.append(event.command_name)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api import Api
+from tests.in_process import CommandCounter
 from tests.metrics import log
-from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 
 COMPARE = """query($ids: [ID!]!, $keys: [String!]!, $max: Int!) {
   compareMetrics(subjectIds: $ids, keys: $keys, maxPoints: $max) {
@@ -30,7 +30,7 @@ async def runs(api: Api, namespace: str, n: int, points: int = 300) -> list[str]
 
 
 async def test_commands_do_not_grow_with_the_number_of_runs(
-    counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
+    counted: tuple[Api, CommandCounter],
 ) -> None:
     api, counter = counted
     few = await runs(api, "vision", 2)

@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator
-
-import pytest
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
-
-from modelbox.server.config import Settings
 from tests.api import Api
-from tests.in_process import listened
+from tests.in_process import CommandCounter
 
 NESTED_QUERY = """
 query($ns: String!) { namespace(name: $ns) { models(first: 20) { totalCount edges { node {
   name versions(first: 10) { totalCount edges { node { version experiment { name status } } } }
 } } } } }
 """
-
-# Commands that talk to the server about the connection rather than the data.
-HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"}
-# The cursor of a database-wide change stream.
-CHANGE_STREAM = "$cmd.aggregate"
-
-
-class CommandCounter(CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self._lock = threading.Lock()
-
-    def started(self, event: CommandStartedEvent) -> None:
-        # The process's change stream (policies keep one open) polls on its own: not a query's.
-        stream = event.command_name == "getMore" and event.command["collection"] == CHANGE_STREAM
-        if event.command_name not in HOUSEKEEPING and not stream:
-            with self._lock:
-                self.names.append(event.command_name)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-
-@pytest.fixture
-async def counted(settings: Settings) -> AsyncIterator[tuple[Api, CommandCounter]]:
-    counter = CommandCounter()
-    async with listened(settings, counter) as api:
-        yield api, counter
 
 
 async def seed(api: Api, namespace: str, models: int, versions: int) -> None:

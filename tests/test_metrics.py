@@ -9,8 +9,8 @@ import random
 from starlette.applications import Starlette
 
 from tests.api import Api
+from tests.in_process import CommandCounter
 from tests.metrics import DOWNSAMPLED, LOG, SERIES, log, points, series_of
-from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 
 
 async def test_logged_points_read_back_with_their_summary(api: Api) -> None:
@@ -270,7 +270,7 @@ async def test_deleting_the_subject_deletes_its_metrics(api: Api, app: Starlette
 
 
 async def test_series_of_many_subjects_load_in_a_fixed_number_of_queries(
-    counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
+    counted: tuple[Api, CommandCounter],
 ) -> None:
     api, counter = counted
     query = """{ namespace(name: "vision") { experiments(first: 50) { edges { node {

@@ -21,8 +21,8 @@ from modelbox.server.resolvers.ids import from_global_id
 from modelbox.server.store.policies.actions import BATCH
 from modelbox.server.web.app import create_app
 from tests.api import Api
+from tests.in_process import CommandCounter
 from tests.policies import create_policy, evaluate
-from tests.test_dataloaders import CommandCounter
 
 VERSIONS = 600
 KEEP = 10

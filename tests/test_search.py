@@ -25,8 +25,8 @@ from modelbox.search.terms import (
 )
 from modelbox.server.config import Settings
 from tests.api import Api
+from tests.in_process import CommandCounter
 from tests.live import running, until_live
-from tests.test_dataloaders import CommandCounter, counted  # noqa: F401 - the fixture
 from tests.ws import WsClient
 
 RUNS = 240
@@ -471,7 +471,7 @@ NESTED = """query($ns: [ID!]!) { nodes(ids: $ns) { ... on Namespace { name
 
 
 async def test_nested_searches_cost_one_command_whatever_the_number_of_namespaces(
-    counted: tuple[Api, CommandCounter],  # noqa: F811 - the fixture imported above
+    counted: tuple[Api, CommandCounter],
 ) -> None:
     api, counter = counted
     ids = []
