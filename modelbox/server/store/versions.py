@@ -40,6 +40,8 @@ class VersionRecord(TypedDict):
     metrics: NotRequired[list[MetricValueRecord]]
     experiment_id: NotRequired[str | None]
     checkpoint_id: NotRequired[str | None]
+    # The policy that made it from a checkpoint (PROMOTION); absent for versions made by hand.
+    promoted_by: NotRequired[str]
 
 
 class ModelVersions(Repository[VersionRecord], Searchable):
