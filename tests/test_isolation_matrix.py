@@ -12,14 +12,9 @@ can build fails the run, naming itself: add a rule to RULES (or an object to the
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
-import json
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,60 +27,26 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLUnionType,
-    build_client_schema,
-    get_introspection_query,
     get_named_type,
     is_leaf_type,
     is_required_argument,
 )
-from pymongo import MongoClient
 
-from tests.api import ADMIN_TOKEN, Api
-from tests.servers import ServerProcess
+from tests.api import Api
+from tests.isolation import (
+    GQL,
+    Case,
+    Side,
+    World,
+    attacks,
+    judge,
+    live_schema,
+    run_for,
+    served_world,
+)
 from tests.ws import LEGACY_WS, TRANSPORT_WS, WsClient
 
-NAMESPACES = ("alpha", "beta")
-# Fields anyone may ask without a token (the schema itself, while public_schema is on).
-PUBLIC_ROOT_FIELDS = frozenset({"_service", "__typename"})
-# Object hops a root field's selection goes down; nested cases go one hop.
 ROOT_DEPTH = 2
-
-
-@dataclass
-class Side:
-    """One namespace's objects: one of each node type, and its artifact URLs."""
-
-    namespace: str
-    ids: dict[str, list[str]] = field(default_factory=dict)
-    model_name: str = ""
-    experiment_name: str = ""
-    artifact_urls: list[str] = field(default_factory=list)
-    admin: str = ""
-
-    @property
-    def all_ids(self) -> list[str]:
-        return [i for ids in self.ids.values() for i in ids]
-
-    @property
-    def subject_ids(self) -> list[str]:
-        kinds = ("Experiment", "ModelVersion", "Checkpoint", "Model")
-        return [i for kind in kinds for i in self.ids.get(kind, [])]
-
-    @property
-    def secrets(self) -> list[str]:
-        """What must never reach another namespace's caller: its marker and every id."""
-        raw = [base64.urlsafe_b64decode(i + "=" * (-len(i) % 4)).decode() for i in self.all_ids]
-        # Raw ids inside the global ones; a namespace's is its name, found by its global id
-        # (a token with roles in both namespaces rightly names both in its audit events).
-        inner = [r.split(":", 1)[1] for r in raw if not r.startswith("Namespace:")]
-        return [f"{self.namespace}-secret", *self.all_ids, *inner]
-
-
-@dataclass
-class World:
-    url: str
-    sides: dict[str, Side]
-    dead: dict[str, str | None]  # revoked, expired, none: tokens that once held alpha's ADMIN
 
 
 # How to fill an argument: keyed `Type.field.argument` or just the argument's name; each
@@ -119,14 +80,6 @@ RULES: dict[str, Rule] = {
 
 class MissingRule(AssertionError):
     pass
-
-
-@dataclass
-class Case:
-    label: str
-    query: str
-    variables: dict[str, Any]
-    root: str
 
 
 class QueryBuilder:
@@ -303,225 +256,15 @@ def nested_cases(schema: GraphQLSchema, side: Side) -> list[Case]:
     return cases
 
 
-# --- the world -------------------------------------------------------------------------
-
-GQL = {
-    "metrics": "mutation($i: LogMetricsInput!) { logMetrics(input: $i) { accepted } }",
-    "events": "mutation($i: LogEventsInput!) { logEvents(input: $i) { id } }",
-    "artifact": "mutation($i: CreateArtifactInput!) { createArtifact(input: $i) { id uploadUrl } }",
-    "track": "mutation($i: TrackArtifactInput!) { trackArtifact(input: $i) { id } }",
-    "policy": "mutation($i: CreatePolicyInput!) { createPolicy(input: $i) { id } }",
-    "evaluate": "mutation($i: EvaluatePolicyInput!) { evaluatePolicy(input: $i) { id } }",
-}
-
-
-async def _seed_side(api: Api, ns: str) -> Side:
-    side = Side(ns, model_name=f"{ns}-secret-model", experiment_name=f"{ns}-secret-run")
-    model = await api.create_model(ns, side.model_name, description=f"{ns}-secret")
-    run = await api.create_experiment(ns, side.experiment_name, hyperparameters={"s": ns})
-    checkpoint = await api.create_checkpoint(run["id"], 10, metadata={"m": f"{ns}-secret"})
-    version = await api.create_version(
-        model["id"],
-        experimentId=run["id"],
-        checkpointId=checkpoint["id"],
-        description=f"{ns}-secret-version",
-    )
-    for subject in (run["id"], version["id"]):
-        series = [{"key": "loss", "steps": [1, 2, 3], "values": [0.3, 0.2, 0.1]}]
-        await api.ok(GQL["metrics"], {"i": {"subjectId": subject, "series": series}})
-    events = await api.ok(
-        GQL["events"], {"i": {"subjectId": run["id"], "events": [{"name": f"{ns}-secret-event"}]}}
-    )
-    uploaded = (
-        await api.ok(
-            GQL["artifact"], {"i": {"subjectId": version["id"], "name": f"{ns}-secret-weights.bin"}}
-        )
-    )["createArtifact"]
-    put = await api.client.put(
-        uploaded["uploadUrl"],
-        content=b"weights",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    assert put.status_code == 200, put.text
-    pending = (
-        await api.ok(
-            GQL["artifact"], {"i": {"subjectId": model["id"], "name": f"{ns}-secret-pending.bin"}}
-        )
-    )["createArtifact"]
-    tracked = await api.ok(
-        GQL["track"],
-        {"i": {"subjectId": run["id"], "name": f"{ns}-secret-data", "uri": f"s3://b/{ns}-secret"}},
-    )
-    policy = await api.ok(
-        GQL["policy"],
-        {
-            "i": {
-                "namespace": ns,
-                "name": f"{ns}-secret-policy",
-                "kind": "PROMOTION",
-                "modelId": model["id"],
-                "conditions": [{"key": "loss", "op": "LTE", "value": 1.0}],
-            }
-        },
-    )
-    policy_id = policy["createPolicy"]["id"]
-    evaluated = await api.ok(
-        GQL["evaluate"],
-        {"i": {"policyId": policy_id, "subjectId": checkpoint["id"], "dryRun": True}},
-    )
-    data = await api.ok(
-        """query($ns: String!) { namespace(name: $ns) { id
-             auditEvents(first: 1) { edges { node { id } } } } }""",
-        {"ns": ns},
-    )
-    side.ids = {
-        "Namespace": [data["namespace"]["id"]],
-        "Model": [model["id"]],
-        "Experiment": [run["id"]],
-        "Checkpoint": [checkpoint["id"]],
-        "ModelVersion": [version["id"]],
-        "Event": [events["logEvents"][0]["id"]],
-        "Artifact": [uploaded["id"], pending["id"], tracked["trackArtifact"]["id"]],
-        "AuditEvent": [data["namespace"]["auditEvents"]["edges"][0]["node"]["id"]],
-        "Policy": [policy_id],
-        "PolicyEvaluation": [e["id"] for e in evaluated["evaluatePolicy"]],
-    }
-    side.artifact_urls = [uploaded["uploadUrl"], pending["uploadUrl"]]
-    side.admin = await api.token((ns, "ADMIN"), name=f"admin-of-{ns}")
-    return side
-
-
-async def _try_cross_links(api: Api, sides: dict[str, Side]) -> None:
-    """Lineage into the other namespace, as a token that reads both would try it."""
-    for here, there in itertools.permutations(NAMESPACES):
-        token = await api.token((here, "WRITER"), (there, "VIEWER"), name="linker")
-        for field_name, kind in (("experimentId", "Experiment"), ("checkpointId", "Checkpoint")):
-            await api.post(
-                """mutation($i: CreateModelVersionInput!) { createModelVersion(input: $i) {
-                     id } }""",
-                {
-                    "i": {
-                        "modelId": sides[here].ids["Model"][0],
-                        "description": f"{here}-secret-linked",
-                        field_name: sides[there].ids[kind][0],
-                    }
-                },
-                token,
-            )
-
-
-async def _seed(url: str) -> World:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        api = Api(client)
-        sides = {ns: await _seed_side(api, ns) for ns in NAMESPACES}
-        await _try_cross_links(api, sides)
-        revoked = await api.token(("alpha", "ADMIN"), name="revoked")
-        token_id = (await api.ok("{ viewer { id } }", token=revoked))["viewer"]["id"]
-        await api.ok(
-            "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { deletedId } }",
-            {"id": token_id},
-        )
-        expires = datetime.now(UTC) + timedelta(seconds=1)
-        data = await api.ok(
-            """mutation($at: DateTime!) { createApiToken(input: {name: "expired",
-                 roles: [{namespace: "alpha", role: ADMIN}], expiresAt: $at}) { token } }""",
-            {"at": expires.isoformat()},
-        )
-        await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.2)
-    dead = {"revoked": revoked, "expired": data["createApiToken"]["token"], "none": None}
-    return World(url, sides, dead)
-
-
 @pytest.fixture(scope="module")
 def world(mongodb_uri: str) -> Iterator[World]:
-    database = f"test_matrix_{uuid.uuid4().hex[:12]}"
-    server = ServerProcess(
-        {
-            "MODELBOX_MONGODB_URI": mongodb_uri,
-            "MODELBOX_DATABASE": database,
-            "MODELBOX_ADMIN_TOKEN": ADMIN_TOKEN,
-        }
-    )
-    try:
-        server.start()
-        yield asyncio.run(_seed(server.url))
-    finally:
-        server.stop()
-        with MongoClient(mongodb_uri) as client:
-            client.drop_database(database)
+    with served_world(mongodb_uri) as seeded:
+        yield seeded
 
 
 @pytest.fixture(scope="module")
 def schema(world: World) -> GraphQLSchema:
-    response = httpx.post(
-        f"{world.url}/graphql",
-        json={"query": get_introspection_query()},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=30,
-    )
-    return build_client_schema(response.json()["data"])
-
-
-# --- running and judging ---------------------------------------------------------------
-
-
-@dataclass
-class Attack:
-    """Who asks (the token) and whose data must not come back (the victim)."""
-
-    name: str
-    token: str | None
-    victim: Side
-
-
-def _attacks(world: World, dead_too: bool) -> list[Attack]:
-    alpha, beta = world.sides["alpha"], world.sides["beta"]
-    attacks = [Attack("beta-admin", beta.admin, alpha), Attack("alpha-admin", alpha.admin, beta)]
-    if dead_too:
-        attacks += [Attack(kind, token, alpha) for kind, token in world.dead.items()]
-    return attacks
-
-
-def _judge(attack: Attack, case: Case, transport: str, answer: Any) -> list[str]:
-    text = json.dumps(answer)
-    problems = [
-        f"{transport} {attack.name} {case.label}: {secret!r} leaked in {text[:400]}"
-        for secret in attack.victim.secrets
-        if secret in text
-    ]
-    if attack.name in ("revoked", "expired", "none") and case.root not in PUBLIC_ROOT_FIELDS:
-        codes = {
-            e.get("extensions", {}).get("code")
-            for message in (answer if isinstance(answer, list) else [answer])
-            for e in _errors(message)
-        }
-        if codes != {"UNAUTHENTICATED"}:
-            problems.append(f"{transport} {attack.name} {case.label}: not refused: {text[:300]}")
-    return problems
-
-
-def _errors(message: Any) -> list[dict[str, Any]]:
-    if not isinstance(message, dict):
-        return []
-    payload = message.get("payload", message)
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict):
-        return list(payload.get("errors") or ([payload] if "message" in payload else []))
-    return []
-
-
-async def _over_ws(ws: WsClient, case: Case) -> list[dict[str, Any]]:
-    """Every message the server sends for one query, until it completes."""
-    op = await ws.subscribe(case.query, case.variables)
-    messages = []
-    while True:
-        message = await ws.message(op, timeout=15)
-        if message["type"] == "complete":
-            return messages
-        messages.append(message)
-        if message["type"] == "error":
-            return messages
+    return live_schema(world)
 
 
 async def test_root_query_fields_show_nothing_of_another_namespace(
@@ -529,10 +272,10 @@ async def test_root_query_fields_show_nothing_of_another_namespace(
 ) -> None:
     assert schema.query_type is not None
     problems: list[str] = []
-    for attack in _attacks(world, dead_too=True):
+    for attack in attacks(world, dead_too=True):
         cases = root_cases(schema, schema.query_type, "query", attack.victim)
         assert len(cases) >= len(schema.query_type.fields)
-        problems += await _run_for(world, attack, cases)
+        problems += await run_for(world, attack, cases)
     assert not problems, "\n".join(problems)
 
 
@@ -540,25 +283,13 @@ async def test_fields_that_reach_objects_show_nothing_of_another_namespace(
     world: World, schema: GraphQLSchema
 ) -> None:
     problems: list[str] = []
-    for attack in _attacks(world, dead_too=False):
+    for attack in attacks(world, dead_too=False):
         # Asked on the victim's objects (which must not load) and on the caller's own
         # (whose links must not lead into the victim's namespace).
         own = next(s for s in world.sides.values() if s is not attack.victim)
         cases = nested_cases(schema, attack.victim) + nested_cases(schema, own)
-        problems += await _run_for(world, attack, cases)
+        problems += await run_for(world, attack, cases)
     assert not problems, "\n".join(problems)
-
-
-async def _run_for(world: World, attack: Attack, cases: list[Case]) -> list[str]:
-    problems: list[str] = []
-    async with httpx.AsyncClient(base_url=world.url, timeout=30) as client:
-        api = Api(client)
-        async with WsClient(world.url, token=attack.token) as ws:
-            for case in cases:
-                body = await api.post(case.query, case.variables, attack.token)
-                problems += _judge(attack, case, "http", body)
-                problems += _judge(attack, case, "ws", await _over_ws(ws, case))
-    return problems
 
 
 POKES = [
@@ -593,7 +324,7 @@ async def test_subscriptions_deliver_nothing_of_another_namespace(
     problems: list[str] = []
     async with httpx.AsyncClient(base_url=world.url, timeout=30) as client:
         api = Api(client)
-        for attack in _attacks(world, dead_too=True):
+        for attack in attacks(world, dead_too=True):
             cases = root_cases(schema, schema.subscription_type, "subscription", attack.victim)
             assert {c.root for c in cases} == set(schema.subscription_type.fields)
             async with WsClient(world.url, token=attack.token, protocol=protocol) as ws:
@@ -607,14 +338,14 @@ async def test_subscriptions_deliver_nothing_of_another_namespace(
                     with contextlib.suppress(TimeoutError):
                         while True:
                             received.append(await ws.message(op, timeout=0.2))
-                    problems += _judge(attack, case, protocol, received)
+                    problems += judge(attack, case, protocol, received)
     assert not problems, "\n".join(problems)
 
 
 async def test_artifact_urls_serve_nothing_to_another_namespace(world: World) -> None:
     problems: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:
-        for attack in _attacks(world, dead_too=True):
+        for attack in attacks(world, dead_too=True):
             headers = {"Authorization": f"Bearer {attack.token}"} if attack.token else {}
             for url in attack.victim.artifact_urls:
                 for method in ("GET", "HEAD", "PUT"):
