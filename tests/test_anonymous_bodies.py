@@ -5,7 +5,8 @@ UNAUTHENTICATED and the schema stays public; an anonymous body over
 `max_anonymous_body_bytes` is 413 naming it, whether its length is declared, chunked or
 trickled; a valid token still sends up to `max_body_bytes`. Slow and lying bodies end with
 408 (`body_timeout_seconds`), and WebSocket messages before a valid `connection_init` are
-held to the same small limit on both protocols.
+held to the same small limit on both protocols. A token revoked while its slow body comes
+runs nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import select
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -227,3 +228,50 @@ async def test_websocket_messages_without_a_valid_token_are_held_to_the_small_li
             await socket_.send(orjson.dumps({"id": "1", "type": start, "payload": huge}).decode())
             answer = orjson.loads(await socket_.recv())
             assert answer["payload"] == {"data": {"viewer": {"name": "bootstrap-admin"}}}
+
+
+REVOKE = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { deletedId } }"
+
+
+def _sent_in_two(port: int, body: bytes, token: str, between: Callable[[], None]) -> bytes:
+    """A request whose body comes in two halves, `between` run in the pause: its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+        conn.sendall(_head(len(body), token) + body[: len(body) // 2])
+        between()
+        conn.sendall(body[len(body) // 2 :])
+        return _response(conn, bytearray())[1]
+
+
+async def test_a_token_revoked_while_its_body_comes_is_refused_and_writes_nothing(
+    settings: Settings,
+) -> None:
+    """The token is looked up before the body is read; a slow body gives time to revoke
+    it, so it is looked up again once the body is in, and the mutation does not run."""
+    async with running(settings) as (server, api):
+        token = await api.token(("vision", "WRITER"), name="leaving")
+        token_id = (await api.ok("{ viewer { id } }", token=token))["viewer"]["id"]
+        create = 'mutation { createModel(input: {namespace: "vision", name: "%s"}) { id } }'
+
+        def revoke() -> None:
+            with httpx.Client(base_url=server.url, headers=ADMIN, timeout=20) as admin:
+                revoked = admin.post(
+                    "/graphql", json={"query": REVOKE, "variables": {"id": token_id}}
+                )
+                assert "errors" not in revoked.json(), revoked.text
+            time.sleep(0.6)  # past SIGN_IN_AGAIN_AFTER, as a slow body would be
+
+        def pause() -> None:
+            time.sleep(0.6)
+
+        # A slow body with a good token is served as before.
+        body = orjson.dumps({"query": create % "slow-but-fine"})
+        answer = await asyncio.to_thread(_sent_in_two, server.port, body, token, pause)
+        assert "errors" not in orjson.loads(answer), answer
+
+        body = orjson.dumps({"query": create % "after-revocation"})
+        answer = await asyncio.to_thread(_sent_in_two, server.port, body, token, revoke)
+        (error,) = orjson.loads(answer).get("errors") or [{"extensions": {"code": "none"}}]
+        assert error["extensions"]["code"] == "UNAUTHENTICATED", error
+        names = await api.ok('{ namespace(name: "vision") { models { edges { node { name } } } } }')
+        found = [e["node"]["name"] for e in names["namespace"]["models"]["edges"]]
+        assert found == ["slow-but-fine"]

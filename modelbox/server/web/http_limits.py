@@ -40,6 +40,9 @@ class BodyRefused(Exception):
 Authenticate = Callable[[Request], Awaitable[Context]]
 # Where the middleware leaves the context it signed in, for the GraphQL view to use.
 CONTEXT_STATE = "modelbox_context"
+# A body that took longer than this after sign-in has its token looked up again once it
+# is in: the token may have been revoked or expired while it was coming.
+SIGN_IN_AGAIN_AFTER = 0.5
 
 
 class BodySizeLimit:
@@ -50,7 +53,9 @@ class BodySizeLimit:
     `max_anonymous_body_bytes` without, so a huge anonymous body is refused unparsed. A
     declared length over the limit is refused at once; a chunked or lying body when it
     passes it. The body must keep coming (`body_timeout_seconds`); without a valid token
-    all of it within that time. Refusals are GraphQL errors naming the limit.
+    all of it within that time. Refusals are GraphQL errors naming the limit. A body
+    that was slow to come has its token looked up again once it is in (revoked meanwhile:
+    UNAUTHENTICATED, nothing runs).
     """
 
     def __init__(self, app: ASGIApp, settings: Settings, authenticate: Authenticate) -> None:
@@ -77,15 +82,20 @@ class BodySizeLimit:
                 await refuse(send, self._too_large(limit, name, context))
                 return
         try:
-            await self.app(scope, self._bounded(receive, limit, name, context), send)
+            bounded = self._bounded(receive, limit, name, context, request)
+            await self.app(scope, bounded, send)
         except BodyRefused as refused:
             # Raised by `receive`, so before the app could answer: nothing was sent yet.
             await refuse(send, refused.error)
 
-    def _bounded(self, receive: Receive, limit: int, name: str, context: Context) -> Receive:
+    def _bounded(
+        self, receive: Receive, limit: int, name: str, context: Context, request: Request
+    ) -> Receive:
         timeout = self.settings.body_timeout_seconds
+        loop = asyncio.get_running_loop()
+        signed_in_at = loop.time()
         # Anonymous: the whole body within the timeout; else each part of it.
-        deadline = None if context.signed_in else asyncio.get_running_loop().time() + timeout
+        deadline = None if context.signed_in else signed_in_at + timeout
         seen, done = 0, False
 
         async def bounded_receive() -> Message:
@@ -109,6 +119,10 @@ class BodySizeLimit:
             done = not message.get("more_body", False)
             if seen > limit:
                 raise BodyRefused(self._too_large(limit, name, context))
+            if done and context.signed_in and loop.time() - signed_in_at > SIGN_IN_AGAIN_AFTER:
+                again = await self.authenticate(request)
+                if again.refusal is not None:
+                    raise BodyRefused(again.refusal)
             return message
 
         return bounded_receive
