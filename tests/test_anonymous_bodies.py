@@ -275,3 +275,29 @@ async def test_a_token_revoked_while_its_body_comes_is_refused_and_writes_nothin
         names = await api.ok('{ namespace(name: "vision") { models { edges { node { name } } } } }')
         found = [e["node"]["name"] for e in names["namespace"]["models"]["edges"]]
         assert found == ["slow-but-fine"]
+
+
+async def test_a_socket_whose_token_was_revoked_is_held_to_the_small_limit(
+    settings: Settings,
+) -> None:
+    """A socket signed in at connection_init may send big messages; once its token is
+    revoked, its big messages are refused unparsed, as before a valid connection_init."""
+    big = {"query": "{ viewer { name } }", "variables": {"pad": "y" * (4 * ANON)}}
+    async with running(settings) as (server, api):
+        token = await api.token(("vision", "WRITER"), name="leaving")
+        token_id = (await api.ok("{ viewer { id } }", token=token))["viewer"]["id"]
+        async with websockets.connect(
+            ws_url(server.url), subprotocols=[TRANSPORT_WS], max_size=None
+        ) as socket_:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            await socket_.send(orjson.dumps(init).decode())
+            assert orjson.loads(await socket_.recv())["type"] == "connection_ack"
+            # Signed in: a big message is read and answered.
+            await socket_.send(
+                orjson.dumps({"id": "1", "type": "subscribe", "payload": big}).decode()
+            )
+            assert orjson.loads(await socket_.recv())["payload"]["data"]["viewer"]["name"]
+
+            await api.ok(REVOKE, {"id": token_id})
+            reason = await _closed_with(socket_, {"id": "2", "type": "subscribe", "payload": big})
+            assert "max_anonymous_body_bytes" in reason

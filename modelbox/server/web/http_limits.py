@@ -23,6 +23,7 @@ from modelbox.server.errors import (
     PayloadTooLarge,
     RequestTimeout,
 )
+from modelbox.server.resolvers.auth import sign_in
 from modelbox.server.resolvers.context import Context
 
 
@@ -152,7 +153,8 @@ async def refuse(send: Send, error: ModelBoxError) -> None:
 class SizedWebSocket(ASGIWebSocketAdapter):
     """WebSocket messages are bounded like HTTP bodies: one over the limit closes the socket
     (4413, the limit named) before it is parsed. The limit is `max_anonymous_body_bytes`
-    until the socket has signed in with a valid token (`connection_init`)."""
+    until the socket has signed in with a valid token (`connection_init`), and again once
+    that token is revoked or expired (looked up again for each message over that limit)."""
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
@@ -162,6 +164,10 @@ class SizedWebSocket(ASGIWebSocketAdapter):
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
                 context = getattr(self.ws.state, CONTEXT_STATE, None)
+                if context is not None and len(text) > settings.max_anonymous_body_bytes:
+                    # Signed in at connection_init, maybe long ago: is the token still good
+                    # (not revoked, not expired) for a message only a valid one may send?
+                    await sign_in(context, context.token)
                 if context is not None and context.signed_in:
                     limit, name = settings.max_body_bytes, "max_body_bytes"
                 else:
