@@ -30,6 +30,9 @@ EXTENSION = "modelbox.shared_frames"
 
 
 class SharedFramesProtocol(WebSocketsSansIOProtocol):
+    # Worked out at the first shared frame (the handshake has settled the extensions).
+    _shared_encoding: tuple[Any, ...] | None | bool = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.ws_per_message_deflate:
@@ -57,8 +60,10 @@ class SharedFramesProtocol(WebSocketsSansIOProtocol):
             return True
         if not self.handshake_complete or not self.writable.is_set():
             return False
-        encoding = self._encoding()
-        if encoding is None:
+        encoding = self._shared_encoding
+        if encoding is False:
+            encoding = self._shared_encoding = self._encoding()
+        if not isinstance(encoding, tuple):
             return None
         frame = frames.get(encoding)
         if frame is None:
