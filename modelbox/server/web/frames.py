@@ -31,7 +31,7 @@ EXTENSION = "modelbox.shared_frames"
 
 class SharedFramesProtocol(WebSocketsSansIOProtocol):
     # Worked out at the first shared frame (the handshake has settled the extensions).
-    _shared_encoding: tuple[Any, ...] | None | bool = False
+    _shared_encoding: tuple[Any, ...] | bool | None = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
