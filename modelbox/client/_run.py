@@ -39,7 +39,7 @@ logger = logging.getLogger("modelbox")
 
 FLUSH_INTERVAL = 0.25
 # Entries `log` may queue before it waits for the collector: bounded memory even if the
-# disk stalls; the collector empties it four times a second, so a loop never meets it.
+# disk stalls; the collector empties the queue four times a second, so a loop rarely waits.
 MAX_PENDING = 500_000
 # An entry is three items of the queue, (step, wallclock, dict) or (None, None, _Op),
 # each put with one `deque.extend`, which no other thread can interleave.
@@ -124,9 +124,9 @@ class Run:
         self.step = step + 1
         # A copy: a script that refills one dict every step must not rewrite queued points.
         self._put((step, _now(), dict(data)))
-        if len(self._pending) > MAX_PENDING * _ITEMS:
+        while len(self._pending) > MAX_PENDING * _ITEMS and self._collector.is_alive():
             self._drained.clear()
-            self._drained.wait(5 * FLUSH_INTERVAL)
+            self._drained.wait(FLUSH_INTERVAL)
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Merge into the experiment's hyperparameters (sent in the background)."""

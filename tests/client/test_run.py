@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 import modelbox
+from modelbox.client import _run
 from tests.servers import ServerProcess
 
 
@@ -73,6 +76,20 @@ def test_changing_keys_and_events_between_points_are_each_stored(
     events = client.events(experiment["id"])
     assert [e["payload"]["step"] for e in events] == val_steps
     assert experiment["hyperparameters"] == {"phase": 2}
+
+
+def test_a_loop_faster_than_the_collector_waits_instead_of_queueing_without_bound(
+    user_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_run, "MAX_PENDING", 1000)
+    run = modelbox.init(namespace="vision", experiment="bounded", system_metrics=False)
+    queued = []
+    for step in range(20_000):
+        run.log({"loss": float(step)}, step=step)
+        queued.append(len(run._pending) // 3)
+    assert max(queued) <= 1000, "never more than MAX_PENDING points in memory"
+    assert run.finish(timeout=30)
+    assert modelbox.Client().metrics("vision/bounded")["loss"].steps == list(range(20_000))
 
 
 def test_checkpoint_and_resume_download_verified_files(
