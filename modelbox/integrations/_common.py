@@ -1,9 +1,12 @@
-"""What both framework loggers share: which checkpoints to log, the model's summary."""
+"""What both framework loggers share: how they start their run, which checkpoints they
+log (each once), the model's summary."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+import modelbox
 
 CHECKPOINT_MODES = ("last", "best", "all")
 
@@ -19,6 +22,44 @@ def checkpoint_mode(value: str | bool | None) -> str | None:
             f"log_checkpoints must be one of {CHECKPOINT_MODES} or None, not {value!r}"
         )
     return str(value)
+
+
+class Logging:
+    """A framework logger's settings: the `modelbox.init` arguments of its run and which
+    checkpoints it logs ("last", "best", "all" or None), with those logged so far."""
+
+    def __init__(
+        self,
+        framework: str,
+        namespace: str | None,
+        experiment: str | None,
+        config: dict[str, Any] | None,
+        log_checkpoints: str | bool | None,
+        init_kwargs: dict[str, Any],
+    ) -> None:
+        self.init = {
+            "namespace": namespace,
+            "experiment": experiment,
+            "config": config,
+            "framework": framework,
+            **init_kwargs,
+        }
+        self.mode = checkpoint_mode(log_checkpoints)
+        self.logged: set[str] = set()
+
+    def start(self) -> modelbox.Run:
+        return modelbox.init(**self.init)
+
+    def checkpoint(self, run: modelbox.Run, path: str, **fields: Any) -> None:
+        """`run.log_checkpoint(path, ...)` once per path; a failure is printed, not raised:
+        the training goes on and the files are on disk."""
+        if path in self.logged:
+            return
+        self.logged.add(path)
+        try:
+            run.log_checkpoint(path, progress=False, **fields)
+        except modelbox.ModelBoxError as error:
+            print(f"ModelBox: checkpoint {path} not logged: {error}")
 
 
 def model_summary(model: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 import modelbox
-from modelbox.integrations._common import checkpoint_mode, finite_or_none, model_summary, numbers
+from modelbox.integrations._common import Logging, finite_or_none, model_summary, numbers
 
 
 def _rank() -> int:
@@ -37,17 +37,15 @@ class ModelBoxLogger(Logger):
         **init_kwargs: Any,
     ) -> None:
         super().__init__()
-        self._init = {
-            "namespace": namespace,
-            "experiment": experiment,
-            "config": config,
-            "resume": resume,
-            "framework": "lightning",
-            **init_kwargs,
-        }
-        self._mode = checkpoint_mode(log_checkpoints)
+        self._logging = Logging(
+            "lightning",
+            namespace,
+            experiment,
+            config,
+            log_checkpoints,
+            {"resume": resume, **init_kwargs},
+        )
         self._run: modelbox.Run | None = None
-        self._logged: set[str] = set()
         self._epoch: int | None = None
         self._callback: ModelCheckpoint | None = None
 
@@ -56,7 +54,7 @@ class ModelBoxLogger(Logger):
     def experiment(self) -> modelbox.Run:
         """The ModelBox run (started on first use)."""
         if self._run is None:
-            self._run = modelbox.init(**self._init)
+            self._run = self._logging.start()
         return self._run
 
     @property
@@ -86,41 +84,38 @@ class ModelBoxLogger(Logger):
         self.experiment.update_metadata({"model": model_summary(model), "framework": "lightning"})
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        if _rank() != 0 or self._mode is None:
+        mode = self._logging.mode
+        if _rank() != 0 or mode is None:
             return
         self._callback = checkpoint_callback
-        if self._mode == "all":
+        if mode == "all":
             self._log_checkpoint(checkpoint_callback._last_checkpoint_saved)
-        elif self._mode == "best":
+        elif mode == "best":
             self._log_checkpoint(checkpoint_callback.best_model_path)
 
     def _log_checkpoint(self, path: str) -> None:
         callback = self._callback
-        if not path or path in self._logged or not Path(path).exists() or callback is None:
+        if not path or not Path(path).exists() or callback is None:
             return
-        self._logged.add(path)
         metrics = {}
         if callback.monitor:
             score = callback.best_k_models.get(path, callback.current_score)
             if (value := finite_or_none(score)) is not None:
                 metrics[callback.monitor] = value
-        try:
-            self.experiment.log_checkpoint(
-                path,
-                step=callback._last_global_step_saved,
-                epoch=self._epoch,
-                metrics=metrics,
-                metadata={"file": Path(path).name, "monitor": callback.monitor},
-                progress=False,
-            )
-        except modelbox.ModelBoxError as error:  # the training goes on; the file is on disk
-            print(f"ModelBox: checkpoint {path} not logged: {error}")
+        self._logging.checkpoint(
+            self.experiment,
+            path,
+            step=callback._last_global_step_saved,
+            epoch=self._epoch,
+            metrics=metrics,
+            metadata={"file": Path(path).name, "monitor": callback.monitor},
+        )
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
         if self._run is None:
             return
-        if self._mode == "last" and self._callback is not None:
+        if self._logging.mode == "last" and self._callback is not None:
             self._log_checkpoint(
                 self._callback._last_checkpoint_saved or self._callback.best_model_path
             )

@@ -16,7 +16,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 import modelbox
-from modelbox.integrations._common import checkpoint_mode, model_summary, numbers
+from modelbox.integrations._common import Logging, model_summary, numbers
 
 
 class ModelBoxCallback(TrainerCallback):
@@ -29,16 +29,11 @@ class ModelBoxCallback(TrainerCallback):
         run: modelbox.Run | None = None,
         **init_kwargs: Any,
     ) -> None:
-        self._init = {
-            "namespace": namespace,
-            "experiment": experiment,
-            "config": config,
-            **init_kwargs,
-        }
-        self._mode = checkpoint_mode(log_checkpoints)
+        self._logging = Logging(
+            "transformers", namespace, experiment, config, log_checkpoints, init_kwargs
+        )
         self.run = run
         self._owns_run = run is None
-        self._logged: set[str] = set()
         self._last_saved: tuple[str, int, float] | None = None
 
     def on_train_begin(
@@ -52,7 +47,7 @@ class ModelBoxCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         if self.run is None:
-            self.run = modelbox.init(**{"framework": "transformers", **self._init})
+            self.run = self._logging.start()
         params = {k: v for k, v in args.to_dict().items() if v is not None}
         if model is not None and getattr(model, "config", None) is not None:
             params["model_config"] = model.config.to_dict()
@@ -88,13 +83,14 @@ class ModelBoxCallback(TrainerCallback):
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self.run is None or not state.is_world_process_zero or self._mode is None:
+        mode = self._logging.mode
+        if self.run is None or not state.is_world_process_zero or mode is None:
             return
         path = os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}")
         self._last_saved = (path, state.global_step, state.epoch or 0.0)
-        if self._mode == "all":
+        if mode == "all":
             self._log_checkpoint(args, state, path, state.global_step, state.epoch or 0.0)
-        elif self._mode == "best" and state.best_model_checkpoint:
+        elif mode == "best" and state.best_model_checkpoint:
             best = state.best_model_checkpoint
             step = (
                 int(best.rsplit("-", 1)[-1])
@@ -106,9 +102,8 @@ class ModelBoxCallback(TrainerCallback):
     def _log_checkpoint(
         self, args: TrainingArguments, state: TrainerState, path: str, step: int, epoch: float
     ) -> None:
-        if self.run is None or path in self._logged or not os.path.isdir(path):
+        if self.run is None or not os.path.isdir(path):
             return
-        self._logged.add(path)
         metrics = {}
         if (
             args.metric_for_best_model
@@ -116,19 +111,14 @@ class ModelBoxCallback(TrainerCallback):
             and path == state.best_model_checkpoint
         ):
             metrics[args.metric_for_best_model] = float(state.best_metric)
-        try:
-            self.run.log_checkpoint(
-                path, step=step, epoch=int(epoch), metrics=metrics, progress=False
-            )
-        except modelbox.ModelBoxError as error:  # the training goes on; the files are on disk
-            print(f"ModelBox: checkpoint {path} not logged: {error}")
+        self._logging.checkpoint(self.run, path, step=step, epoch=int(epoch), metrics=metrics)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.run is None or not state.is_world_process_zero:
             return
-        if self._mode == "last" and self._last_saved is not None:
+        if self._logging.mode == "last" and self._last_saved is not None:
             self._log_checkpoint(args, state, *self._last_saved)
         if self._owns_run:
             self.run.finish("FINISHED")
