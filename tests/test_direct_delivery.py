@@ -1,7 +1,9 @@
 """Live metric points written straight to subscribers' sockets (graph/shared.py `OUTLET`):
 each subscriber gets every point once, in order, under its own operation id; a stopped
 operation gets nothing more; a subscriber that stops reading is bounded and told. And the
-library behaviour this path relies on is checked here, so that an upgrade fails loudly."""
+library behaviour this path relies on is checked here, so that an upgrade fails loudly.
+Shared frames stay whole and in order under each compression a client may negotiate,
+between the socket's other answers."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from modelbox.server.config import Settings
 from modelbox.server.web.connections import uvicorn_options
@@ -105,6 +108,72 @@ async def test_every_subscriber_gets_each_point_once_in_order_under_its_own_id(
             await a.nothing(everything, 0.5)
         finally:
             for ws in (a, b, c):
+                await ws.close()
+
+
+async def test_shared_frames_arrive_whole_under_every_compression_and_between_answers(
+    settings: Settings,
+) -> None:
+    """Sockets negotiating deflate as websockets does by default, none, smaller windows, or
+    asking for context takeover, all subscribed under id "1" (so they share frames where
+    their encoding allows), each also sending queries on the same socket while 1,000
+    points go out directly: every point once and in order, every query answered (a frame
+    of one encoding sent to another breaks the socket)."""
+    client_deflate = ClientPerMessageDeflateFactory
+    options: dict[str, dict[str, Any]] = {
+        "default": {},
+        "none": {"compression": None},
+        "9 bits": {
+            "compression": None,
+            "extensions": [client_deflate(server_max_window_bits=9, client_max_window_bits=9)],
+        },
+        "takeover": {
+            "compression": None,
+            "extensions": [client_deflate(server_no_context_takeover=False)],
+        },
+    }
+    async with running(settings) as (server, api):
+        run = await api.create_experiment("vision", "compressed")
+        sockets = [await WsClient(server.url, **o).connect() for o in options.values()]
+        try:
+            ops = [await ws.subscribe(LOGGED, {"id": run["id"]}) for ws in sockets]
+            assert set(ops) == {"1"}
+            probe = iter(range(10_000, 20_000))
+            for ws in sockets:
+                await until_live(ws, "1", lambda i: log(api, run["id"], "probe", [next(probe)]))
+            for ws in sockets:
+                await drain(ws, "1")
+
+            async def write() -> None:
+                # Updates of 250 points (~6 kB): deflate matches reach past small windows.
+                for first in range(0, 1_000, 250):
+                    await log(api, run["id"], "loss", list(range(first, first + 250)))
+                    await asyncio.sleep(0.15)
+
+            async def ask(ws: WsClient) -> list[str]:
+                asked = []
+                for _ in range(30):
+                    asked.append(await ws.subscribe("{ __typename viewer { name } }"))
+                    await asyncio.sleep(0.02)
+                return asked
+
+            writing = asyncio.ensure_future(write())
+            asked = await asyncio.gather(*map(ask, sockets))
+            got: list[list[Any]] = [[] for _ in sockets]
+            await asyncio.gather(
+                *(
+                    collect(ws, "1", 1_000, keep, False)
+                    for ws, keep in zip(sockets, got, strict=True)
+                )
+            )
+            await writing
+            for name, keep in zip(options, got, strict=True):
+                assert keep == [("loss", step, step + 0.25) for step in range(1_000)], name
+            for ws, ids in zip(sockets, asked, strict=True):
+                for op in ids:
+                    assert (await ws.next(op))["__typename"] == "Query"
+        finally:
+            for ws in sockets:
                 await ws.close()
 
 
