@@ -25,6 +25,12 @@ def _unique(name: str, keys: list[tuple[str, int]], conflict: str, **options: An
     return IndexSpec(name, keys, {"unique": True, **options}, conflict)
 
 
+# The policies' catch-up after a lost change stream: checkpoints and versions of some
+# namespaces created since a moment, oldest first (PolicyActions.created_since).
+CREATED_IN_NAMESPACE = IndexSpec(
+    "namespace_created", [("namespace", ASCENDING), ("created_at", ASCENDING)]
+)
+
 INDEXES: dict[str, list[IndexSpec]] = {
     "namespaces": [
         _unique("name_unique", [("name", ASCENDING)], "namespace {name!r} already exists"),
@@ -53,6 +59,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
         ),
         IndexSpec("experiment", [("experiment_id", ASCENDING), ("version", DESCENDING)]),
         IndexSpec("checkpoint", [("checkpoint_id", ASCENDING)]),
+        CREATED_IN_NAMESPACE,
     ],
     "experiments": [
         _unique(
@@ -75,6 +82,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
             [("experiment_id", ASCENDING), ("step", ASCENDING)],
             "this experiment already has a checkpoint at step {step}",
         ),
+        CREATED_IN_NAMESPACE,
     ],
     "api_tokens": [
         _unique("hash_unique", [("hash", ASCENDING)], "that token already exists"),
