@@ -21,11 +21,20 @@ from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 from modelbox.server.store.metrics.summaries import SeriesRecord
 from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.namespaces import NamespaceRecord
+from modelbox.server.store.policies import ConditionRecord, PolicyRecord
 from modelbox.server.store.tokens import TokenRecord
 from modelbox.server.store.versions import VersionRecord
 from tests.api import Api
 from tests.metrics import log
-from tests.policies import evaluate, eventually, promotion_setup, versions
+from tests.policies import (
+    create_policy,
+    evaluate,
+    eventually,
+    labeling_by_hand,
+    promotion_setup,
+    update_policy,
+    versions,
+)
 
 CREATE_ARTIFACT = (
     """mutation($input: CreateArtifactInput!) { createArtifact(input: $input) { id } }"""
@@ -127,3 +136,42 @@ async def test_a_version_a_policy_promoted_is_what_version_records_declare(
     record = await store.versions.get(raw(promoted["id"]))
     assert_declared(record, VersionRecord)
     assert record is not None and record.get("promoted_by") == raw(policy["id"])
+
+
+async def test_policies_of_every_kind_are_what_policy_records_declare(
+    api: Api, app: Starlette
+) -> None:
+    store: Store = app.state.store
+    model, run, promotion = await promotion_setup(api)
+    labeling = await labeling_by_hand(api, "vision", model["id"])
+    retention = await create_policy(
+        api,
+        namespace="vision",
+        name="keep-few",
+        kind="RETENTION",
+        experimentId=run["id"],
+        keepLast=2,
+        keepBest=1,
+        keepBestBy="accuracy",
+        maxAgeDays=30.0,
+        protectLabels=[{"key": "keep", "value": "yes"}],
+        action="ARCHIVE",
+        dryRun=True,
+    )
+    # A webhook and its secret set afterwards, and a condition against an alias holder.
+    await update_policy(
+        api,
+        labeling["id"],
+        webhookUrl="https://hooks.example.com/modelbox",
+        webhookSecret="s3cret-value",
+        conditions=[{"key": "acc", "op": "GT", "compareToAlias": "prod", "minDelta": 0.01}],
+        requireLabels=[{"key": "team", "value": "vision"}],
+    )
+    for policy in (promotion, labeling, retention):
+        record = await store.policies.get(raw(policy["id"]))
+        assert_declared(record, PolicyRecord)
+        assert record is not None
+        for condition in record.get("conditions") or []:
+            assert_declared(condition, ConditionRecord)
+    labeled = await store.policies.get(raw(labeling["id"]))
+    assert labeled is not None and labeled.get("webhook_secret") == "s3cret-value"

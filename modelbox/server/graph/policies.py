@@ -22,6 +22,8 @@ from modelbox.server.resolvers.nodes import node
 from modelbox.server.resolvers.policies import crud
 from modelbox.server.resolvers.policies.webhooks import public_actions
 from modelbox.server.store import Record
+from modelbox.server.store.policies import PolicyRecord
+from modelbox.server.store.records import LabelRecord
 
 if TYPE_CHECKING:
     from modelbox.server.graph.experiments import Experiment
@@ -145,7 +147,7 @@ class WebhookDelivery:
     last_error: str | None
 
 
-def _labels(values: list[dict[str, str]] | None) -> list[Label]:
+def _labels(values: list[LabelRecord] | None) -> list[Label]:
     return [Label(key=v["key"], value=v["value"]) for v in values or []]
 
 
@@ -158,7 +160,7 @@ async def _load(info: Info, type_name: str, raw: str | None) -> Any:
 @node_type
 @strawberry.type(description="A rule the server applies to checkpoints or versions itself.")
 class Policy(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[PolicyRecord]
     name: str
     kind: PolicyKind
     enabled: bool
@@ -181,7 +183,7 @@ class Policy(Node):
     updated_at: datetime
 
     @classmethod
-    def from_record(cls, r: Record) -> Policy:
+    def from_record(cls, r: PolicyRecord) -> Policy:
         return cls(
             id=to_global_id("Policy", r["id"]),
             record=r,

@@ -10,6 +10,7 @@ from modelbox.server.store.artifacts import ArtifactRecord
 from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.namespaces import NamespaceRecord
+from modelbox.server.store.policies import PolicyRecord
 from modelbox.server.store.repository import R
 from modelbox.server.store.versions import VersionRecord
 
@@ -24,3 +25,4 @@ MODEL: Kind[ModelRecord] = Kind("Model")
 MODEL_VERSION: Kind[VersionRecord] = Kind("ModelVersion")
 ARTIFACT: Kind[ArtifactRecord] = Kind("Artifact")
 NAMESPACE: Kind[NamespaceRecord] = Kind("Namespace")
+POLICY: Kind[PolicyRecord] = Kind("Policy")

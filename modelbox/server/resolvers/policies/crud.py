@@ -8,11 +8,13 @@ from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.fields import refuse_nulls
+from modelbox.server.resolvers.kinds import POLICY
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.permissions import load_link, load_node, load_typed, require
 from modelbox.server.resolvers.policies.checks import camel, check_policy, check_webhook_host
 from modelbox.server.resolvers.policies.decide import MANUAL, in_scope
 from modelbox.server.store import Record
+from modelbox.server.store.policies import PolicyRecord
 
 LINKS = {"model_id": "Model", "target_model_id": "Model", "experiment_id": "Experiment"}
 
@@ -38,7 +40,7 @@ def _defaults(fields: dict[str, Any]) -> dict[str, Any]:
     return policy
 
 
-async def create_policy(ctx: Context, fields: dict[str, Any]) -> Record:
+async def create_policy(ctx: Context, fields: dict[str, Any]) -> PolicyRecord:
     check_policy(fields)
     check_webhook_host(fields, ctx.settings.webhook_hosts)
     require(ctx, fields["namespace"], Role.ADMIN)
@@ -46,8 +48,8 @@ async def create_policy(ctx: Context, fields: dict[str, Any]) -> Record:
     return await ctx.store.policies.create(ctx.actor, policy)
 
 
-async def update_policy(ctx: Context, global_id: str, changes: dict[str, Any]) -> Record:
-    policy = await load_node(ctx, global_id, "Policy", Role.ADMIN)
+async def update_policy(ctx: Context, global_id: str, changes: dict[str, Any]) -> PolicyRecord:
+    policy = await load_node(ctx, global_id, POLICY, Role.ADMIN)
     refuse_nulls(changes)
     merged = {**policy, **changes}
     for field in ("model_id", "target_model_id", "experiment_id"):
@@ -58,7 +60,7 @@ async def update_policy(ctx: Context, global_id: str, changes: dict[str, Any]) -
 
 
 async def delete_policy(ctx: Context, global_id: str) -> str:
-    policy = await load_node(ctx, global_id, "Policy", Role.ADMIN)
+    policy = await load_node(ctx, global_id, POLICY, Role.ADMIN)
     await ctx.store.policies.delete(ctx.actor, policy["id"])
     return str(policy["id"])
 
@@ -67,7 +69,7 @@ async def evaluate_policy(
     ctx: Context, global_id: str, subject_id: str | None, dry_run: bool | None
 ) -> list[Record]:
     """Run one policy by hand, now: on a subject, or (RETENTION) over its whole scope."""
-    policy = await load_node(ctx, global_id, "Policy", Role.ADMIN, "policyId")
+    policy = await load_node(ctx, global_id, POLICY, Role.ADMIN, "policyId")
     assert ctx.policies is not None, "the app runs a policy engine"
     decider = ctx.policies.decider
     if policy["kind"] == "RETENTION":
@@ -105,7 +107,7 @@ async def policies_of_model(
 
 
 async def evaluations_of(
-    ctx: Context, policy: Record, first: int | None, after: str | None
+    ctx: Context, policy: PolicyRecord, first: int | None, after: str | None
 ) -> Listing:
     store = ctx.store
     return await children(

@@ -18,6 +18,7 @@ from modelbox.server.errors import Conflict, DatabaseError, ModelBoxError
 from modelbox.server.resolvers.policies import rules
 from modelbox.server.resolvers.policies.webhooks import Webhooks
 from modelbox.server.store import Record, Store
+from modelbox.server.store.policies import PolicyRecord
 from modelbox.server.store.records import now
 from modelbox.server.store.repository import Repository
 
@@ -39,11 +40,12 @@ class Trigger:
 MANUAL = Trigger("MANUAL")
 
 
-def actor_of(policy: Record) -> Actor:
-    return Actor(name=f"policy:{policy['name']}")
+def actor_of(policy: PolicyRecord | None) -> Actor:
+    """Who a policy's writes are by in the audit trail (a deleted one's, by "deleted")."""
+    return Actor(name=f"policy:{policy['name'] if policy else 'deleted'}")
 
 
-def in_scope(policy: Record, subject_type: str, subject: Record) -> bool:
+def in_scope(policy: PolicyRecord, subject_type: str, subject: Record) -> bool:
     """Whether `subject` is one this policy is about (always within its namespace)."""
     if subject.get("namespace") != policy["namespace"]:
         return False
@@ -69,7 +71,7 @@ class Decider:
 
     def _evaluation(
         self,
-        policy: Record,
+        policy: PolicyRecord,
         subject_type: str,
         subject: Record,
         decision: str,
@@ -90,12 +92,13 @@ class Decider:
         }
         if trigger.state is not None:
             evaluation["state"] = trigger.state
-        if decision == APPLIED and policy.get("webhook_url"):
-            evaluation["webhook"] = Webhooks.pending(policy["webhook_url"])
+        url = policy.get("webhook_url")
+        if decision == APPLIED and url:
+            evaluation["webhook"] = Webhooks.pending(url)
         return evaluation
 
     async def _commit(
-        self, policy: Record, evaluation: dict[str, Any], act: Any = None
+        self, policy: PolicyRecord, evaluation: dict[str, Any], act: Any = None
     ) -> Record | None:
         """Record (and act, through `act(evaluation)`), or record FAILED when acting fails."""
         try:
@@ -120,7 +123,7 @@ class Decider:
         return record
 
     async def _already(
-        self, policy: Record, subject_type: str, subject: Record, trigger: Trigger, what: str
+        self, policy: PolicyRecord, subject_type: str, subject: Record, trigger: Trigger, what: str
     ) -> Record | None:
         """A subject this policy already acted on: said so when asked by hand, else silence."""
         claim = await self.store.policy_evaluations.claimed(policy["id"], subject["id"])
@@ -133,22 +136,24 @@ class Decider:
         evaluation = self._evaluation(policy, subject_type, subject, SKIPPED, [reason], trigger)
         return await self.actions.record(actor_of(policy), evaluation)
 
-    async def _holders(self, policy: Record, model_id: str) -> dict[str, Record | None]:
+    async def _holders(self, policy: PolicyRecord, model_id: str) -> dict[str, Record | None]:
         aliases = {
-            c["compare_to_alias"]
-            for c in policy.get("conditions") or []
-            if c.get("compare_to_alias")
+            alias for c in policy.get("conditions") or [] if (alias := c.get("compare_to_alias"))
         }
         return {alias: await self.actions.alias_holder(model_id, alias) for alias in aliases}
 
     async def promotion(
-        self, policy: Record, checkpoint: Record, trigger: Trigger, dry_run: bool | None = None
+        self,
+        policy: PolicyRecord,
+        checkpoint: Record,
+        trigger: Trigger,
+        dry_run: bool | None = None,
     ) -> Record | None:
         done = await self._already(policy, "Checkpoint", checkpoint, trigger, "promoted")
         if done is not None:
             return done if trigger.kind == "MANUAL" else None
-        target_id = policy.get("target_model_id") or policy["model_id"]
-        model = await self.store.models.get(target_id)
+        target_id = policy.get("target_model_id") or policy.get("model_id")
+        model = await self.store.models.get(target_id) if target_id else None
         experiment = await self.store.experiments.get(checkpoint["experiment_id"])
         if model is None or experiment is None:
             evaluation = self._evaluation(
@@ -194,7 +199,7 @@ class Decider:
         )
 
     async def labeling(
-        self, policy: Record, version: Record, trigger: Trigger, dry_run: bool | None = None
+        self, policy: PolicyRecord, version: Record, trigger: Trigger, dry_run: bool | None = None
     ) -> Record | None:
         done = await self._already(policy, "ModelVersion", version, trigger, "labeled")
         if done is not None:
@@ -231,7 +236,7 @@ class Decider:
         )
 
     async def retention(
-        self, policy: Record, trigger: Trigger, dry_run: bool | None = None
+        self, policy: PolicyRecord, trigger: Trigger, dry_run: bool | None = None
     ) -> Record | None:
         """Run retention under the policy's lease; None when another run has it (it reruns)."""
         started = now()
@@ -258,17 +263,18 @@ class Decider:
         return record
 
     async def _retain(
-        self, policy: Record, trigger: Trigger, dry_run: bool | None
+        self, policy: PolicyRecord, trigger: Trigger, dry_run: bool | None
     ) -> Record | None:
         repository: Repository
         scope: Record | None
-        if policy.get("model_id"):
+        if model_id := policy.get("model_id"):
             repository, parent_field, subject_type = self.store.versions, "model_id", "Model"
-            scope = await self.store.models.get(policy["model_id"])
+            scope = await self.store.models.get(model_id)
         else:
             repository, parent_field = self.store.checkpoints, "experiment_id"
             subject_type = "Experiment"
-            scope = await self.store.experiments.get(policy["experiment_id"])
+            experiment_id = policy.get("experiment_id")
+            scope = await self.store.experiments.get(experiment_id) if experiment_id else None
         if scope is None:
             return None
         subjects = await self.actions.candidates(repository, parent_field, scope["id"])
@@ -294,11 +300,11 @@ class Decider:
         return await self._commit(policy, evaluation, act)
 
 
-def _dry(policy: Record, dry_run: bool | None) -> bool:
+def _dry(policy: PolicyRecord, dry_run: bool | None) -> bool:
     return bool(policy.get("dry_run")) if dry_run is None else dry_run
 
 
-def _label_actions(policy: Record) -> dict[str, Any]:
+def _label_actions(policy: PolicyRecord) -> dict[str, Any]:
     actions: dict[str, Any] = {}
     if policy.get("set_alias"):
         actions["setAlias"] = policy["set_alias"]

@@ -22,6 +22,7 @@ from modelbox.server.errors import NotFound
 from modelbox.server.resolvers.policies.decide import Decider, Trigger, actor_of, in_scope
 from modelbox.server.resolvers.policies.webhooks import Webhooks
 from modelbox.server.store import Change, Record, Store
+from modelbox.server.store.policies import PolicyRecord, policy_record
 from modelbox.server.store.records import now
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class PolicyEngine:
         self.collections = frozenset(
             {store.policies.collection_name, store.artifacts.collection_name, *SUBJECT_TYPES}
         )
-        self._by_namespace: dict[str, dict[str, Record]] = {}
+        self._by_namespace: dict[str, dict[str, PolicyRecord]] = {}
         # Policy changes seen while the policies are first read; applied after that read.
         self._pending: list[Change] | None = None
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -135,8 +136,8 @@ class PolicyEngine:
     def _apply(self, change: Change) -> None:
         for policies in self._by_namespace.values():
             policies.pop(change.document_id, None)
-        policy = change.document
-        if policy is not None and policy.get("enabled"):
+        if change.document is not None and change.document.get("enabled"):
+            policy = policy_record(change.document)
             self._by_namespace.setdefault(policy["namespace"], {})[policy["id"]] = policy
 
     def _match(self, change: Change) -> bool:
@@ -177,7 +178,7 @@ class PolicyEngine:
         return work
 
     def _artifact_work(
-        self, change: Change, artifact: Record, policies: dict[str, Record]
+        self, change: Change, artifact: Record, policies: dict[str, PolicyRecord]
     ) -> list[Callable[[], Awaitable[Any]]]:
         """A checkpoint's artifact became available: versions promoted from it get it too."""
         if artifact.get("subject_type") != "Checkpoint" or artifact.get("state") != "AVAILABLE":
@@ -191,7 +192,7 @@ class PolicyEngine:
     async def _attach(self, checkpoint_id: str) -> None:
         for version in await self.store.policy_actions.promoted_from(checkpoint_id):
             policy = await self.store.policies.get(version["promoted_by"])
-            actor = actor_of(policy or {"name": "deleted"})
+            actor = actor_of(policy)
             # A version or checkpoint deleted meanwhile takes nothing more.
             with contextlib.suppress(NotFound):
                 await self.store.policy_actions.attach_artifacts(actor, checkpoint_id, version)

@@ -21,6 +21,7 @@ from modelbox.server.config import Settings
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.policies.checks import webhook_host_allowed
 from modelbox.server.store import Record, Store
+from modelbox.server.store.policies import PolicyRecord
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(policy: Record, evaluation: Record) -> dict[str, Any]:
+def payload(policy: PolicyRecord, evaluation: Record) -> dict[str, Any]:
     return {
         "event": "policy.evaluation",
         "evaluationId": to_global_id("PolicyEvaluation", evaluation["id"]),
@@ -84,13 +85,13 @@ class Webhooks:
             "last_error": None,
         }
 
-    def send(self, policy: Record, evaluation: Record) -> None:
+    def send(self, policy: PolicyRecord, evaluation: Record) -> None:
         """Deliver in the background; the decision is already committed."""
         task = asyncio.create_task(self._deliver(policy, evaluation))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, policy: Record, evaluation: Record) -> None:
+    async def _deliver(self, policy: PolicyRecord, evaluation: Record) -> None:
         body = orjson.dumps(payload(policy, evaluation))
         headers = {
             "content-type": "application/json",
@@ -98,9 +99,10 @@ class Webhooks:
             "x-modelbox-event": "policy.evaluation",
             "x-modelbox-delivery": to_global_id("PolicyEvaluation", evaluation["id"]),
         }
-        if policy.get("webhook_secret"):
-            headers[SIGNATURE] = signature(policy["webhook_secret"], body)
-        delivery = self.pending(policy["webhook_url"])
+        if secret := policy.get("webhook_secret"):
+            headers[SIGNATURE] = signature(secret, body)
+        # The URL the decision was recorded with (`send` is only called for one that has it).
+        delivery = self.pending(evaluation["webhook"]["url"])
         if not webhook_host_allowed(delivery["url"], self.hosts):
             # The allowed hosts changed since the policy was made: not called at all.
             delivery.update(status=FAILED, last_error="host not allowed (webhook_hosts)")

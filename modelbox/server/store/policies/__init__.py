@@ -4,6 +4,19 @@ effects, at most once), and the leases that keep two runs of one retention polic
 from modelbox.server.store.policies.actions import PolicyActions
 from modelbox.server.store.policies.evaluations import PolicyEvaluations
 from modelbox.server.store.policies.leases import PolicyLeases
-from modelbox.server.store.policies.repository import Policies
+from modelbox.server.store.policies.repository import (
+    ConditionRecord,
+    Policies,
+    PolicyRecord,
+    policy_record,
+)
 
-__all__ = ["Policies", "PolicyActions", "PolicyEvaluations", "PolicyLeases"]
+__all__ = [
+    "ConditionRecord",
+    "Policies",
+    "PolicyActions",
+    "PolicyEvaluations",
+    "PolicyLeases",
+    "PolicyRecord",
+    "policy_record",
+]
