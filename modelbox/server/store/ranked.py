@@ -283,7 +283,9 @@ class Ranked:
 
         async def chunk(part: list[ObjectId]) -> list[dict[str, Any]]:
             pipeline = [{"$match": {"_id": {"$in": part}}}, {"$match": plan.query}, *stages]
-            return await (await self.collection.aggregate(pipeline, batchSize=first + 1)).to_list()
+            # One more than the page holds: a full batch would leave the cursor open.
+            found = await self.collection.aggregate(pipeline, batchSize=first + 2)
+            return await found.to_list()
 
         parts = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
         pages = await asyncio.gather(*(chunk(part) for part in parts))
