@@ -92,12 +92,14 @@ class _Spawner:
 
     _lock = threading.Lock()
     _jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] | None = None
+    # The process the thread runs in: a forked child inherits `_jobs` but not the thread.
+    _pid = 0
 
     @classmethod
     def run(cls, job: Callable[[], T]) -> T:
         with cls._lock:
-            if cls._jobs is None:
-                cls._jobs = queue.SimpleQueue()
+            if cls._jobs is None or cls._pid != os.getpid():
+                cls._jobs, cls._pid = queue.SimpleQueue(), os.getpid()
                 jobs = cls._jobs
                 threading.Thread(
                     target=cls._serve, args=(jobs,), name="modelbox-spawner", daemon=True
