@@ -21,7 +21,12 @@ from modelbox.server.store.experiments import CheckpointRecord, ExperimentRecord
 from modelbox.server.store.metrics.summaries import SeriesRecord
 from modelbox.server.store.models import ModelRecord
 from modelbox.server.store.namespaces import NamespaceRecord
-from modelbox.server.store.policies import ConditionRecord, PolicyRecord
+from modelbox.server.store.policies import (
+    ConditionRecord,
+    PolicyEvaluationRecord,
+    PolicyRecord,
+    WebhookDeliveryRecord,
+)
 from modelbox.server.store.tokens import TokenRecord
 from modelbox.server.store.versions import VersionRecord
 from tests.api import Api
@@ -29,12 +34,14 @@ from tests.metrics import log
 from tests.policies import (
     create_policy,
     evaluate,
+    evaluations,
     eventually,
     labeling_by_hand,
     promotion_setup,
     update_policy,
     versions,
 )
+from tests.test_policies_notify import Receiver
 
 CREATE_ARTIFACT = (
     """mutation($input: CreateArtifactInput!) { createArtifact(input: $input) { id } }"""
@@ -175,3 +182,67 @@ async def test_policies_of_every_kind_are_what_policy_records_declare(
             assert_declared(condition, ConditionRecord)
     labeled = await store.policies.get(raw(labeling["id"]))
     assert labeled is not None and labeled.get("webhook_secret") == "s3cret-value"
+
+
+async def test_policy_evaluations_of_every_kind_are_what_evaluation_records_declare(
+    api: Api, app: Starlette
+) -> None:
+    store: Store = app.state.store
+    async with Receiver([]).serving() as receiver:
+        # LABELING on a change, APPLIED with a webhook call; then by hand, already done.
+        other = await api.create_model("vision", "other")
+        labeling = await create_policy(
+            api,
+            namespace="vision",
+            name="label",
+            kind="LABELING",
+            modelId=other["id"],
+            conditions=[{"key": "acc", "op": "GTE", "value": 0.9}],
+            addLabels=[{"key": "good", "value": "yes"}],
+            webhookUrl=receiver.url,
+            webhookSecret="s3cret-value",
+        )
+        version = await api.create_version(other["id"], metrics=[{"key": "acc", "value": 0.95}])
+        await eventually(
+            lambda: evaluations(api, labeling["id"]),
+            lambda es: bool(es) and es[0]["webhook"] and es[0]["webhook"]["status"] != "PENDING",
+            "the webhook's delivery",
+        )
+        await evaluate(api, labeling["id"], version["id"])
+    # PROMOTION on a change, APPLIED with a version made; RETENTION by hand, dry.
+    model, run, _ = await promotion_setup(api)
+    good = [{"key": "accuracy", "value": 0.93, "dataset": "imagenet-val"}]
+    await api.create_checkpoint(run["id"], 1000, metrics=good)
+    await eventually(
+        lambda: versions(api, model["id"]), lambda found: len(found) == 2, "the promoted version"
+    )
+    retention = await create_policy(
+        api,
+        namespace="vision",
+        name="keep-none",
+        kind="RETENTION",
+        experimentId=run["id"],
+        keepLast=0,
+        dryRun=True,
+    )
+    await evaluate(api, retention["id"])
+
+    records = [
+        await store.policy_evaluations.get(str(document["_id"]))
+        async for document in store.policy_evaluations.collection.find({})
+    ]
+    for record in records:
+        assert_declared(record, PolicyEvaluationRecord)
+        assert record is not None
+        if "webhook" in record:
+            assert_declared(record["webhook"], WebhookDeliveryRecord)
+    seen = {(r["kind"], r["decision"], r["trigger"]) for r in records if r is not None}
+    assert {
+        ("LABELING", "APPLIED", "CHANGE"),
+        ("LABELING", "SKIPPED", "MANUAL"),
+        ("PROMOTION", "APPLIED", "CHANGE"),
+        ("RETENTION", "DRY_RUN", "MANUAL"),
+    } <= seen, seen
+    # The optional fields were there to be checked: a change's state, a webhook's delivery.
+    assert any("state" in r for r in records if r is not None)
+    assert any(r["webhook"]["status"] == "DELIVERED" for r in records if r and "webhook" in r)

@@ -21,8 +21,7 @@ from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.nodes import node
 from modelbox.server.resolvers.policies import crud
 from modelbox.server.resolvers.policies.webhooks import public_actions
-from modelbox.server.store import Record
-from modelbox.server.store.policies import PolicyRecord
+from modelbox.server.store.policies import PolicyEvaluationRecord, PolicyRecord
 from modelbox.server.store.records import LabelRecord
 
 if TYPE_CHECKING:
@@ -254,7 +253,7 @@ class Policy(Node):
 @node_type
 @strawberry.type(description="One decision of a policy about one subject, and what it did.")
 class PolicyEvaluation(Node):
-    record: strawberry.Private[Record]
+    record: strawberry.Private[PolicyEvaluationRecord]
     decision: PolicyDecision
     reasons: list[str]
     actions: JSON
@@ -264,7 +263,7 @@ class PolicyEvaluation(Node):
     at: datetime
 
     @classmethod
-    def from_record(cls, r: Record) -> PolicyEvaluation:
+    def from_record(cls, r: PolicyEvaluationRecord) -> PolicyEvaluation:
         return cls(
             id=to_global_id("PolicyEvaluation", r["id"]),
             record=r,

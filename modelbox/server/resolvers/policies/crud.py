@@ -14,7 +14,7 @@ from modelbox.server.resolvers.permissions import load_link, load_node, load_typ
 from modelbox.server.resolvers.policies.checks import camel, check_policy, check_webhook_host
 from modelbox.server.resolvers.policies.decide import MANUAL, in_scope
 from modelbox.server.store import Record
-from modelbox.server.store.policies import PolicyRecord
+from modelbox.server.store.policies import PolicyEvaluationRecord, PolicyRecord
 
 LINKS = {"model_id": "Model", "target_model_id": "Model", "experiment_id": "Experiment"}
 
@@ -67,7 +67,7 @@ async def delete_policy(ctx: Context, global_id: str) -> str:
 
 async def evaluate_policy(
     ctx: Context, global_id: str, subject_id: str | None, dry_run: bool | None
-) -> list[Record]:
+) -> list[PolicyEvaluationRecord]:
     """Run one policy by hand, now: on a subject, or (RETENTION) over its whole scope."""
     policy = await load_node(ctx, global_id, POLICY, Role.ADMIN, "policyId")
     assert ctx.policies is not None, "the app runs a policy engine"

@@ -18,7 +18,7 @@ from modelbox.server.errors import Conflict, DatabaseError, ModelBoxError
 from modelbox.server.resolvers.policies import rules
 from modelbox.server.resolvers.policies.webhooks import Webhooks
 from modelbox.server.store import Record, Store
-from modelbox.server.store.policies import PolicyRecord
+from modelbox.server.store.policies import PolicyEvaluationRecord, PolicyRecord
 from modelbox.server.store.records import now
 from modelbox.server.store.repository import Repository
 
@@ -99,7 +99,7 @@ class Decider:
 
     async def _commit(
         self, policy: PolicyRecord, evaluation: dict[str, Any], act: Any = None
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """Record (and act, through `act(evaluation)`), or record FAILED when acting fails."""
         try:
             record = await (
@@ -124,7 +124,7 @@ class Decider:
 
     async def _already(
         self, policy: PolicyRecord, subject_type: str, subject: Record, trigger: Trigger, what: str
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """A subject this policy already acted on: said so when asked by hand, else silence."""
         claim = await self.store.policy_evaluations.claimed(policy["id"], subject["id"])
         if claim is None:
@@ -148,7 +148,7 @@ class Decider:
         checkpoint: Record,
         trigger: Trigger,
         dry_run: bool | None = None,
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         done = await self._already(policy, "Checkpoint", checkpoint, trigger, "promoted")
         if done is not None:
             return done if trigger.kind == "MANUAL" else None
@@ -200,7 +200,7 @@ class Decider:
 
     async def labeling(
         self, policy: PolicyRecord, version: Record, trigger: Trigger, dry_run: bool | None = None
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         done = await self._already(policy, "ModelVersion", version, trigger, "labeled")
         if done is not None:
             return done if trigger.kind == "MANUAL" else None
@@ -237,7 +237,7 @@ class Decider:
 
     async def retention(
         self, policy: PolicyRecord, trigger: Trigger, dry_run: bool | None = None
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """Run retention under the policy's lease; None when another run has it (it reruns)."""
         started = now()
         ran_before = None
@@ -264,7 +264,7 @@ class Decider:
 
     async def _retain(
         self, policy: PolicyRecord, trigger: Trigger, dry_run: bool | None
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         repository: Repository
         scope: Record | None
         if model_id := policy.get("model_id"):
@@ -292,7 +292,7 @@ class Decider:
             policy, subject_type, scope, APPLIED, plan.reasons, trigger, actions
         )
 
-        async def act(e: dict[str, Any]) -> Record | None:
+        async def act(e: dict[str, Any]) -> PolicyEvaluationRecord | None:
             ids = [s["id"] for s in plan.remove]
             await self.actions.remove(actor_of(policy), repository, ids, archive)
             return await self.actions.record(actor_of(policy), e)

@@ -9,10 +9,11 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.live import watch
 from modelbox.server.resolvers.permissions import require
-from modelbox.server.store import Change, Record
+from modelbox.server.store import Change
+from modelbox.server.store.policies import PolicyEvaluationRecord, evaluation_record
 
 
-async def policy_evaluations(ctx: Context, namespace: str) -> AsyncIterator[Record]:
+async def policy_evaluations(ctx: Context, namespace: str) -> AsyncIterator[PolicyEvaluationRecord]:
     validation.namespace_name(namespace)
     require(ctx, namespace, Role.VIEWER)
     principal = ctx.principal
@@ -29,4 +30,4 @@ async def policy_evaluations(ctx: Context, namespace: str) -> AsyncIterator[Reco
     collection = ctx.store.policy_evaluations.collection_name
     async for change in watch(ctx, frozenset({collection}), match):
         assert change.document is not None
-        yield change.document
+        yield evaluation_record(change.document)

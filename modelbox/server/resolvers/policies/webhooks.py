@@ -20,8 +20,12 @@ import orjson
 from modelbox.server.config import Settings
 from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.policies.checks import webhook_host_allowed
-from modelbox.server.store import Record, Store
-from modelbox.server.store.policies import PolicyRecord
+from modelbox.server.store import Store
+from modelbox.server.store.policies import (
+    PolicyEvaluationRecord,
+    PolicyRecord,
+    WebhookDeliveryRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(policy: PolicyRecord, evaluation: Record) -> dict[str, Any]:
+def payload(policy: PolicyRecord, evaluation: PolicyEvaluationRecord) -> dict[str, Any]:
     return {
         "event": "policy.evaluation",
         "evaluationId": to_global_id("PolicyEvaluation", evaluation["id"]),
@@ -76,7 +80,7 @@ class Webhooks:
         self.tasks: set[asyncio.Task[None]] = set()
 
     @staticmethod
-    def pending(url: str) -> dict[str, Any]:
+    def pending(url: str) -> WebhookDeliveryRecord:
         return {
             "url": url,
             "status": PENDING,
@@ -85,13 +89,13 @@ class Webhooks:
             "last_error": None,
         }
 
-    def send(self, policy: PolicyRecord, evaluation: Record) -> None:
+    def send(self, policy: PolicyRecord, evaluation: PolicyEvaluationRecord) -> None:
         """Deliver in the background; the decision is already committed."""
         task = asyncio.create_task(self._deliver(policy, evaluation))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, policy: PolicyRecord, evaluation: Record) -> None:
+    async def _deliver(self, policy: PolicyRecord, evaluation: PolicyEvaluationRecord) -> None:
         body = orjson.dumps(payload(policy, evaluation))
         headers = {
             "content-type": "application/json",
@@ -105,7 +109,7 @@ class Webhooks:
         delivery = self.pending(evaluation["webhook"]["url"])
         if not webhook_host_allowed(delivery["url"], self.hosts):
             # The allowed hosts changed since the policy was made: not called at all.
-            delivery.update(status=FAILED, last_error="host not allowed (webhook_hosts)")
+            delivery["status"], delivery["last_error"] = FAILED, "host not allowed (webhook_hosts)"
             await self.store.policy_evaluations.set_webhook(evaluation["id"], delivery)
             return
         for attempt in range(1, self.attempts + 1):

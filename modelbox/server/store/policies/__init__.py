@@ -2,7 +2,12 @@
 effects, at most once), and the leases that keep two runs of one retention policy apart."""
 
 from modelbox.server.store.policies.actions import PolicyActions
-from modelbox.server.store.policies.evaluations import PolicyEvaluations
+from modelbox.server.store.policies.evaluations import (
+    PolicyEvaluationRecord,
+    PolicyEvaluations,
+    WebhookDeliveryRecord,
+    evaluation_record,
+)
 from modelbox.server.store.policies.leases import PolicyLeases
 from modelbox.server.store.policies.repository import (
     ConditionRecord,
@@ -15,8 +20,11 @@ __all__ = [
     "ConditionRecord",
     "Policies",
     "PolicyActions",
+    "PolicyEvaluationRecord",
     "PolicyEvaluations",
     "PolicyLeases",
     "PolicyRecord",
+    "WebhookDeliveryRecord",
+    "evaluation_record",
     "policy_record",
 ]

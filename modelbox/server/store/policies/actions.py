@@ -10,7 +10,7 @@ from bson import ObjectId
 from modelbox.server.access import Actor
 from modelbox.server.store.artifacts import Artifacts
 from modelbox.server.store.database import Session
-from modelbox.server.store.policies.evaluations import PolicyEvaluations
+from modelbox.server.store.policies.evaluations import PolicyEvaluationRecord, PolicyEvaluations
 from modelbox.server.store.records import Record, object_id, object_ids, to_record
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.versions import ModelVersions
@@ -30,7 +30,9 @@ class PolicyActions:
         self.artifacts = artifacts
         self.database = versions.database
 
-    async def record(self, actor: Actor, evaluation: dict[str, Any]) -> Record | None:
+    async def record(
+        self, actor: Actor, evaluation: dict[str, Any]
+    ) -> PolicyEvaluationRecord | None:
         """A decision that changes nothing (SKIPPED, DRY_RUN, FAILED…); None if already taken."""
         return await self.evaluations.commit(actor, evaluation)
 
@@ -41,7 +43,7 @@ class PolicyActions:
         model: Record,
         checkpoint: Record,
         fields: dict[str, Any],
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """A new version of `model` from `checkpoint`, with its artifacts (bytes shared)."""
 
         async def effect(session: Session, evaluation_id: ObjectId) -> dict[str, Any]:
@@ -71,7 +73,7 @@ class PolicyActions:
 
     async def label(
         self, actor: Actor, evaluation: dict[str, Any], version: Record, changes: dict[str, Any]
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """Labels and aliases on `version` (aliases moved off their holders atomically)."""
 
         async def effect(session: Session, evaluation_id: ObjectId) -> dict[str, Any]:

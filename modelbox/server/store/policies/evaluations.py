@@ -10,7 +10,8 @@ however many processes look at it and however often it is evaluated again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict, cast
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -20,7 +21,7 @@ from modelbox.server.errors import Conflict
 from modelbox.server.store.audit import AuditAction
 from modelbox.server.store.database import Session
 from modelbox.server.store.indexes import conflict_message
-from modelbox.server.store.records import Record, now, object_id, object_ids, to_record
+from modelbox.server.store.records import Record, now, object_id, object_ids
 from modelbox.server.store.repository import Repository
 
 APPLIED = "APPLIED"
@@ -30,13 +31,53 @@ DECIDED = ("policy_subject_state_unique", "policy_subject_claim_unique")
 Effect = Callable[[Session, ObjectId], Awaitable[dict[str, Any]]]
 
 
-class PolicyEvaluations(Repository):
+class WebhookDeliveryRecord(TypedDict):
+    """How an APPLIED decision's webhook call went: PENDING, DELIVERED or FAILED."""
+
+    url: str
+    status: str
+    attempts: int
+    response_status: int | None
+    last_error: str | None
+
+
+class PolicyEvaluationRecord(TypedDict):
+    """One decision of a policy about one subject, as the store (and the change feed's
+    inserts) hand it up."""
+
+    id: str
+    policy_id: str
+    namespace: str
+    kind: str
+    subject_type: str
+    subject_id: str
+    decision: str
+    reasons: list[str]
+    # What it did (or would have done), as camelCase keys clients see.
+    actions: dict[str, Any]
+    trigger: str
+    # Whether it holds the policy's one APPLIED claim on the subject.
+    claimed: bool
+    at: datetime
+    created_at: datetime
+    updated_at: datetime
+    # The subject's state a change showed (change-driven decisions only).
+    state: NotRequired[str]
+    webhook: NotRequired[WebhookDeliveryRecord]
+
+
+def evaluation_record(record: Record) -> PolicyEvaluationRecord:
+    """A record of the policy_evaluations collection (from the change feed), typed."""
+    return cast(PolicyEvaluationRecord, record)
+
+
+class PolicyEvaluations(Repository[PolicyEvaluationRecord]):
     collection_name = "policy_evaluations"
     object_type = "PolicyEvaluation"
 
     async def commit(
         self, actor: Actor, evaluation: dict[str, Any], effect: Effect | None = None
-    ) -> Record | None:
+    ) -> PolicyEvaluationRecord | None:
         """Record `evaluation` and run `effect` in one transaction; None if already decided.
 
         The record goes in first, so a process that lost the race for it stops at once.
@@ -50,7 +91,7 @@ class PolicyEvaluations(Repository):
             "at": now(),
         }
 
-        async def work(session: Session) -> Record:
+        async def work(session: Session) -> PolicyEvaluationRecord:
             stamped = {**document, "created_at": document["at"], "updated_at": document["at"]}
             await self.collection.insert_one(stamped, session=session)
             if effect is not None:
@@ -64,7 +105,7 @@ class PolicyEvaluations(Repository):
             audited = ("policy_id", "subject_id", "decision", "reasons", "actions")
             changes = {k: stamped.get(k) for k in audited}
             await self._audit(session, actor, AuditAction.CREATED, document, changes)
-            return to_record(stamped)
+            return self._record(stamped)
 
         try:
             return await self.database.transaction(work, duplicates=False)
@@ -73,7 +114,7 @@ class PolicyEvaluations(Repository):
                 return None  # another process (or an earlier run) took this decision
             raise Conflict(conflict_message(error)) from None
 
-    async def claimed(self, policy_id: str, subject_id: str) -> Record | None:
+    async def claimed(self, policy_id: str, subject_id: str) -> PolicyEvaluationRecord | None:
         """The APPLIED evaluation of this subject by this policy, if there is one."""
         doc = await self.collection.find_one(
             {
@@ -82,7 +123,7 @@ class PolicyEvaluations(Repository):
                 "claimed": True,
             }
         )
-        return to_record(doc) if doc else None
+        return self._record(doc) if doc else None
 
     async def evaluated(
         self, policy_ids: list[str], subject_ids: list[str]
@@ -95,7 +136,7 @@ class PolicyEvaluations(Repository):
         cursor = self.collection.find(query, {"policy_id": 1, "subject_id": 1})
         return {(str(d["policy_id"]), str(d["subject_id"])) async for d in cursor}
 
-    async def set_webhook(self, id: str, delivery: dict[str, Any]) -> None:
+    async def set_webhook(self, id: str, delivery: WebhookDeliveryRecord) -> None:
         """How the webhook call went: not a change of data, so not audited."""
         await self.collection.update_one(
             {"_id": object_id(id)}, {"$set": {"webhook": delivery, "updated_at": now()}}
