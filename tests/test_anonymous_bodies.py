@@ -125,18 +125,21 @@ def _response(conn: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), rest[:length]
 
 
-def _refused_then_served(port: int) -> tuple[int, bytes, int]:
-    """An anonymous request declaring 200 KB sends it all anyway, then asks again on the
-    same connection: the refusal, then the answer (the rest of the body was not taken
-    for the next request's head)."""
+def _refused_then_served(port: int) -> tuple[int, bytes, int, int]:
+    """Two refused anonymous bodies on one connection, each sent on to its end anyway (the
+    rest of a refused body must not be taken for the next request's head): one declaring
+    200 KB, one chunked whose last chunk shares a packet with a signed-in 1 MB request."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
         body = b" " * 200_000
         conn.sendall(_head(len(body)) + body)
         buffer = bytearray()
         status, answer = _response(conn, buffer)
-        query = orjson.dumps({"query": "{ __typename }"})
-        conn.sendall(_head(len(query)) + query)
-        return status, answer, _response(conn, buffer)[0]
+        chunked = _head(0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+        conn.sendall(chunked + b"".join(b"400\r\n" + b" " * 1024 + b"\r\n" for _ in range(32)))
+        chunked_status = _response(conn, buffer)[0]
+        query = b'{"query": "{ __typename }"}'.ljust(1 << 20)
+        conn.sendall(b"0\r\n\r\n" + _head(len(query), ADMIN_TOKEN) + query)
+        return status, answer, chunked_status, _response(conn, buffer)[0]
 
 
 def _trickled(port: int, length: int, token: str | None, every: float) -> tuple[int, bytes, float]:
@@ -158,9 +161,9 @@ def _trickled(port: int, length: int, token: str | None, every: float) -> tuple[
 
 async def test_slow_lying_and_refused_bodies_over_raw_sockets(settings: Settings) -> None:
     async with running(settings, MODELBOX_BODY_TIMEOUT_SECONDS="1") as (server, api):
-        status, answer, then = await asyncio.to_thread(_refused_then_served, server.port)
+        status, answer, chunked, then = await asyncio.to_thread(_refused_then_served, server.port)
         assert status == 413 and b"max_anonymous_body_bytes" in answer, answer
-        assert then == 200
+        assert (chunked, then) == (413, 200)
 
         # A Content-Length the body never reaches: 408 after the pause, the limit named.
         status, answer, took = await asyncio.to_thread(_trickled, server.port, 500, None, 30.0)
@@ -301,3 +304,12 @@ async def test_a_socket_whose_token_was_revoked_is_held_to_the_small_limit(
             await api.ok(REVOKE, {"id": token_id})
             reason = await _closed_with(socket_, {"id": "2", "type": "subscribe", "payload": big})
             assert "max_anonymous_body_bytes" in reason
+
+
+async def test_a_browser_reads_the_refusal_of_a_large_anonymous_body(settings: Settings) -> None:
+    origin = "http://ui.example"
+    async with running(settings, MODELBOX_CORS_ORIGINS=origin) as (_, api):
+        headers = {**JSON, "Origin": origin}
+        response = await api.client.post("/graphql", content=_padded(ANON), headers=headers)
+        _error(response, 413, "PAYLOAD_TOO_LARGE")
+        assert response.headers["access-control-allow-origin"] == origin

@@ -213,14 +213,9 @@ def create_app(
     )
     policies = PolicyEngine(store, settings)
     graphql = GraphQLApp(store, settings, policies)
-    middleware = [
-        Middleware(
-            BodySizeLimit,
-            settings=settings,
-            authenticate=lambda request: build_context(store, settings, request),
-        )
-    ]
+    middleware = []
     if settings.cors_origins:
+        # Outermost, so a browser can read the refusals below it (413, 408) too.
         middleware.append(
             Middleware(
                 CORSMiddleware,
@@ -230,6 +225,13 @@ def create_app(
                 expose_headers=["etag", "content-length", "content-range"],
             )
         )
+    middleware.append(
+        Middleware(
+            BodySizeLimit,
+            settings=settings,
+            authenticate=lambda request: build_context(store, settings, request),
+        )
+    )
     return Starlette(
         routes=[
             *health_routes(store),

@@ -34,7 +34,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     """At most `max_header_bytes` of request head, sent within `header_timeout_seconds` of
     the connection opening or of the previous response; a connection that sends nothing
     is closed after that time too. The unread rest of a refused body is dropped, never
-    counted as the next head."""
+    counted as the next head, and a head is over where the parser says it is."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,16 +45,32 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._await_head()
+        self._between_requests()
+        self._time_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         super().connection_lost(exc)
 
+    def on_headers_complete(self) -> None:
+        # The parser says where a head ends (the byte scan in data_received only counts): a
+        # head in the same packet as the end of the previous body is not taken for a body.
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # What comes next is a head. It is timed from the answer, so at once if the answer
+        # went before the body was over (a refused body, dropped to its end).
+        self._between_requests()
+        if self.cycle is not None and self.cycle.response_complete:
+            self._time_head()
+
     def on_response_complete(self) -> None:
         # Answered before its body was all read (refused by its declared length): the rest
-        # is read and dropped, not taken for the next head, so the client can finish sending
-        # and read the answer; a body still coming after body_timeout_seconds is cut off.
+        # is read and dropped, so the client can finish sending and read the answer; a body
+        # still coming after body_timeout_seconds is cut off.
         unread = self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
         super().on_response_complete()
         if self.transport.is_closing():
@@ -63,14 +79,8 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._stop_head_timer()
             seconds = _settings().body_timeout_seconds
             self._head_timer = self.loop.call_later(seconds, self.transport.close)
-        else:
-            self._await_head()
-
-    def on_message_complete(self) -> None:
-        unread = self.cycle is not None and self.cycle.response_complete and not self._in_head
-        super().on_message_complete()
-        if unread and not self.transport.is_closing():
-            self._await_head()  # the dropped body is over: the next request may come
+        elif self._in_head:  # not when a pipelined request's head is already in
+            self._time_head()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
@@ -95,8 +105,10 @@ class GuardedHttpTools(HttpToolsProtocol):
                 self._tail = window[-(len(HEAD_END) - 1) :]
         super().data_received(data)
 
-    def _await_head(self) -> None:
+    def _between_requests(self) -> None:
         self._in_head, self._head_bytes, self._tail = True, 0, b""
+
+    def _time_head(self) -> None:
         self._stop_head_timer()
         self._head_timer = self.loop.call_later(
             _settings().header_timeout_seconds, self._head_too_slow
