@@ -279,12 +279,12 @@ def judge(attack: Attack, case: Case, transport: str, answer: Any) -> list[str]:
         for secret in attack.victim.secrets
         if secret in text
     ]
+    errors = [e for m in (answer if isinstance(answer, list) else [answer]) for e in errors_of(m)]
+    if any("_per_request)" in str(e.get("message")) for e in errors):
+        # Refused for its size before anything ran: the case tests nothing.
+        problems.append(f"{transport} {attack.name} {case.label}: too big: {text[:300]}")
     if attack.name in ("revoked", "expired", "none") and case.root not in PUBLIC_ROOT_FIELDS:
-        codes = {
-            e.get("extensions", {}).get("code")
-            for message in (answer if isinstance(answer, list) else [answer])
-            for e in errors_of(message)
-        }
+        codes = {e.get("extensions", {}).get("code") for e in errors}
         if codes != {"UNAUTHENTICATED"}:
             problems.append(f"{transport} {attack.name} {case.label}: not refused: {text[:300]}")
     return problems

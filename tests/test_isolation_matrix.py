@@ -47,6 +47,7 @@ from tests.isolation import (
 from tests.ws import LEGACY_WS, TRANSPORT_WS, WsClient
 
 ROOT_DEPTH = 2
+PAGE = 2
 
 
 # How to fill an argument: keyed `Type.field.argument` or just the argument's name; each
@@ -75,6 +76,13 @@ RULES: dict[str, Rule] = {
     "key": lambda s: ["loss"],
     "keys": lambda s: [["loss"]],
     "maxPoints": lambda s: [10],
+    # Searches across namespaces: the text grammar and metric and hyperparameter orders take
+    # their candidates from per-value index documents of every namespace.
+    "query": lambda s: ["metrics.loss < 1", f'params.s = "{s.namespace}"', "metrics.loss.min > 0"],
+    "Query.experiments.orderBy": lambda s: [
+        [{"metric": "loss", "direction": "ASC"}],
+        [{"hyperparameter": "s"}],
+    ],
 }
 
 
@@ -101,7 +109,7 @@ class QueryBuilder:
     def arguments(
         self, owner: str, name: str, gql_field: GraphQLField, chosen: dict[str, Any] | None = None
     ) -> str:
-        """Required arguments from the rules (first value), plus `chosen` ones."""
+        """Required arguments from the rules (first value), small pages, and `chosen` ones."""
         parts = []
         for arg_name, arg in gql_field.args.items():
             if chosen and arg_name in chosen:
@@ -109,6 +117,10 @@ class QueryBuilder:
             elif is_required_argument(arg):
                 values = rule_values(owner, name, arg_name, self.side)
                 value = values[0]
+            elif arg_name == "first":
+                # Small pages at every level: the whole selection stays within the request's
+                # object budget, so the case runs instead of being refused for its size.
+                value = PAGE
             else:
                 continue
             parts.append(self.argument(owner, name, arg_name, value, arg.type))
@@ -214,15 +226,21 @@ def shapes(schema: GraphQLSchema, output: GraphQLOutputType) -> list[GraphQLObje
 
 
 def root_cases(schema: GraphQLSchema, root: GraphQLObjectType, kind: str, side: Side) -> list[Case]:
+    """Each root field with its variants, asked down to ROOT_DEPTH and (queries) for its
+    own leaf fields alone: a deep selection's refused link (a non-null field) nulls the
+    whole answer, which would hide a leak of the fields beside it."""
     cases = []
-    depth = ROOT_DEPTH if kind == "query" else 0
+    depths = (ROOT_DEPTH, 0) if kind == "query" else (0,)
     for name, gql_field in root.fields.items():
-        for chosen in root_variants(root.name, name, gql_field, side):
+        for chosen, depth in itertools.product(
+            root_variants(root.name, name, gql_field, side), depths
+        ):
             for only in shapes(schema, gql_field.type):
                 builder = QueryBuilder(schema, side)
                 args = builder.arguments(root.name, name, gql_field, chosen)
                 body = f"{name}{args} {builder.selection(gql_field.type, depth, only)}"
                 label = f"{root.name}.{name}{sorted(chosen)}{' on ' + only.name if only else ''}"
+                label += f" depth {depth}"
                 cases.append(Case(label, builder.operation(kind, body), builder.variables, name))
     return cases
 
