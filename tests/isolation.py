@@ -283,6 +283,10 @@ def judge(attack: Attack, case: Case, transport: str, answer: Any) -> list[str]:
     if any("_per_request)" in str(e.get("message")) for e in errors):
         # Refused for its size before anything ran: the case tests nothing.
         problems.append(f"{transport} {attack.name} {case.label}: too big: {text[:300]}")
+    if any("this belongs to does not exist" in str(e.get("message")) for e in errors):
+        # Nothing in the world is deleted: an object whose owner the caller cannot read came
+        # back (its error nulls the answer around it, which would hide the leak).
+        problems.append(f"{transport} {attack.name} {case.label}: unreadable owner: {text[:300]}")
     if attack.name in ("revoked", "expired", "none") and case.root not in PUBLIC_ROOT_FIELDS:
         codes = {e.get("extensions", {}).get("code") for e in errors}
         if codes != {"UNAUTHENTICATED"}:
