@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import socket
 import time
 from typing import Any
@@ -17,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import websockets
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from modelbox.server.config import Settings
 from tests.api import ADMIN_TOKEN, Api
@@ -204,3 +206,24 @@ async def test_slow_and_idle_connections_are_closed(settings: Settings) -> None:
         assert await asyncio.to_thread(slow_headers) < 5
         assert await asyncio.to_thread(idle) < 5
         assert (await api.client.get("/healthz")).status_code == 200
+
+
+def test_the_uvicorn_protocol_the_head_limits_build_on_is_unchanged() -> None:
+    # GuardedHttpTools overrides these callbacks and reads the request cycle's state to tell
+    # a refused body's unread rest from the next request's head (uvicorn is pinned exactly).
+    for callback in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_headers_complete",
+        "on_message_complete",
+        "on_response_complete",
+    ):
+        assert callable(getattr(HttpToolsProtocol, callback)), callback
+    init = inspect.getsource(HttpToolsProtocol.__init__)
+    assert "self.cycle: RequestResponseCycle = None" in init
+    assert "self.loop" in init
+    assert "self.transport" in inspect.getsource(HttpToolsProtocol.connection_made)
+    cycle = inspect.getsource(RequestResponseCycle.__init__)
+    assert "self.response_complete = False" in cycle
+    assert "self.more_body = True" in cycle
