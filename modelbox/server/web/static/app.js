@@ -11,6 +11,7 @@ const main = document.getElementById("main");
 const pages = { runs, run, compare, registry, model: registry, version: registry, audit };
 let context = null;
 let leave = null;
+let routed = 0;
 
 async function signIn(token) {
   session.signIn(token);
@@ -31,6 +32,7 @@ async function signIn(token) {
 function showSignIn(error) {
   leave?.();
   leave = null;
+  routed++; // a page still loading is not drawn over the sign-in form
   document.getElementById("nav").hidden = true;
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").textContent = "";
@@ -63,16 +65,24 @@ async function route() {
   document.querySelectorAll("#nav a[data-view]").forEach((a) => {
     a.classList.toggle("active", a.dataset.view === (name || "runs") || (name === "run" && a.dataset.view === "runs"));
   });
-  main.innerHTML = `<p class="muted">Loading…</p>`;
+  // Each route draws into its own element: a page still loading when the next route
+  // starts (sign-in's first page, then a click) draws into a detached one, not over it.
+  const turn = ++routed;
+  const view = document.createElement("div");
+  view.innerHTML = `<p class="muted">Loading…</p>`;
+  main.replaceChildren(view);
   try {
-    leave = (await page.render(main, context, { name, id: rest.join("/"), query: new URLSearchParams(query) })) || null;
+    const left = (await page.render(view, context, { name, id: rest.join("/"), query: new URLSearchParams(query) })) || null;
+    if (turn !== routed) return left?.(); // superseded: stop its live updates
+    leave = left;
   } catch (error) {
+    if (turn !== routed) return;
     if (error.code === "UNAUTHENTICATED") {
       context = null;
       session.signOut();
       return showSignIn(error);
     }
-    main.innerHTML = errorBox(error);
+    view.innerHTML = errorBox(error);
   }
 }
 
