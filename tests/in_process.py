@@ -21,10 +21,11 @@ from tests.api import Api
 
 @asynccontextmanager
 async def listened(
-    settings: Settings, listener: CommandListener, timeout: float = 5.0
+    settings: Settings, listener: CommandListener | None = None, timeout: float = 5.0
 ) -> AsyncIterator[Api]:
-    """An `Api` on a fresh app (lifespan run) whose database commands `listener` sees."""
-    app = create_app(settings, event_listeners=[listener])
+    """An `Api` on a fresh app (lifespan run) whose database commands `listener` sees;
+    leaving it stops the app, as a server process stopping would."""
+    app = create_app(settings, event_listeners=[listener] if listener else [])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -229,8 +229,9 @@ async def test_mutations_change_and_show_nothing_of_another_namespace(world: Wor
 async def test_an_idempotency_key_answers_only_with_its_own_subjects_events(
     world: World,
 ) -> None:
-    """Both namespaces logged events with the same key: each namespace's writer, sending it
-    again on every subject it may write, gets its own events or new ones, never the other's."""
+    """Both namespaces logged events with the same key: each namespace's writer, sending
+    its batch again on every subject it may write, gets its own events or new ones, never
+    the other's; the key with another batch is refused (CONFLICT), naming none of them."""
     log = "mutation($i: LogEventsInput!) { logEvents(input: $i) { id name } }"
     problems = []
     async with httpx.AsyncClient(base_url=world.url, timeout=30) as client:
@@ -238,9 +239,12 @@ async def test_an_idempotency_key_answers_only_with_its_own_subjects_events(
         for me, other in itertools.permutations(world.sides.values()):
             for subject in me.subject_ids:
                 variables = {"i": {"subjectId": subject, "idempotencyKey": SHARED_KEY}}
-                variables["i"]["events"] = [{"name": "retry"}]
+                variables["i"]["events"] = [{"name": f"{me.namespace}-secret-event"}]
                 data = await api.ok(log, variables, token=me.writer)
-                text = json.dumps(data)
+                variables["i"]["events"] = [{"name": "retry"}]
+                body = await api.post(log, variables, token=me.writer)
+                text = json.dumps([data, body])
                 problems += [f"{me.namespace} got {s!r}" for s in other.secrets if s in text]
                 assert data["logEvents"], "a key answers with the events it stored"
+                assert [e["extensions"]["code"] for e in body["errors"]] == ["CONFLICT"]
     assert not problems, "\n".join(problems)

@@ -100,6 +100,11 @@ class Conflict(ModelBoxError):
     http_status = 409
 
 
+class KeyReused(Conflict):
+    """An idempotency key sent again with another batch, or by another kind of request:
+    not a retry, so nothing is stored. Raised by the store; the mutation names its key."""
+
+
 class Unauthenticated(ModelBoxError):
     code = "UNAUTHENTICATED"
     http_status = 401

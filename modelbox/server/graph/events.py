@@ -41,8 +41,9 @@ class LogEventsInput:
     )
     idempotency_key: str | None = strawberry.field(
         default=None,
-        description="The same key sent again logs nothing more and answers the events the"
-        " first request logged. Keys are per subject, shared with logMetrics.",
+        description="The same key sent again with the same events logs nothing more and"
+        " answers the events the first request logged; with other events, or a logMetrics"
+        " key of the subject, it is refused (CONFLICT). Keys are per subject and kept a week.",
     )
     events: list[EventInput]
 

@@ -186,7 +186,10 @@ class MetricSeriesInput:
 class LogMetricsInput:
     subject_id: strawberry.ID = strawberry.field(description="An Experiment or a ModelVersion.")
     idempotency_key: str | None = strawberry.field(
-        default=None, description="The same key sent again logs nothing more (duplicate: true)."
+        default=None,
+        description="The same key sent again with the same series logs nothing more"
+        " (duplicate: true); with other series, or a logEvents key of the subject, it is"
+        " refused (CONFLICT). Keys are per subject and kept a week.",
     )
     series: list[MetricSeriesInput]
 

@@ -9,6 +9,7 @@ from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.idempotency import events_request, named_key
 from modelbox.server.resolvers.listing import Listing, children
 from modelbox.server.resolvers.live import watch
 from modelbox.server.resolvers.permissions import load_typed, require
@@ -62,7 +63,9 @@ async def log_events(
             limit=limit,
         )
     cleaned = [_clean(ctx, i, event) for i, event in enumerate(events)]
-    return await ctx.store.events.log(target["type"], target, cleaned, idempotency_key)
+    request = events_request(idempotency_key, events)
+    with named_key():
+        return await ctx.store.events.log(target["type"], target, cleaned, request)
 
 
 async def events_of(

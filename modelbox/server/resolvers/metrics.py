@@ -10,6 +10,7 @@ from modelbox.server.access import Role
 from modelbox.server.errors import BadUserInput, PayloadTooLarge, SeriesKindClash
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
+from modelbox.server.resolvers.idempotency import metrics_request, named_key
 from modelbox.server.resolvers.permissions import load_typed
 from modelbox.server.store import Record
 from modelbox.server.store.metrics import (
@@ -141,10 +142,12 @@ async def log_metrics(
     type_name, record = await subject(ctx, subject_id, Role.WRITER)
     validation.idempotency_key(idempotency_key)
     points = check_request(ctx, series)
+    request = metrics_request(idempotency_key, series)
     try:
-        return await ctx.store.metrics.log(
-            record["id"], type_name, record["namespace"], points, idempotency_key
-        )
+        with named_key():
+            return await ctx.store.metrics.log(
+                record["id"], type_name, record["namespace"], points, request
+            )
     except SeriesKindClash as clash:
         # The store's transaction refuses a key that already holds another kind of value.
         raise BadUserInput(f"series.key: {clash.message}", field="series.key") from None

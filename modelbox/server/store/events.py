@@ -24,7 +24,13 @@ from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.indexes import conflict_message
 from modelbox.server.store.keys import to_stored
-from modelbox.server.store.metrics.idempotency import REQUESTS, repeated_request
+from modelbox.server.store.metrics.idempotency import (
+    EVENTS,
+    REQUESTS,
+    Request,
+    first_request,
+    repeated_request,
+)
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import Record, now, object_id
 from modelbox.server.store.repository import Repository
@@ -141,40 +147,36 @@ class Events(Repository[EventRecord]):
         subject_type: str,
         subject: Record,
         events: list[Document],
-        idempotency_key: str | None = None,
+        request: Request | None = None,
     ) -> list[EventRecord]:
         """Store `events` (name, source, wallclock, payload) on `subject`; all or none.
 
         Returned in the order given. Telemetry is not audited: the subject's own
-        writes are, and an event names its source itself. A repeated `idempotency_key`
-        stores nothing and returns the events its first request stored.
+        writes are, and an event names its source itself. A retry of `request` stores
+        nothing and returns the events its first sending stored; its key with another
+        batch, or a logMetrics request's key, raises KeyReused.
         """
         subject_id = object_id(subject["id"])
+        assert subject_id is not None, "the resolver passes a loaded subject"
         stamp = now()
         documents = _stored_events(subject_type, subject, events, stamp)
         timeline = sorted(documents, key=lambda d: d["order"])
 
         async def work(session: Session) -> None:
             await self.database.guards.hold(session, subject_type, subject["id"])
-            if idempotency_key is not None:
-                await self.requests.insert_one(
-                    {
-                        "subject_id": subject_id,
-                        "idempotency_key": idempotency_key,
-                        "events": [d["_id"] for d in documents],
-                        "created_at": stamp,
-                    },
-                    session=session,
-                )
+            if request is not None:
+                ids = [d["_id"] for d in documents]
+                stored = request.document(subject_id, EVENTS, stamp, events=ids)
+                await self.requests.insert_one(stored, session=session)
             await self._time(session, subject_id, timeline)
             await self.collection.insert_many(timeline, session=session)
 
         try:
             await self.database.transaction(work, duplicates=False)
         except DuplicateKeyError as error:
-            if not repeated_request(error):
+            if request is None or not repeated_request(error):
                 raise Conflict(conflict_message(error)) from None
-            return await self._logged_by(subject_id, idempotency_key)
+            return await self._logged_by(subject_id, request)
         return [self._record(document) for document in documents]
 
     async def _time(
@@ -197,11 +199,11 @@ class Events(Repository[EventRecord]):
         else:
             await self._merge(session, subject_id, timeline)
 
-    async def _logged_by(self, subject_id: ObjectId | None, key: str | None) -> list[EventRecord]:
-        """The events the first request with this key stored, in its order (none if that
-        was a logMetrics request, or they were deleted since)."""
-        request = await self.requests.find_one({"subject_id": subject_id, "idempotency_key": key})
-        ids = (request or {}).get("events", [])
+    async def _logged_by(self, subject_id: ObjectId, request: Request) -> list[EventRecord]:
+        """The events the first sending of `request` stored, in its order (none if they
+        were deleted since)."""
+        first = await first_request(self.requests, subject_id, request, EVENTS)
+        ids = first.get("events", [])
         found = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
         return [self._record(found[id]) for id in ids if id in found]
 

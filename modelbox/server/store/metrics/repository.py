@@ -26,10 +26,13 @@ from modelbox.server.store.metrics.buckets import (
 from modelbox.server.store.metrics.columns import FLOAT, LogResult, SeriesPoints
 from modelbox.server.store.metrics.compaction import Compaction
 from modelbox.server.store.metrics.idempotency import (
+    METRICS,
     REQUEST_INDEX,
     REQUESTS,
     SERIES_INDEX,
+    Request,
     duplicate_index,
+    first_request,
     kind_clash,
 )
 from modelbox.server.store.metrics.summaries import extremes_of, summary_update
@@ -64,9 +67,10 @@ class Metrics(Tiles, Compaction):
         subject_type: str,
         namespace: str,
         series: Sequence[SeriesPoints],
-        idempotency_key: str | None = None,
+        request: Request | None = None,
     ) -> LogResult:
-        """Store the points of every series in one transaction; validated beforehand."""
+        """Store the points of every series in one transaction; validated beforehand.
+        A retry of `request` stores nothing; its key with another batch raises KeyReused."""
         subject = object_id(subject_id)
         assert subject is not None, "the resolver passes the id of a loaded subject"
         series = [in_step_order(s) for s in series]
@@ -87,16 +91,9 @@ class Metrics(Tiles, Compaction):
 
         async def work(session: Session) -> None:
             await self.database.guards.hold(session, subject_type, subject)
-            if idempotency_key is not None:
-                await self.requests.insert_one(
-                    {
-                        "subject_id": subject,
-                        "idempotency_key": idempotency_key,
-                        "accepted": accepted,
-                        "created_at": now(),
-                    },
-                    session=session,
-                )
+            if request is not None:
+                stored = request.document(subject, METRICS, now(), accepted=accepted)
+                await self.requests.insert_one(stored, session=session)
             # Summaries before buckets: concurrent writers of a series conflict on its summary,
             # and a transaction that must retry then learns it before sending its points.
             if summaries:
@@ -120,6 +117,8 @@ class Metrics(Tiles, Compaction):
                     )
 
         if not await self._commit(subject, series, work):
+            assert request is not None, "only a request with a key is a repeat"
+            await first_request(self.requests, subject, request, METRICS)
             return LogResult(accepted=0, duplicate=True)
         crowded = [s.key for s, docs in zip(series, per_series, strict=True) if small_buckets(docs)]
         if crowded:
