@@ -145,9 +145,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What `uvicorn.run` needs besides the app: the guarded protocol and socket limits."""
     return {
         "http": f"{GuardedHttpTools.__module__}:{GuardedHttpTools.__name__}",
-        # A hard stop past the app's own check (`SizedWebSocket`), which closes a socket
-        # whose message is over max_body_bytes with the limit named.
-        "ws_max_size": 2 * settings.max_body_bytes,
+        # A frame announcing more than a message may hold is refused from its header,
+        # before uvicorn buffers it (web/frames.py); the app's own check (`SizedWebSocket`)
+        # holds a socket not signed in to max_anonymous_body_bytes.
+        "ws_max_size": settings.max_body_bytes,
         # uvicorn's sans-I/O protocol (web/ws_messages.py `send_now` relies on how it
         # sends), negotiating compression so that frames can be shared (web/frames.py).
         "ws": f"{SharedFramesProtocol.__module__}:{SharedFramesProtocol.__name__}",

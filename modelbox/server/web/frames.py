@@ -10,7 +10,9 @@ connection, at the cost of not using earlier messages as the dictionary.
 
 `SharedFramesProtocol` is uvicorn's sans-I/O WebSocket protocol with that negotiation,
 handing itself to the app in the ASGI scope's extensions; `tests/test_direct_delivery.py`
-checks the uvicorn attributes used here.
+checks the uvicorn attributes used here. Its websockets connection refuses a frame whose
+header announces more than uvicorn's `ws_max_size` (max_body_bytes) before reading it,
+closing 1009 with the setting named.
 """
 
 from __future__ import annotations
@@ -22,11 +24,23 @@ from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.server import ServerProtocol
+
+from modelbox.server.web.http_limits import message_over
 
 # Where the app finds the protocol of its socket: `scope["extensions"][EXTENSION]`.
 EXTENSION = "modelbox.shared_frames"
+
+
+class SizedServerProtocol(ServerProtocol):
+    """websockets' server side; a message over `max_size` (a frame header announcing more,
+    or more once inflated) closes 1009 naming the setting, which uvicorn_options sets."""
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        if code == CloseCode.MESSAGE_TOO_BIG:
+            reason = message_over(self.max_message_size, "max_body_bytes")
+        super().fail(code, reason)
 
 
 class SharedFramesProtocol(WebSocketsSansIOProtocol):
@@ -35,17 +49,18 @@ class SharedFramesProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.config.ws_per_message_deflate:
-            # As uvicorn negotiates it, with each message compressed on its own.
-            deflate = ServerPerMessageDeflateFactory(
-                server_no_context_takeover=True,
-                server_max_window_bits=12,
-                client_max_window_bits=12,
-                compress_settings={"memLevel": 5},
-            )
-            self.conn = ServerProtocol(
-                extensions=[deflate], max_size=self.config.ws_max_size, logger=self.conn.logger
-            )
+        # As uvicorn negotiates it, with each message compressed on its own.
+        deflate = ServerPerMessageDeflateFactory(
+            server_no_context_takeover=True,
+            server_max_window_bits=12,
+            client_max_window_bits=12,
+            compress_settings={"memLevel": 5},
+        )
+        self.conn = SizedServerProtocol(
+            extensions=[deflate] if self.config.ws_per_message_deflate else [],
+            max_size=self.config.ws_max_size,
+            logger=self.conn.logger,
+        )
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -150,11 +150,17 @@ async def refuse(send: Send, error: ModelBoxError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def message_over(limit: int | None, name: str) -> str:
+    """The close reason of a WebSocket message over its limit, the setting named."""
+    return f"message over the limit of {limit} bytes ({name})"
+
+
 class SizedWebSocket(ASGIWebSocketAdapter):
     """WebSocket messages are bounded like HTTP bodies: one over the limit closes the socket
     (4413, the limit named) before it is parsed. The limit is `max_anonymous_body_bytes`
     until the socket has signed in with a valid token (`connection_init`), and again once
-    that token is revoked or expired (looked up again for each message over that limit)."""
+    that token is revoked or expired (looked up again for each message over that limit).
+    uvicorn itself refuses a frame announcing more than max_body_bytes (web/frames.py)."""
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
@@ -173,8 +179,7 @@ class SizedWebSocket(ASGIWebSocketAdapter):
                 else:
                     limit, name = settings.max_anonymous_body_bytes, "max_anonymous_body_bytes"
                 if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                    reason = f"message over the limit of {limit} bytes ({name})"
-                    await self.ws.close(code=4413, reason=reason)
+                    await self.ws.close(code=4413, reason=message_over(limit, name))
                     return
                 try:
                     yield self.view.decode_json(text)
