@@ -115,3 +115,29 @@ async def test_experiments_filter_by_status_and_label(api: Api) -> None:
     assert [e["node"]["name"] for e in ns["failed"]["edges"]] == ["b"]
     assert [e["node"]["name"] for e in ns["s1"]["edges"]] == ["a"]
     assert ns["byName"] == {"name": "a"}
+
+
+UPDATE_CHECKPOINT = """mutation($input: UpdateCheckpointInput!) {
+  updateCheckpoint(input: $input) { step metrics { key value } metadata } }"""
+
+
+async def test_update_checkpoint_keeps_what_is_left_out_and_clears_what_is_null(api: Api) -> None:
+    run = await api.create_experiment("nlp", "evaluated")
+    acc = [{"key": "acc", "value": 0.5}]
+    checkpoint = await api.create_checkpoint(run["id"], 10, metrics=acc, metadata={"a": 1})
+
+    async def update(**changes: object) -> dict:
+        data = await api.ok(UPDATE_CHECKPOINT, {"input": {"id": checkpoint["id"], **changes}})
+        return data["updateCheckpoint"]
+
+    better = [{"key": "acc", "value": 0.75}, {"key": "f1", "value": 0.5}]
+    assert await update(metrics=better) == {"step": 10, "metrics": better, "metadata": {"a": 1}}
+    assert await update(metadata={"b": 2}) == {"step": 10, "metrics": better, "metadata": {"b": 2}}
+    assert await update(metrics=None) == {"step": 10, "metrics": [], "metadata": {"b": 2}}
+    assert (await update(metrics=acc, metadata=None))["metadata"] is None
+    assert (await update(metrics=[]))["metrics"] == []
+    # The same rule as a literal in the document (no variables).
+    literal = """mutation($id: ID!) {
+      updateCheckpoint(input: {id: $id, metrics: null}) { metrics { key } } }"""
+    await update(metrics=acc)
+    assert (await api.ok(literal, {"id": checkpoint["id"]}))["updateCheckpoint"]["metrics"] == []

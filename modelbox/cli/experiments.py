@@ -1,6 +1,9 @@
-"""`modelbox experiments ls/show`."""
+"""`modelbox experiments ls/show/update-checkpoint`."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import click
 
@@ -9,6 +12,12 @@ from modelbox.client import Client
 from modelbox.client import _queries as q
 
 STATUSES = click.Choice(["RUNNING", "FINISHED", "FAILED", "KILLED"], case_sensitive=False)
+CHECKPOINT_COLUMNS = [
+    ("STEP", lambda c: c["step"]),
+    ("EPOCH", lambda c: c["epoch"]),
+    ("METRICS", lambda c: c["metrics"]),
+    ("ID", lambda c: c["id"]),
+]
 
 
 def last_value(point: dict | None) -> object:
@@ -102,12 +111,36 @@ def show(experiment: str, as_json: bool) -> None:
         ],
     )
     click.echo("\ncheckpoints:")
-    table(
-        found["checkpoints"],
-        [
-            ("STEP", lambda c: c["step"]),
-            ("EPOCH", lambda c: c["epoch"]),
-            ("METRICS", lambda c: c["metrics"]),
-            ("ID", lambda c: c["id"]),
-        ],
-    )
+    table(found["checkpoints"], CHECKPOINT_COLUMNS)
+
+
+@experiments.command("update-checkpoint")
+@click.argument("checkpoint", metavar="ID")
+@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="repeatable")
+@click.option("--clear-metrics", is_flag=True, help="remove all its metrics")
+@click.option("--metadata", metavar="JSON", help="replaces its metadata (null clears it)")
+@json_option
+@fails_cleanly
+def update_checkpoint(
+    checkpoint: str,
+    metrics: tuple[str, ...],
+    clear_metrics: bool,
+    metadata: str | None,
+    as_json: bool,
+) -> None:
+    """Change a checkpoint's metrics (the whole list: PROMOTION policies look again) or
+    metadata; what is not given stays."""
+    if clear_metrics and metrics:
+        raise click.UsageError("--clear-metrics and --metric exclude each other")
+    changes: dict[str, Any] = {}
+    if metrics or clear_metrics:
+        changes["metrics"] = {k: float(v) for k, v in pairs(metrics, "KEY=VALUE").items()}
+    if metadata is not None:
+        changes["metadata"] = json.loads(metadata)
+    if not changes:
+        raise click.UsageError("give --metric, --clear-metrics or --metadata")
+    with Client() as client:
+        updated = client.update_checkpoint(checkpoint, **changes)
+    if as_json:
+        return dump(updated)
+    table([updated], CHECKPOINT_COLUMNS)

@@ -8,6 +8,13 @@ from modelbox.client import _queries as q
 from modelbox.client._base import Base, key_values, split_path
 
 
+class Unchanged:
+    """What an update leaves out: the field keeps its value (None clears it)."""
+
+
+UNCHANGED: Any = Unchanged()
+
+
 class Experiments(Base):
     def experiment(self, ref: str) -> dict[str, Any]:
         if "/" in ref:
@@ -69,3 +76,20 @@ class Experiments(Base):
             metrics=key_values(metrics),
             metadata=metadata,
         )
+
+    def update_checkpoint(
+        self,
+        checkpoint_id: str,
+        *,
+        metrics: dict[str, float] | None = UNCHANGED,
+        metadata: Any = UNCHANGED,
+    ) -> dict[str, Any]:
+        """Change a checkpoint after the fact (an evaluation that finished later): `metrics`
+        replaces its whole metric list, and PROMOTION policies look again; `metadata`
+        replaces its metadata. None (or `{}`) clears; a field left out stays as it is."""
+        changes: dict[str, Any] = {}
+        if metrics is not UNCHANGED:
+            changes["metrics"] = key_values(metrics)
+        if metadata is not UNCHANGED:
+            changes["metadata"] = metadata
+        return self._mutate(q.UPDATE_CHECKPOINT, "updateCheckpoint", id=checkpoint_id, **changes)

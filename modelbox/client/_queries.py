@@ -66,6 +66,9 @@ CHECKPOINT_SOURCE = (
 CREATE_CHECKPOINT = operation(
     "mutation($input: CreateCheckpointInput!) { createCheckpoint(input: $input) { ...C } }"
 )
+UPDATE_CHECKPOINT = operation(
+    "mutation($input: UpdateCheckpointInput!) { updateCheckpoint(input: $input) { ...C } }"
+)
 
 ARTIFACTS = operation(
     "query($id: ID!, $first: Int, $after: String) { node(id: $id) { "

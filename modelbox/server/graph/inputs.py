@@ -156,9 +156,13 @@ class UpdateCheckpointInput:
     id: strawberry.ID
     metrics: list[MetricValueInput] | None = strawberry.field(
         default=strawberry.UNSET,
-        description="The checkpoint's full metric list (PROMOTION policies look again).",
+        description="The checkpoint's full metric list, replacing the one it had (PROMOTION"
+        " policies look again). null clears it, as [] does; left out, it is kept.",
     )
-    metadata: JSON | None = strawberry.UNSET
+    metadata: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Replaces the checkpoint's metadata; null clears it; left out, it is kept.",
+    )
 
 
 @strawberry.input
