@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
@@ -219,22 +220,27 @@ os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 from mlflow.tracking import MlflowClient
 from mlflow.entities import Metric, Param
 spec = json.load(sys.stdin)
-directory = tempfile.mkdtemp()
+directory = spec["directory"] or tempfile.mkdtemp()
 client = MlflowClient(tracking_uri=f"sqlite:///{directory}/mlflow.db")
-experiment = client.create_experiment("bench")
+marker = os.path.join(directory, "mlflow-seeded")
 started = time.perf_counter()
-now = int(time.time() * 1000)
-for run in spec["runs"]:
-    created = client.create_run(experiment, run_name=run["name"])
-    params = [Param(k, str(v)) for k, v in run["params"].items()]
-    metrics = [Metric(k, v, now, step) for k, vs in run["metrics"].items()
-               for step, v in enumerate(vs)]
-    client.log_batch(created.info.run_id, metrics=metrics, params=params)
+if os.path.exists(marker):  # kept from an earlier run with --data-dir
+    experiment = client.get_experiment_by_name("bench").experiment_id
+else:
+    experiment = client.create_experiment("bench")
+    now = int(time.time() * 1000)
+    for run in spec["runs"]:
+        created = client.create_run(experiment, run_name=run["name"])
+        params = [Param(k, str(v)) for k, v in run["params"].items()]
+        metrics = [Metric(k, v, now, step) for k, vs in run["metrics"].items()
+                   for step, v in enumerate(vs)]
+        client.log_batch(created.info.run_id, metrics=metrics, params=params)
+    open(marker, "w").close()
 seeded = time.perf_counter() - started
 figures = {"seed_s": round(seeded, 1)}
 def best(runs):
     return sorted(runs, key=lambda r: (-r.data.metrics["val_acc"], r.info.start_time))[:10]
-for label, texts, order, n in spec["questions"]:
+for label, texts, order, n in spec["questions"] if spec["repeats"] else []:
     def once():
         found = [r for text in texts
                  for r in client.search_runs([experiment], text, max_results=n, order_by=order)]
@@ -248,9 +254,12 @@ print(json.dumps(figures))
 """
 
 
-def mlflow_figures(data: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+def mlflow_figures(
+    data: list[dict[str, Any]], repeats: int, directory: Path | None
+) -> dict[str, Any]:
     python = mlflow_baseline.ensure_venv()
     spec = {
+        "directory": str(directory) if directory else None,
         "runs": data,
         "repeats": repeats,
         "questions": [
@@ -273,26 +282,45 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep both sides' seeded databases here and reuse them (seeded only if empty)",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed --data-dir and stop")
     args = parser.parse_args()
     data = runs(args.runs)
 
     results: dict[str, Any] = {"runs": args.runs}
-    with (
-        tempfile.TemporaryDirectory() as directory,
-        EmbeddedDatabase(Path(directory) / "db") as database,
-    ):
+    with contextlib.ExitStack() as stack:
+        directory = args.data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        directory.mkdir(parents=True, exist_ok=True)
+        marker = directory / f"modelbox-seeded-{args.runs}"
+        database = stack.enter_context(EmbeddedDatabase(directory / "db"))
         env = {
             "MODELBOX_MONGODB_URI": database.uri,
             "MODELBOX_DATABASE": DATABASE,
             "MODELBOX_ADMIN_TOKEN": TOKEN,
         }
         with ServerProcess(env) as server:
-            results["modelbox_seed_s"] = round(asyncio.run(seed_modelbox(server.url, data)), 1)
-            print(f"seeded {args.runs:,} runs in {results['modelbox_seed_s']} s", flush=True)
-            results["modelbox"] = modelbox_latency(server.url, args.repeats)
-        results["commands"] = asyncio.run(commands_per_question(database.uri))
-    if not args.no_mlflow:
-        results["mlflow"] = mlflow_figures(data, args.repeats)
+            if marker.exists():
+                print(f"reusing {args.runs:,} runs seeded in {directory}", flush=True)
+            else:
+                assert not any(directory.glob("modelbox-seeded-*")), "seeded with another size"
+                seeded = asyncio.run(seed_modelbox(server.url, data))
+                results["modelbox_seed_s"] = round(seeded, 1)
+                marker.touch()
+                print(f"seeded {args.runs:,} runs in {results['modelbox_seed_s']} s", flush=True)
+            if not args.seed_only:
+                results["modelbox"] = modelbox_latency(server.url, args.repeats)
+        if not args.seed_only:
+            results["commands"] = asyncio.run(commands_per_question(database.uri))
+        if not args.no_mlflow:
+            mlflow = mlflow_figures(data, 0 if args.seed_only else args.repeats, args.data_dir)
+            results["mlflow"] = mlflow
+    if args.seed_only:
+        print(json.dumps(results))
+        return 0
 
     print(f"search over {args.runs:,} runs (20 hyperparameters, 10 metrics each)")
     for label in ("top", "three"):
