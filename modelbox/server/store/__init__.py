@@ -20,6 +20,7 @@ from modelbox.server.store.paging import Page
 from modelbox.server.store.policies import Policies, PolicyActions, PolicyEvaluations, PolicyLeases
 from modelbox.server.store.records import Record
 from modelbox.server.store.search_backfill import backfill
+from modelbox.server.store.search_index import SearchIndex
 from modelbox.server.store.tokens import ApiTokens
 from modelbox.server.store.uploads import DEFAULT_LEASE_SECONDS
 from modelbox.server.store.versions import ModelVersions
@@ -62,7 +63,10 @@ class Store:
         self.namespaces = Namespaces(self.database, self.audit)
         self.models = Models(self.database, self.audit, self.namespaces)
         self.versions = ModelVersions(self.database, self.audit, self.models)
-        self.experiments = Experiments(self.database, self.audit, self.namespaces)
+        self.search_index = SearchIndex(self.database, connection_loss)
+        self.experiments = Experiments(
+            self.database, self.audit, self.namespaces, self.search_index
+        )
         self.checkpoints = Checkpoints(self.database, self.audit)
         self.tokens = ApiTokens(self.database, self.audit)
         # Everything that hangs off a deleted object goes in the transaction deleting it,
@@ -99,6 +103,7 @@ class Store:
 
     async def close(self) -> None:
         await self.changes.close()
+        await self.search_index.close()
         await self.database.close()
 
 

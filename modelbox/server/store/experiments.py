@@ -8,6 +8,7 @@ from typing import Any, NotRequired, TypedDict
 from modelbox.server.access import Actor
 from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
+from modelbox.server.store.indexed import Indexed
 from modelbox.server.store.keys import encode_map
 from modelbox.server.store.models import listing_query
 from modelbox.server.store.namespaces import Namespaces
@@ -16,6 +17,7 @@ from modelbox.server.store.ranked import Ranked
 from modelbox.server.store.records import LabelRecord, MetricValueRecord, now, object_id
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.search import Fields, Plan, Searchable
+from modelbox.server.store.search_index import SearchIndex
 from modelbox.server.store.search_values import SearchValues
 
 RUNNING = "RUNNING"
@@ -69,20 +71,24 @@ class Experiments(Repository[ExperimentRecord], Searchable):
     parent = True
     search_fields = Fields(EXPERIMENT_FIELDS, "hyperparameters", object_name="experiment")
 
-    def __init__(self, database: Database, audit: AuditLog, namespaces: Namespaces) -> None:
+    def __init__(
+        self, database: Database, audit: AuditLog, namespaces: Namespaces, index: SearchIndex
+    ) -> None:
         super().__init__(database, audit)
         self.namespaces = namespaces
         self.values = SearchValues(database)
         self.on_delete.append(self.values.delete_subjects)
+        self.indexed = Indexed(index, self.collection, database)
         self.ranked = Ranked(self.values, self.collection, database)
 
     async def search(self, plan: Plan, first: int, after: str | None) -> Page:
         # One namespace's search may take its candidates from the search values.
         namespace = plan.base.get("namespace")
         if isinstance(namespace, str) and self.values.ready:
-            page = await self.ranked.page(plan, plan.search, namespace, first, after)
-            if page is not None:
-                return page
+            for source in (self.indexed, self.ranked):
+                page = await source.page(plan, plan.search, namespace, first, after)
+                if page is not None:
+                    return page
         return await super().search(plan, first, after)
 
     async def search_first_pages(

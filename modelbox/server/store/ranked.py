@@ -155,11 +155,10 @@ def conjuncts(where: Term) -> tuple[Term, ...]:
     return where.terms if isinstance(where, All) else (where,)
 
 
-class Ranked:
-    def __init__(
-        self, values: SearchValues, collection: AsyncCollection[Any], database: Database
-    ) -> None:
-        self.values = values
+class Paged:
+    """A way to serve one namespace's searches: the collection, and the cursors' codec."""
+
+    def __init__(self, collection: AsyncCollection[Any], database: Database) -> None:
         self.collection = collection
         self.database = database
 
@@ -167,6 +166,14 @@ class Ranked:
     def cursors(self) -> Cursors:
         # Read when used: `open_cursors` puts the shared key in place after start-up.
         return self.database.cursors
+
+
+class Ranked(Paged):
+    def __init__(
+        self, values: SearchValues, collection: AsyncCollection[Any], database: Database
+    ) -> None:
+        super().__init__(collection, database)
+        self.values = values
 
     async def page(
         self, plan: Plan, search: Search, namespace: str, first: int, after: str | None

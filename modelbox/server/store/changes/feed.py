@@ -69,9 +69,12 @@ class ConnectionLoss(ConnectionPoolListener):
 
     def __init__(self) -> None:
         self.seen = False
+        # Every clearing counted, for those who check now and then (store/search_index.py).
+        self.clears = 0
 
     def pool_cleared(self, event: PoolClearedEvent) -> None:
         self.seen = True
+        self.clears += 1
 
     def pool_created(self, event: Any) -> None: ...
     def pool_ready(self, event: Any) -> None: ...

@@ -1,0 +1,190 @@
+"""One namespace's experiment searches ordered from the process's search index.
+
+The index (store/search_index.py) gives, for the search's range conditions, the experiments
+that may match (a superset: values of the right kind in each range), and walks them in the
+search's order: by name, by one metric summary, or newest first. The database then matches
+the walked candidates against the whole search, a chunk at a time, until the page is full:
+a page of 100 checks about 101 experiments whatever the namespace's size. Other sorts, or
+an index that cannot serve the namespace, leave the search to store/ranked.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+
+from modelbox.search.terms import Attribute, Metric, Search
+from modelbox.server.store.database import Database
+from modelbox.server.store.paging import Page
+from modelbox.server.store.ranked import (
+    Paged,
+    Range,
+    Ranked,
+    Unordered,
+    as_range,
+    conjuncts,
+    order_key,
+)
+from modelbox.server.store.search import Plan
+from modelbox.server.store.search_index import Key, SearchIndex, Snapshot
+from modelbox.server.store.search_values import OVERFLOW, metric_field
+
+# Candidates matched per aggregation: SecantusDB checks `$in` against each document in
+# turn, so a chunk costs its size squared, and each aggregation a round trip.
+CHUNK = 20
+# Candidates checked in the database before the search is left to the other plans.
+MAX_CHECKED = 2_000
+# The first and last order key of each kind of value (store/ranked.py's `order_key`).
+_NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
+
+
+def key_ranges(condition: dict[str, Any]) -> list[tuple[Key, Key]]:
+    """[low, high) intervals of order keys holding every value `condition` can match (and
+    maybe a few more: NaN with any numeric bound, the bound itself with GT and LT)."""
+    operator, bound = next(iter(condition.items()))
+    if operator == "$in":
+        return [r for value in bound for r in key_ranges({"$eq": value})]
+    if isinstance(bound, bool):
+        return [((_BOOLS,), (_BOOLS + 1,))]
+    kind = _STRINGS if isinstance(bound, str) else _NUMBERS
+    if kind == _NUMBERS and math.isnan(bound):
+        return [((_NUMBERS,), (_NUMBERS + 1,))]
+    at = order_key(bound)
+    if operator == "$eq":
+        return [(at, (*at, 1))]
+    if operator in ("$gt", "$gte"):
+        return [(at, (kind + 1,))]
+    return [((kind,), (*at, 1))]
+
+
+class Indexed(Paged):
+    def __init__(
+        self, index: SearchIndex, collection: AsyncCollection[Any], database: Database
+    ) -> None:
+        super().__init__(collection, database)
+        self.index = index
+
+    async def page(
+        self, plan: Plan, search: Search, namespace: str, first: int, after: str | None
+    ) -> Page | None:
+        """A page of `plan` (one namespace's search), or None: another plan must serve it."""
+        if len(search.order) > 1:
+            return None
+        sort_field, descending = "", True
+        if search.order:
+            subject, descending = search.order[0].subject, search.order[0].direction == "DESC"
+            if isinstance(subject, Metric) and subject.dataset is None:
+                sort_field = metric_field(subject.key, subject.aggregate)
+            elif subject != Attribute("name"):
+                return None
+        ranges = [r for r in map(as_range, conjuncts(search.where)) if r is not None]
+        fields = {r.field for r in ranges} | ({sort_field} if sort_field else set())
+        if any(r.field.startswith("h.") for r in ranges):
+            fields.add(OVERFLOW)
+        snapshot = await self.index.snapshot(namespace, fields)
+        if snapshot is None:
+            return None
+        try:
+            start = self._start(plan, after, first)
+            walk = self._walk(snapshot, search, sort_field, descending, start)
+            candidates = self._candidates(snapshot, ranges)
+            if candidates is not None:
+                walk = (e for e in walk if e in candidates)
+            documents = await self._matched(plan, walk, first, after)
+        except Unordered:
+            return None
+        return None if documents is None else plan.page(documents, first, self.cursors)
+
+    def _start(self, plan: Plan, after: str | None, first: int) -> list[Any] | None:
+        if after is None:
+            return None
+        plan.stages(after, first, self.cursors)  # refuses a cursor of another search
+        return self.cursors.decode(after)
+
+    @staticmethod
+    def _candidates(snapshot: Snapshot, ranges: list[Range]) -> set[bytes] | None:
+        """The experiments every range condition may hold (None: no range, all may)."""
+        candidates: set[bytes] | None = None
+        for found in sorted(ranges, key=lambda r: len(snapshot.fields[r.field].entries)):
+            values = snapshot.fields[found.field]
+            inside = {
+                e for low, high in key_ranges(found.condition) for _, e in values.between(low, high)
+            }
+            if found.field.startswith("h."):
+                # Experiments with too many hyperparameters to copy may hold any of them.
+                inside.update(e for _, e in snapshot.fields[OVERFLOW].entries)
+            candidates = inside if candidates is None else candidates & inside
+        return candidates
+
+    @staticmethod
+    def _walk(
+        snapshot: Snapshot,
+        search: Search,
+        sort_field: str,
+        descending: bool,
+        start: list[Any] | None,
+    ) -> Iterator[bytes]:
+        """The namespace's experiments in the search's order, from past the cursor `start`:
+        those with a sort value first, then those without, by id in the sort's direction."""
+        names = snapshot.names
+        if not search.order:
+            ids: Iterable[bytes] = sorted(names.of, reverse=True)
+            after = start[-1].binary if start else None
+            return (e for e in ids if after is None or e < after)
+        # A copy: the walk outlasts this turn of the loop, and other searches' pulls change
+        # the index meanwhile.
+        valued: Sequence[tuple[Any, bytes]] = list(
+            snapshot.fields[sort_field].entries if sort_field else names.entries
+        )
+        ordered = reversed(valued) if descending else iter(valued)
+        absent: Iterable[bytes] = ()
+        if sort_field:
+            has = {e for _, e in valued}
+            absent = sorted((e for e in names.of if e not in has), reverse=descending)
+        if start is None:
+            return itertools.chain((e for _, e in ordered), absent)
+        value, experiment = start[0], start[-1].binary
+        if value is None:
+            return (e for e in absent if (e < experiment if descending else e > experiment))
+        at = (value if not sort_field else order_key(value), experiment)
+        past = (
+            (e for k, e in ordered if (k, e) < at)
+            if descending
+            else (e for k, e in ordered if (k, e) > at)
+        )
+        return itertools.chain(past, absent)
+
+    async def _matched(
+        self, plan: Plan, walk: Iterator[bytes], first: int, after: str | None
+    ) -> list[dict[str, Any]] | None:
+        """The first `first + 1` walked experiments the database matches, in the plan's
+        order; None when too many did not match (the other plans serve it)."""
+        stages = plan.stages(after, first, self.cursors)
+
+        async def chunk(part: list[ObjectId]) -> list[dict[str, Any]]:
+            pipeline = [{"$match": {"_id": {"$in": part}}}, {"$match": plan.query}, *stages]
+            found = await self.collection.aggregate(pipeline, batchSize=first + 2)
+            return await found.to_list()
+
+        documents: list[dict[str, Any]] = []
+        checked = 0
+        while len(documents) <= first:
+            # The first batch is the page, if all match; later ones as twice what is missing.
+            wanted = first + 1 - len(documents)
+            size = wanted if not checked else max(2 * wanted, CHUNK)
+            batch = [ObjectId(e) for e in itertools.islice(walk, size)]
+            if not batch:
+                break
+            checked += len(batch)
+            if checked > MAX_CHECKED:
+                return None
+            parts = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
+            for page in await asyncio.gather(*(chunk(part) for part in parts)):
+                documents += page
+        return Ranked._ordered(plan, documents, first)

@@ -1,0 +1,274 @@
+"""The process's in-memory index of search values: per (namespace, field), sorted values.
+
+A search of one namespace takes its candidates here rather than from index ranges of
+`search_values`, which the embedded SecantusDB reads a document at a time in Python. Each
+(namespace, field) is loaded from `search_values` on first use, with the namespace's
+experiment names (for pages by name); a change stream on `search_values` and `experiments`
+keeps them current. The stream is opened before anything is loaded and is *pulled by each
+search*, to its end, before the search reads the index: its getMore answers at once, so
+the index then holds every write the database acknowledged before the search began, in
+this process or any other. It is not the change feed's stream (store/changes/feed.py):
+that one waits up to half a second for changes, and a search could not tell "caught up"
+from "nothing yet" without waiting as long.
+
+The database stays the authority: a search only orders candidates here and lets the
+database match them against the whole filter (store/indexed.py). When the stream breaks,
+the connection to the database was lost, or more changes wait than `MAX_DELTA`, the index
+is dropped (the search runs without it) and loaded again by later searches. Memory is
+bounded: at most `MAX_VALUES` values in all, the least recently used fields dropped first;
+a field with more than `MAX_FIELD_VALUES` values in one namespace is never loaded (its
+searches run without the index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.change_stream import AsyncChangeStream
+from pymongo.errors import PyMongoError
+
+from modelbox.server.store.changes import ConnectionLoss
+from modelbox.server.store.database import Database
+from modelbox.server.store.ranked import Unordered, order_key
+from modelbox.server.store.search_values import COLLECTION
+
+log = logging.getLogger(__name__)
+
+MAX_VALUES = 2_000_000
+MAX_FIELD_VALUES = 250_000
+# Changes one search applies before using the index; beyond, rebuilding is cheaper.
+MAX_DELTA = 20_000
+# A field found too large is not tried again for this long.
+TOO_LARGE_SECONDS = 300.0
+BATCH = 20_000
+# The getMore that ends a pull: answer at once when nothing is waiting.
+PULL_AWAIT_MS = 0
+EXPERIMENTS = "experiments"
+Key = tuple[Any, ...]
+Entry = tuple[Key, bytes]
+
+
+class _Field:
+    """One namespace's values of one field: (order key, experiment) sorted, and by value id."""
+
+    def __init__(self, rows: list[tuple[Any, Any, bytes]]) -> None:
+        self.by_id: dict[Any, Entry] = {i: (order_key(v), e) for i, v, e in rows}
+        self.entries: list[Entry] = sorted(self.by_id.values())
+
+    def put(self, value_id: Any, value: Any, experiment: bytes) -> None:
+        self.drop(value_id)
+        entry = (order_key(value), experiment)
+        bisect.insort(self.entries, entry)
+        self.by_id[value_id] = entry
+
+    def drop(self, value_id: Any) -> None:
+        entry = self.by_id.pop(value_id, None)
+        if entry is not None:
+            del self.entries[bisect.bisect_left(self.entries, entry)]
+
+    def between(self, low: Key, high: Key) -> list[Entry]:
+        """The entries whose key is in [low, high), in order."""
+        start = bisect.bisect_left(self.entries, (low, b""))
+        return self.entries[start : bisect.bisect_left(self.entries, (high, b""), start)]
+
+
+class _Names:
+    """One namespace's experiments: name by experiment, and (name, experiment) sorted."""
+
+    def __init__(self, rows: dict[bytes, str]) -> None:
+        self.of = rows
+        self.entries: list[tuple[str, bytes]] = sorted((n, e) for e, n in rows.items())
+
+    def put(self, experiment: bytes, name: str) -> None:
+        self.drop(experiment)
+        bisect.insort(self.entries, (name, experiment))
+        self.of[experiment] = name
+
+    def drop(self, experiment: bytes) -> None:
+        name = self.of.pop(experiment, None)
+        if name is not None:
+            del self.entries[bisect.bisect_left(self.entries, (name, experiment))]
+
+
+class Snapshot:
+    """What one search reads of the index: its namespace's names and the fields it named."""
+
+    def __init__(self, names: _Names, fields: dict[str, _Field]) -> None:
+        self.names = names
+        self.fields = fields
+
+
+class SearchIndex:
+    def __init__(self, database: Database, connection_loss: ConnectionLoss) -> None:
+        self._database = database
+        self._connection_loss = connection_loss
+        self._lock = asyncio.Lock()
+        self._stream: AsyncChangeStream[Any] | None = None
+        self._clears = 0
+        self._names: dict[str, _Names] = {}
+        # (namespace, field) → values, least recently used first.
+        self._fields: OrderedDict[tuple[str, str], _Field] = OrderedDict()
+        self._owner: dict[Any, _Field] = {}
+        self._namespace_of: dict[bytes, str] = {}
+        self._too_large: dict[tuple[str, str], float] = {}
+        self.size = 0
+
+    async def snapshot(self, namespace: str, fields: Iterable[str]) -> Snapshot | None:
+        """The index of `namespace` for `fields`, current as of this call; None when the
+        search must run without it."""
+        async with self._lock:
+            try:
+                if not await self._pull():
+                    return None
+                names = self._names.get(namespace) or await self._load_names(namespace)
+                if names is None:
+                    return None
+                self._names[namespace] = names
+                loaded = {}
+                for field in fields:
+                    found = await self._field(namespace, field)
+                    if found is None:
+                        return None
+                    loaded[field] = found
+                return Snapshot(names, loaded)
+            except (PyMongoError, Unordered) as error:
+                log.warning("search index dropped: %r", error)
+                await self._drop()
+                return None
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()
+
+    async def _pull(self) -> bool:
+        """Apply every change waiting on the stream (opened if need be); False when the
+        index cannot be trusted and was dropped."""
+        if self._stream is not None and self._connection_loss.clears != self._clears:
+            # The driver may have resumed on a restarted database, which a token cannot
+            # replay: start again from nothing.
+            await self._drop()
+        if self._stream is None:
+            self._clears = self._connection_loss.clears
+            self._stream = await self._open()
+            return True
+        applied = 0
+        while (event := await self._stream.try_next()) is not None:
+            if event["operationType"] == "invalidate" or applied == MAX_DELTA:
+                await self._drop()
+                return False
+            self._apply(event)
+            applied += 1
+        if self._connection_loss.clears != self._clears:
+            await self._drop()  # lost while pulling: what it handed out may be a restart's
+            return False
+        return True
+
+    async def _open(self) -> AsyncChangeStream[Any]:
+        # Names do not change today; a rename would still reach the index.
+        renamed = {
+            "operationType": "update",
+            "updateDescription.updatedFields.name": {"$exists": True},
+        }
+        watched = [
+            {"ns.coll": COLLECTION},
+            {"ns.coll": EXPERIMENTS, "operationType": {"$in": ["insert", "replace", "delete"]}},
+            {"ns.coll": EXPERIMENTS, **renamed},
+            {"operationType": "invalidate"},
+        ]
+        return await self._database.db.watch(
+            [{"$match": {"$or": watched}}], max_await_time_ms=PULL_AWAIT_MS, batch_size=BATCH
+        )
+
+    async def _drop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(PyMongoError):
+                await stream.close()
+        self._names.clear()
+        self._fields.clear()
+        self._owner.clear()
+        self._namespace_of.clear()
+        self.size = 0
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        operation, key = event["operationType"], event["documentKey"]["_id"]
+        document = event.get("fullDocument")
+        if event["ns"]["coll"] == EXPERIMENTS:
+            self._apply_experiment(operation, key, document, event)
+            return
+        owner = self._owner.pop(key, None)
+        if owner is not None:
+            owner.drop(key)
+            self.size -= 1
+        if operation in ("insert", "replace") and document is not None:
+            found = self._fields.get((document["ns"], document["f"]))
+            if found is not None:
+                found.put(key, document["v"], document["e"].binary)
+                self._owner[key] = found
+                self.size += 1
+
+    def _apply_experiment(
+        self, operation: str, key: ObjectId, document: dict[str, Any] | None, event: Any
+    ) -> None:
+        experiment = key.binary
+        namespace = self._namespace_of.pop(experiment, None)
+        if namespace is not None:
+            self._names[namespace].drop(experiment)
+        if operation == "update":
+            document = {
+                "namespace": namespace,
+                "name": event["updateDescription"]["updatedFields"]["name"],
+            }
+        if operation != "delete" and document is not None:
+            names = self._names.get(document["namespace"])
+            if names is not None:
+                names.put(experiment, document["name"])
+                self._namespace_of[experiment] = document["namespace"]
+
+    async def _load_names(self, namespace: str) -> _Names | None:
+        found = self._database[EXPERIMENTS].find(
+            {"namespace": namespace}, {"name": 1}, batch_size=BATCH, limit=MAX_FIELD_VALUES + 1
+        )
+        rows = {d["_id"].binary: d["name"] async for d in found}
+        if len(rows) > MAX_FIELD_VALUES:
+            return None
+        for experiment in rows:
+            self._namespace_of[experiment] = namespace
+        return _Names(rows)
+
+    async def _field(self, namespace: str, field: str) -> _Field | None:
+        key = (namespace, field)
+        found = self._fields.get(key)
+        if found is not None:
+            self._fields.move_to_end(key)
+            return found
+        if time.monotonic() < self._too_large.get(key, 0.0):
+            return None
+        values = self._database[COLLECTION].find(
+            {"ns": namespace, "f": field},
+            {"v": 1, "e": 1},
+            batch_size=BATCH,
+            limit=MAX_FIELD_VALUES + 1,
+        )
+        rows = [(d["_id"], d["v"], d["e"].binary) async for d in values]
+        if len(rows) > MAX_FIELD_VALUES:
+            self._too_large[key] = time.monotonic() + TOO_LARGE_SECONDS
+            return None
+        found = self._fields[key] = _Field(rows)
+        for value_id, _, _ in rows:
+            self._owner[value_id] = found
+        self.size += len(rows)
+        while self.size > MAX_VALUES and len(self._fields) > 1:
+            _, evicted = self._fields.popitem(last=False)
+            self.size -= len(evicted.entries)
+            for value_id in evicted.by_id:
+                self._owner.pop(value_id, None)
+        return found
