@@ -132,10 +132,46 @@ async def run(url: str, port: int, rounds: int) -> None:
                 print(f"    answered: {answer}")
 
 
+def _nodes_body(item: bytes, size: int) -> bytes:
+    """A `nodes(ids:)` request of about `size` bytes whose list repeats `item`."""
+    head = b'{"query":"' + NODES.encode() + b'","variables":{"ids":['
+    return head + b",".join([item] * ((size - len(head)) // (len(item) + 1))) + b"]}}"
+
+
+def parse_costs() -> None:
+    """What the JSON parse of a body a valid token may send costs the event loop, by the
+    body's shape, against a legitimate 100,000-point logMetrics body (the baseline)."""
+    steps = list(range(100_000))
+    series = [{"key": "loss", "steps": steps, "values": [s / 7 for s in steps]}]
+    log = {"input": {"subjectId": "RXhwZXJpbWVudDox", "series": series}}
+    bodies = [
+        ("logMetrics, 100,000 points (baseline)", orjson.dumps({"query": "m", "variables": log})),
+        ('nodes, 500,000 ids ("x")', _nodes_body(b'"x"', 2_000_000)),
+        ('8 MiB (max_body_bytes) of "x"', _nodes_body(b'"x"', 8 << 20)),
+        ("8 MiB of small ints", _nodes_body(b"1", 8 << 20)),
+        ("8 MiB of empty lists", _nodes_body(b"[]", 8 << 20)),
+    ]
+    baseline = None
+    print(f"{'body':40} {'MB':>5} {'parse p50 ms':>13} {'x baseline':>10}")
+    for label, body in bodies:
+        runs = []
+        for _ in range(7):
+            started = time.perf_counter()
+            orjson.loads(body)
+            runs.append((time.perf_counter() - started) * 1000)
+        p50 = statistics.median(runs)
+        baseline = baseline or p50
+        print(f"{label:40} {len(body) / 1e6:5.2f} {p50:13.1f} {p50 / baseline:10.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    rounds = 5 if parser.parse_args().quick else 20
+    parser.add_argument("--parse", action="store_true", help="only the JSON parse costs")
+    arguments = parser.parse_args()
+    if arguments.parse:
+        return parse_costs()
+    rounds = 5 if arguments.quick else 20
     with tempfile.TemporaryDirectory() as tmp, EmbeddedDatabase(Path(tmp) / "db") as db:
         env = {
             "MODELBOX_MONGODB_URI": db.uri,
