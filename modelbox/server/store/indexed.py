@@ -25,11 +25,11 @@ from modelbox.server.store.paging import Page
 from modelbox.server.store.ranked import (
     Paged,
     Range,
-    Ranked,
     Unordered,
     as_range,
     conjuncts,
     order_key,
+    sort_key,
 )
 from modelbox.server.store.search import Plan
 from modelbox.server.store.search_index import Key, SearchIndex, Snapshot
@@ -46,7 +46,7 @@ _NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
 
 def key_ranges(condition: dict[str, Any]) -> list[tuple[Key, Key]]:
     """[low, high) intervals of order keys holding every value `condition` can match (and
-    maybe a few more: NaN with any numeric bound, the bound itself with GT and LT)."""
+    maybe a few more: NaN below a numeric bound, every number with a NaN bound)."""
     operator, bound = next(iter(condition.items()))
     if operator == "$in":
         return [r for value in bound for r in key_ranges({"$eq": value})]
@@ -58,9 +58,12 @@ def key_ranges(condition: dict[str, Any]) -> list[tuple[Key, Key]]:
     at = order_key(bound)
     if operator == "$eq":
         return [(at, (*at, 1))]
-    if operator in ("$gt", "$gte"):
+    # (*at, 1) sorts right after `at` and before every greater value.
+    if operator == "$gt":
+        return [((*at, 1), (kind + 1,))]
+    if operator == "$gte":
         return [(at, (kind + 1,))]
-    return [((kind,), (*at, 1))]
+    return [((kind,), at if operator == "$lt" else (*at, 1))]
 
 
 class Indexed(Paged):
@@ -96,7 +99,7 @@ class Indexed(Paged):
             candidates = self._candidates(snapshot, ranges)
             if candidates is not None:
                 walk = (e for e in walk if e in candidates)
-            documents = await self._matched(plan, walk, first, after)
+            documents = await self._matched(plan, walk, first, start)
         except Unordered:
             return None
         return None if documents is None else plan.page(documents, first, self.cursors)
@@ -161,17 +164,20 @@ class Indexed(Paged):
         return itertools.chain(past, absent)
 
     async def _matched(
-        self, plan: Plan, walk: Iterator[bytes], first: int, after: str | None
+        self, plan: Plan, walk: Iterator[bytes], first: int, start: list[Any] | None
     ) -> list[dict[str, Any]] | None:
         """The first `first + 1` walked experiments the database matches, in the plan's
         order; None when too many did not match (the other plans serve it)."""
-        stages = plan.stages(after, first, self.cursors)
 
         async def chunk(part: list[ObjectId]) -> list[dict[str, Any]]:
-            pipeline = [{"$match": {"_id": {"$in": part}}}, {"$match": plan.query}, *stages]
-            found = await self.collection.aggregate(pipeline, batchSize=first + 2)
+            # Only the filter: the sort values are read here, which SecantusDB's
+            # `$addFields` and `$sort` would cost about as much again as the match.
+            pipeline = [{"$match": {"_id": {"$in": part}}}, {"$match": plan.query}]
+            found = await self.collection.aggregate(pipeline, batchSize=len(part) + 1)
             return await found.to_list()
 
+        key = sort_key(plan)
+        cursor = key(_sorted_by(plan, {"_id": start[-1]}, start[0])) if start else None
         documents: list[dict[str, Any]] = []
         checked = 0
         while len(documents) <= first:
@@ -186,5 +192,24 @@ class Indexed(Paged):
                 return None
             parts = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
             for page in await asyncio.gather(*(chunk(part) for part in parts)):
-                documents += page
-        return Ranked._ordered(plan, documents, first)
+                for document in page:
+                    _sorted_by(plan, document)
+                    if cursor is None or cursor < key(document):
+                        documents.append(document)
+        return sorted(documents, key=key)[: first + 1]
+
+
+def _sorted_by(plan: Plan, document: dict[str, Any], *value: Any) -> dict[str, Any]:
+    """`document` with its sort value (`_m0`, `_s0`) as `Plan.stages` adds it: read from
+    the document, or `value` given. Arrays and nulls count as absent."""
+    if plan.order:
+        expression = plan.order[0][0]
+        found: Any = document
+        if value:
+            found = value[0]
+        else:
+            for part in expression.removeprefix("$").split("."):
+                found = found.get(part) if isinstance(found, dict) else None
+        absent = found is None or isinstance(found, list)
+        document["_m0"], document["_s0"] = (1, None) if absent else (0, found)
+    return document

@@ -300,15 +300,21 @@ class Ranked(Paged):
 
     @staticmethod
     def _ordered(plan: Plan, documents: list[dict[str, Any]], first: int) -> list[dict[str, Any]]:
-        directions = [direction for _, direction in plan.order]
-        tiebreak = directions[0] if directions else -1
+        return sorted(documents, key=sort_key(plan))[: first + 1]
 
-        def key(document: dict[str, Any]) -> tuple[Any, ...]:
-            parts: list[Any] = []
-            for i, direction in enumerate(directions):
-                parts.append(document[f"_m{i}"])
-                parts.append(_directed(order_key(document[f"_s{i}"]), direction))
-            parts.append(_directed(document["_id"].binary, tiebreak))
-            return tuple(parts)
 
-        return sorted(documents, key=key)[: first + 1]
+def sort_key(plan: Plan) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The order of `plan`'s pages, on documents carrying their sort values (`_m<i>`,
+    `_s<i>`) as the pipeline's stages add them."""
+    directions = [direction for _, direction in plan.order]
+    tiebreak = directions[0] if directions else -1
+
+    def key(document: dict[str, Any]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for i, direction in enumerate(directions):
+            parts.append(document[f"_m{i}"])
+            parts.append(_directed(order_key(document[f"_s{i}"]), direction))
+        parts.append(_directed(document["_id"].binary, tiebreak))
+        return tuple(parts)
+
+    return key
