@@ -47,13 +47,19 @@ def _body(subject_id: str, op: _spool.Op) -> bytes:
     ).encode()
 
 
+def _about_key(error: APIError) -> bool:
+    """The server refused the op's idempotency key (used before with another batch)."""
+    return any(e.get("extensions", {}).get("field") == "idempotencyKey" for e in error.errors)
+
+
 def send_op(transport: Transport, subject_id: str, op: _spool.Op) -> None:
     """Send one op; a metrics op the server refuses is retried one series at a time, so
-    one bad key (a kind clash, say) costs only its own points."""
+    one bad key (a kind clash, say) costs only its own points. An op whose id the server
+    knows for another batch is refused as it is: resent under new keys, it would log twice."""
     try:
         transport.post(_body(subject_id, op))
-    except (BadUserInput, Conflict):
-        if op.kind != _spool.METRICS:
+    except (BadUserInput, Conflict) as error:
+        if op.kind != _spool.METRICS or _about_key(error):
             raise
         series = json.loads(op.payload)
         if len(series) < 2:

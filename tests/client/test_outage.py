@@ -3,6 +3,7 @@ script never waits, and what could not be sent is sent later by `modelbox sync`.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 import modelbox
+from modelbox.client import _sender, _spool
 from tests.client.lossy import AnswerLosingProxy
 from tests.servers import ServerProcess
 
@@ -148,3 +150,29 @@ def test_an_events_request_retried_across_a_server_restart_is_stored_once(
         "epoch_ended",
     ]
     assert len(client.events(experiment["id"])) == 2
+
+
+def test_an_op_whose_key_the_server_knows_for_another_batch_is_refused_not_split(
+    user_env: dict[str, str],
+) -> None:
+    """A metrics op the server refuses is sent again one series at a time, each under a key
+    of its own; one refused for its key must not be, or its points would be stored after all.
+    Other refusals still split: the series that is fine is kept."""
+    client = modelbox.Client()
+    run = client.create_experiment("vision", "reused-key")["id"]
+    first = [{"key": "loss", "steps": [0], "values": [1.0]}]
+    client.graphql(
+        _sender.LOG_METRICS, input={"subjectId": run, "idempotencyKey": "op-1", "series": first}
+    )
+    other = [
+        {"key": "acc", "steps": [0], "values": [0.5]},
+        {"key": "f1", "steps": [0], "values": [0.1]},
+    ]
+    with pytest.raises(modelbox.Conflict, match="idempotencyKey"):
+        _sender.send_op(client.transport, run, _spool.Op(_spool.METRICS, "op-1", json.dumps(other)))
+    assert sorted(client.metrics(run)) == ["loss"]
+
+    clash = [{"key": "loss", "steps": [1], "tensors": ["[1]"]}, other[0]]
+    with pytest.raises(modelbox.BadUserInput, match="loss"):
+        _sender.send_op(client.transport, run, _spool.Op(_spool.METRICS, "op-2", json.dumps(clash)))
+    assert sorted(client.metrics(run)) == ["acc", "loss"]
