@@ -35,10 +35,14 @@ def decode_key(key: str) -> str:
 
 
 def _map_keys(value: Any, convert: Any) -> Any:
+    # Scalars are taken as they are without a call: every record read goes through here.
     if isinstance(value, dict):
-        return {convert(k): _map_keys(v, convert) for k, v in value.items()}
+        return {
+            convert(k): _map_keys(v, convert) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_map_keys(v, convert) for v in value]
+        return [_map_keys(v, convert) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

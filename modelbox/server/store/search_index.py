@@ -5,7 +5,7 @@ A search of one namespace takes its candidates here rather than from index range
 (namespace, field) is loaded from `search_values` on first use, with the namespace's
 experiment names (for pages by name); a change stream on `search_values` and `experiments`
 keeps them current. The stream is opened before anything is loaded and is *pulled by each
-search*, to its end, before the search reads the index: its getMore answers at once, so
+search*, to its end, before the search reads the index: its getMore waits 1 ms at most, so
 the index then holds every write the database acknowledged before the search began, in
 this process or any other. It is not the change feed's stream (store/changes/feed.py):
 that one waits up to half a second for changes, and a search could not tell "caught up"
@@ -49,8 +49,9 @@ MAX_DELTA = 20_000
 # A field found too large is not tried again for this long.
 TOO_LARGE_SECONDS = 300.0
 BATCH = 20_000
-# The getMore that ends a pull: answer at once when nothing is waiting.
-PULL_AWAIT_MS = 0
+# How long the getMore that ends a pull waits when nothing is new: as little as can be
+# asked (MongoDB reads 0 as its default of a second).
+PULL_AWAIT_MS = 1
 EXPERIMENTS = "experiments"
 Key = tuple[Any, ...]
 Entry = tuple[Key, bytes]
