@@ -20,7 +20,8 @@ class Telemetry(Experiments):
         self, subject_id: str, events: list[dict[str, Any]], idempotency_key: str | None = None
     ) -> list[dict[str, Any]]:
         """Log a batch of events; sent again with the same `idempotency_key` (a retry), it is
-        stored once and answered with the events the first request stored."""
+        stored once and answered with the events the first request stored. The key with
+        other events raises `Conflict` and stores nothing."""
         batch = {"subjectId": subject_id, "events": events, "idempotencyKey": idempotency_key}
         return list(self.graphql(q.LOG_EVENTS, input=batch)["logEvents"])
 

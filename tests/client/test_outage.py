@@ -176,3 +176,16 @@ def test_an_op_whose_key_the_server_knows_for_another_batch_is_refused_not_split
     with pytest.raises(modelbox.BadUserInput, match="loss"):
         _sender.send_op(client.transport, run, _spool.Op(_spool.METRICS, "op-2", json.dumps(clash)))
     assert sorted(client.metrics(run)) == ["acc", "loss"]
+
+
+def test_log_events_retried_with_its_key_logs_once_and_another_batch_is_refused(
+    user_env: dict[str, str],
+) -> None:
+    client = modelbox.Client()
+    run = client.create_experiment("vision", "retried-events")["id"]
+    batch = [{"name": "evaluated", "payload": {"acc": 0.9}}]
+    logged = client.log_events(run, batch, idempotency_key="eval-1")
+    assert client.log_events(run, batch, idempotency_key="eval-1") == logged
+    with pytest.raises(modelbox.Conflict, match="idempotencyKey"):
+        client.log_events(run, [{"name": "evaluated"}], idempotency_key="eval-1")
+    assert [e["id"] for e in client.events(run)] == [logged[0]["id"]]
