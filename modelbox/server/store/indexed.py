@@ -37,7 +37,7 @@ from modelbox.server.store.search_values import OVERFLOW, metric_field
 
 # Candidates matched per aggregation: SecantusDB checks `$in` against each document in
 # turn, so a chunk costs its size squared, and each aggregation a round trip.
-CHUNK = 20
+CHUNK = 26
 # Candidates checked in the database before the search is left to the other plans.
 MAX_CHECKED = 2_000
 # The first and last order key of each kind of value (store/ranked.py's `order_key`).
