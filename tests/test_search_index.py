@@ -166,3 +166,22 @@ async def test_too_many_changes_to_catch_up_leave_one_search_to_the_database(
     await log(api, ids["vision-00"], 0.1, 0.1)
     assert await found(api, "vision") == [f"vision-0{i}" for i in range(1, 5)]
     assert index.size > 0
+
+
+async def test_the_index_keeps_within_its_bounds_and_searches_stay_right(
+    app: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(api, "vision", 9)
+    await seed(api, "speech", 9)
+    index = app.state.store.search_index
+    # A namespace with more values of a field than a field may hold is left to the database.
+    monkeypatch.setattr(search_index, "MAX_FIELD_VALUES", 5)
+    assert await found(api, "vision") == ["vision-00", "vision-03", "vision-06"]
+    assert index.size == 0
+    # Past the bound on all values, the least recently used namespace's go first.
+    monkeypatch.setattr(search_index, "MAX_FIELD_VALUES", 1000)
+    monkeypatch.setattr(search_index, "MAX_VALUES", 40)
+    for namespace in ("vision", "speech", "vision"):
+        assert await found(api, namespace) == [f"{namespace}-0{i}" for i in (0, 3, 6)]
+        assert {ns for ns, _ in index._fields} == {namespace}
+        assert list(index._names) == [namespace]

@@ -16,8 +16,8 @@ database match them against the whole filter (store/indexed.py). When the stream
 the connection to the database was lost, or more changes wait than `MAX_DELTA`, the index
 is dropped (the search runs without it) and loaded again by later searches. Memory is
 bounded: at most `MAX_VALUES` values in all, the least recently used fields dropped first;
-a field with more than `MAX_FIELD_VALUES` values in one namespace is never loaded (its
-searches run without the index).
+a field with more than `MAX_FIELD_VALUES` values in one namespace, or a namespace with more
+experiments, is never loaded (its searches run without the index).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ class SearchIndex:
         self._lock = asyncio.Lock()
         self._stream: AsyncChangeStream[Any] | None = None
         self._clears = 0
-        self._names: dict[str, _Names] = {}
+        # Namespace → its experiments' names, least recently used first.
+        self._names: OrderedDict[str, _Names] = OrderedDict()
         # (namespace, field) → values, least recently used first.
         self._fields: OrderedDict[tuple[str, str], _Field] = OrderedDict()
         self._owner: dict[Any, _Field] = {}
@@ -133,12 +134,14 @@ class SearchIndex:
                 if names is None:
                     return None
                 self._names[namespace] = names
+                self._names.move_to_end(namespace)
                 loaded = {}
                 for field in fields:
                     found = await self._field(namespace, field)
                     if found is None:
                         return None
                     loaded[field] = found
+                self._evict(len(loaded))
                 return Snapshot(names, loaded)
             except (PyMongoError, Unordered) as error:
                 log.warning("search index dropped: %r", error)
@@ -223,6 +226,7 @@ class SearchIndex:
         namespace = self._namespace_of.pop(experiment, None)
         if namespace is not None:
             self._names[namespace].drop(experiment)
+            self.size -= 1
         if operation == "update":
             document = {
                 "namespace": namespace,
@@ -233,6 +237,7 @@ class SearchIndex:
             if names is not None:
                 names.put(experiment, document["name"])
                 self._namespace_of[experiment] = document["namespace"]
+                self.size += 1
 
     async def _load_names(self, namespace: str) -> _Names | None:
         found = self._database[EXPERIMENTS].find(
@@ -243,6 +248,7 @@ class SearchIndex:
             return None
         for experiment in rows:
             self._namespace_of[experiment] = namespace
+        self.size += len(rows)
         return _Names(rows)
 
     async def _field(self, namespace: str, field: str) -> _Field | None:
@@ -267,9 +273,18 @@ class SearchIndex:
         for value_id, _, _ in rows:
             self._owner[value_id] = found
         self.size += len(rows)
-        while self.size > MAX_VALUES and len(self._fields) > 1:
-            _, evicted = self._fields.popitem(last=False)
-            self.size -= len(evicted.entries)
-            for value_id in evicted.by_id:
-                self._owner.pop(value_id, None)
         return found
+
+    def _evict(self, using: int) -> None:
+        """Least recently used fields, then namespaces' names, dropped while over
+        `MAX_VALUES`; never what the search at hand (the most recent) uses."""
+        while self.size > MAX_VALUES and len(self._fields) > using:
+            _, field = self._fields.popitem(last=False)
+            self.size -= len(field.entries)
+            for value_id in field.by_id:
+                self._owner.pop(value_id, None)
+        while self.size > MAX_VALUES and len(self._names) > 1:
+            _, names = self._names.popitem(last=False)
+            self.size -= len(names.of)
+            for experiment in names.of:
+                self._namespace_of.pop(experiment, None)
