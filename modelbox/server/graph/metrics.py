@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import enum
 from collections.abc import AsyncGenerator
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -21,7 +22,7 @@ from modelbox.server.graph.nonfinite import (
     split,
 )
 from modelbox.server.graph.scalars import Long
-from modelbox.server.graph.shared import direct_sender, shared
+from modelbox.server.graph.shared import live, shared_form
 from modelbox.server.resolvers import metrics, metrics_live
 from modelbox.server.resolvers.context import Context
 from modelbox.server.store import Record
@@ -229,24 +230,21 @@ class MetricUpdate:
 
 def _graph_form(update: metrics_live.MetricUpdate) -> MetricUpdate:
     # A live update is one object for all its subscribers, and so is its GraphQL form.
-    graph = update.shared.get(MetricUpdate)
-    if graph is None:
-        graph = update.shared[MetricUpdate] = shared(
-            MetricUpdate(
-                key=update.key,
-                kind=MetricKind(update.points.kind),
-                points=MetricPoints.of(update.points),
-            )
-        )
-    return graph  # type: ignore[no-any-return]
+    return shared_form(
+        update.shared,
+        MetricUpdate,
+        lambda: MetricUpdate(
+            key=update.key,
+            kind=MetricKind(update.points.kind),
+            points=MetricPoints.of(update.points),
+        ),
+    )
 
 
 async def metrics_logged(
     info: Info, subject_id: str, keys: list[str] | None, from_step: Long | None
 ) -> AsyncGenerator[MetricUpdate, None]:
     # Live updates go straight to the socket where the transport allows it (graph/shared.py).
-    send = direct_sender()
-    push = (lambda update: send(_graph_form(update))) if send is not None else None
-    live = metrics_live.metrics_logged(info.context, subject_id, keys, from_step, push)
-    async for update in live:
-        yield _graph_form(update)
+    logged = partial(metrics_live.metrics_logged, info.context, subject_id, keys, from_step)
+    async for update in live(logged, _graph_form):
+        yield update

@@ -3,16 +3,19 @@
 A subscription resolver may yield a payload marked with `shared(...)`: one object handed to
 every subscriber that gets the event, whose fields depend on nothing but the object (no
 context, no access check below it: the feed checked access before the event was handed
-out). Each distinct selection — the operation's text, name and variables, less those only
-the root field's arguments use (which subject, which keys: the payload already reflects
-them) — is then executed on it once, and every subscriber that asked for that selection
-is sent the same bytes (`SharedData`, encoded once by `encode_message`).
+out), except those named `per_caller`: a selection that names one of them anywhere is
+executed for each subscriber, as usual. Each distinct selection — the operation's text,
+name and variables, less those only the root field's arguments use (which subject, which
+keys: the payload already reflects them) — is then executed on it once, and every
+subscriber that asked for that selection is sent the same bytes (`SharedData`, encoded
+once by `encode_message`).
 
 Where the transport offers it (`OUTLET`, set by web/ for a graphql-transport-ws
 operation), a subscription resolver can skip the per-subscriber pipeline altogether:
 `direct_sender` executes the selection on the shared payload (once, as above) and hands
 the shared bytes to the outlet, which writes them to the socket with the operation's id;
-nothing is yielded through graphql-core and Strawberry for that event.
+nothing is yielded through graphql-core and Strawberry for that event. `live` puts the two
+together for a subscription resolver.
 
 This uses graphql-core's documented per-event hook (`Executor.build_per_event_executor`
 and `execute_operation`); `tests/test_shared_execution.py` fails loudly if they change.
@@ -21,7 +24,7 @@ and `execute_operation`); `tests/test_shared_execution.py` fails loudly if they 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -40,7 +43,9 @@ from graphql import (
 from modelbox.server.graph.columnar import ColumnarExecutionContext
 
 T = TypeVar("T")
+U = TypeVar("U")
 RESULTS = "_modelbox_shared_results"
+PER_CALLER = "_modelbox_per_caller"
 # Set for the task that runs one subscription operation (each runs in its own task).
 _EXECUTOR: ContextVar[SharedExecutionContext | None] = ContextVar("modelbox_executor", default=None)
 # Sends a shared result to this operation's subscriber now: True if sent (or no longer
@@ -50,10 +55,38 @@ OUTLET: ContextVar[Callable[[SharedData], bool] | None] = ContextVar(
 )
 
 
-def shared(payload: T) -> T:
-    """Mark `payload` (one object for all its subscribers) as executed once per selection."""
+def shared(payload: T, per_caller: frozenset[str] = frozenset()) -> T:
+    """Mark `payload` (one object for all its subscribers) as executed once per selection,
+    unless the selection names a field of `per_caller` (resolved with the caller's context)."""
     setattr(payload, RESULTS, {})
+    setattr(payload, PER_CALLER, per_caller)
     return payload
+
+
+def shared_form(
+    forms: dict[Any, Any],
+    kind: type[T],
+    make: Callable[[], T],
+    per_caller: frozenset[str] = frozenset(),
+) -> T:
+    """The `kind` object of a live update, made (and marked `shared`) by the first of its
+    subscribers to ask; `forms` is the update's, one for all who receive it."""
+    form = forms.get(kind)
+    if form is None:
+        form = forms[kind] = shared(make(), per_caller)
+    return form  # type: ignore[no-any-return]
+
+
+async def live(
+    updates: Callable[[Callable[[U], bool] | None], AsyncIterator[U]], form: Callable[[U], T]
+) -> AsyncGenerator[T, None]:
+    """A subscription's results: `updates(push)` are turned into objects by `form`, and
+    sent straight to the socket by `push` where the transport allows it (`direct_sender`);
+    the updates `push` declines, or all without it, are yielded."""
+    send = direct_sender()
+    push = (lambda update: send(form(update))) if send is not None else None
+    async for update in updates(push):
+        yield form(update)
 
 
 class SharedData(dict[str, Any]):
@@ -129,6 +162,7 @@ class SharedExecutionContext(ColumnarExecutionContext):
     """Executes a shared payload's selection once, for every subscriber that asks for it."""
 
     _selection: tuple[str, str | None, bytes] | None = None
+    _fields: frozenset[str] | None = None
     _shared: tuple[dict[Any, Any], Any] | None = None
 
     @classmethod
@@ -144,7 +178,7 @@ class SharedExecutionContext(ColumnarExecutionContext):
     def shared_data(self, payload: Any) -> SharedData | None:
         """The shared result of this selection on `payload`, if it has one without waiting
         and without errors (else None: the usual per-subscriber path takes the event)."""
-        results = getattr(payload, RESULTS, None)
+        results = self._results_of(payload)
         if results is None:
             return None
         once = results.get(self.selection_key())
@@ -162,10 +196,34 @@ class SharedExecutionContext(ColumnarExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
-        results = getattr(payload, RESULTS, None)
+        results = self._results_of(payload)
         if results is not None and isinstance(executor, SharedExecutionContext):
             executor._shared = (results, self.selection_key())
         return executor
+
+    def _results_of(self, payload: Any) -> dict[Any, Any] | None:
+        """The shared results of `payload`, if this selection's result is shared."""
+        results: dict[Any, Any] | None = getattr(payload, RESULTS, None)
+        per_caller: frozenset[str] = getattr(payload, PER_CALLER, frozenset())
+        if results is None or (per_caller and not per_caller.isdisjoint(self.field_names())):
+            return None
+        return results
+
+    def field_names(self) -> frozenset[str]:
+        """Every field the operation names, at any depth, its fragments' included."""
+        if self._fields is None:
+            names: set[str] = set()
+            sets = [self.operation.selection_set]
+            sets += [fragment.definition.selection_set for fragment in self.fragments.values()]
+            while sets:
+                for selection in sets.pop().selections:
+                    if isinstance(selection, FieldNode):
+                        names.add(selection.name.value)
+                    below = getattr(selection, "selection_set", None)
+                    if below is not None:
+                        sets.append(below)
+            self._fields = frozenset(names)
+        return self._fields
 
     def selection_key(self) -> tuple[str, str | None, bytes]:
         """What, besides the payload, the result of an event depends on."""

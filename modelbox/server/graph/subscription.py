@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from functools import partial
 
 import strawberry
 
@@ -14,9 +15,13 @@ from modelbox.server.graph.events import Event
 from modelbox.server.graph.policies import PolicyEvaluation
 from modelbox.server.graph.relay import Info, Node, to_node
 from modelbox.server.graph.scalars import Long
+from modelbox.server.graph.shared import live, shared_form
 from modelbox.server.resolvers import audit, events, namespace_changes
 from modelbox.server.resolvers.ids import to_global_id
+from modelbox.server.resolvers.live import Shared
 from modelbox.server.resolvers.policies import live as policy_live
+from modelbox.server.store.audit import AuditRecord
+from modelbox.server.store.events import EventRecord
 
 
 @strawberry.enum
@@ -49,6 +54,19 @@ def _change_event(change: namespace_changes.NamespaceChange) -> ChangeEvent:
     return ChangeEvent(type=ChangeType(change.type), node=node, at=change.at)
 
 
+# An event's subject is read with the subscriber's loaders and access: a selection naming
+# it is executed for each subscriber (the subject still read once for all of them).
+SUBJECT = frozenset({"subject"})
+
+
+def _event(update: Shared[EventRecord]) -> Event:
+    return shared_form(update.forms, Event, lambda: Event.from_record(update.value), SUBJECT)
+
+
+def _audit_event(update: Shared[AuditRecord]) -> AuditEvent:
+    return shared_form(update.forms, AuditEvent, lambda: AuditEvent.from_record(update.value))
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -77,9 +95,9 @@ class Subscription:
         namespace: str | None = None,
         names: list[str] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        live = events.live_events(info.context, subject_id, namespace, names)
-        async for record in live:
-            yield Event.from_record(record)
+        logged = partial(events.live_events, info.context, subject_id, namespace, names)
+        async for event in live(logged, _event):
+            yield event
 
     @strawberry.subscription(
         description="Audit events as they are written: of a namespace, or of every namespace"
@@ -88,8 +106,9 @@ class Subscription:
     async def audit_events(
         self, info: Info, namespace: str | None = None
     ) -> AsyncGenerator[AuditEvent, None]:
-        async for record in audit.live_audit_events(info.context, namespace):
-            yield AuditEvent.from_record(record)
+        written = partial(audit.live_audit_events, info.context, namespace)
+        async for event in live(written, _audit_event):
+            yield event
 
     @strawberry.subscription(
         description="Models, versions, experiments, checkpoints and artifacts of a namespace "

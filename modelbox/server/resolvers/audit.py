@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from modelbox.server.access import ALL_NAMESPACES, Role
@@ -10,7 +10,7 @@ from modelbox.server.errors import Forbidden
 from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, page_size
-from modelbox.server.resolvers.live import watch
+from modelbox.server.resolvers.live import Shared, watch_shared
 from modelbox.server.resolvers.permissions import require
 from modelbox.server.store import Change, Record
 from modelbox.server.store.audit import AuditRecord, audit_record
@@ -43,8 +43,13 @@ async def _listing(
     return Listing(page, lambda: ctx.store.audit.count(scope, **filters))
 
 
-async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterator[AuditRecord]:
-    """Audit events as they are written: of `namespace`, or of every namespace one administers."""
+async def live_audit_events(
+    ctx: Context,
+    namespace: str | None,
+    push: Callable[[Shared[AuditRecord]], bool] | None = None,
+) -> AsyncIterator[Shared[AuditRecord]]:
+    """Audit events as they are written: of `namespace`, or of every namespace one
+    administers; each one object for all its subscribers (`push`: see `watch_shared`)."""
     principal = ctx.principal
     if namespace is not None:
         validation.namespace_name(namespace)
@@ -58,6 +63,6 @@ async def live_audit_events(ctx: Context, namespace: str | None) -> AsyncIterato
             return namespace in scopes and principal.can(namespace, Role.ADMIN)
         return any(principal.can(scope, Role.ADMIN) for scope in scopes)
 
-    async for change in watch(ctx, frozenset({ctx.store.audit.collection.name}), match):
-        assert change.document is not None
-        yield audit_record(change.document)
+    collections = frozenset({ctx.store.audit.collection.name})
+    async for record in watch_shared(ctx, collections, match, audit_record, push):
+        yield record

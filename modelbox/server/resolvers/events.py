@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from modelbox.server.access import Role
@@ -11,7 +11,7 @@ from modelbox.server.resolvers import validation
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.idempotency import events_request, named_key
 from modelbox.server.resolvers.listing import Listing, children
-from modelbox.server.resolvers.live import watch
+from modelbox.server.resolvers.live import Shared, watch_shared
 from modelbox.server.resolvers.permissions import load_typed, require
 from modelbox.server.store import Change, Record
 from modelbox.server.store.events import EARLIEST, LATEST, EventRecord, event_record, utc
@@ -85,9 +85,14 @@ async def events_of(
 
 
 async def live_events(
-    ctx: Context, subject_id: str | None, namespace: str | None, names: list[str] | None
-) -> AsyncIterator[EventRecord]:
-    """Events as they are logged: of one subject, of one namespace, or all the caller may read."""
+    ctx: Context,
+    subject_id: str | None,
+    namespace: str | None,
+    names: list[str] | None,
+    push: Callable[[Shared[EventRecord]], bool] | None = None,
+) -> AsyncIterator[Shared[EventRecord]]:
+    """Events as they are logged: of one subject, of one namespace, or all the caller may
+    read; each one object for all its subscribers (`push`: see `watch_shared`)."""
     principal = ctx.principal
     subject_raw = (await subject(ctx, subject_id, Role.VIEWER))["id"] if subject_id else None
     if namespace is not None:
@@ -106,6 +111,6 @@ async def live_events(
             and principal.can(event["namespace"], Role.VIEWER)
         )
 
-    async for change in watch(ctx, frozenset({ctx.store.events.collection_name}), match):
-        assert change.document is not None
-        yield event_record(change.document)
+    collections = frozenset({ctx.store.events.collection_name})
+    async for event in watch_shared(ctx, collections, match, event_record, push):
+        yield event

@@ -7,19 +7,24 @@ and gives each delivered change fresh DataLoaders, so nothing is served stale.
 A subscription whose updates need no per-subscriber work (one payload for all, see
 graph/shared.py) can also take changes as the feed hands them out (`Direct`), without
 its reader being woken for each; token changes and expiry still go the reader's way.
+`watch_shared` does that for a subscription whose updates are its changes, each made into
+one object (`Shared`) for all its subscribers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from modelbox.server.errors import Unauthenticated
 from modelbox.server.resolvers.context import Context
-from modelbox.server.store import Change
+from modelbox.server.store import Change, Record
 from modelbox.server.store.records import now
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,6 +85,39 @@ async def watch(
             # Records read for the change are read once for all its subscribers.
             ctx.fresh_loaders(change.memo)
             yield change
+
+
+@dataclass(eq=False)
+class Shared(Generic[T]):
+    """One change's update, one object for every subscriber handed it; `forms` holds what
+    the layers above make of it, made once for all of them."""
+
+    value: T
+    forms: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+
+async def watch_shared(
+    ctx: Context,
+    collections: frozenset[str],
+    match: Callable[[Change], bool],
+    convert: Callable[[Record], T],
+    push: Callable[[Shared[T]], bool] | None = None,
+) -> AsyncIterator[Shared[T]]:
+    """`watch`'s changes (those with a document) as `convert` makes their documents, once a
+    change for all its subscribers (`convert` keys the change's memo: one function for
+    all). `push`, if given, takes them as the feed hands them out (see `Direct`); those it
+    declines are yielded."""
+
+    def once(change: Change) -> Shared[T]:
+        update: Shared[T] | None = change.memo.get(convert)
+        if update is None:
+            assert change.document is not None
+            update = change.memo[convert] = Shared(convert(change.document))
+        return update
+
+    direct = Direct(lambda change: push(once(change))) if push is not None else None
+    async for change in watch(ctx, collections, match, direct=direct):
+        yield once(change)
 
 
 async def _until_expiry(next_change: Awaitable[Change], expires_at: datetime | None) -> Change:
