@@ -51,7 +51,7 @@ import mlflow_baseline  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
 from modelbox.server.store.metrics.buckets import bucket_documents  # noqa: E402
 from modelbox.server.store.metrics.columns import SeriesPoints  # noqa: E402
-from modelbox.server.store.metrics.summaries import summary_update  # noqa: E402
+from modelbox.server.store.metrics.summaries import SummaryWrite  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
 TOKEN = "mbx_bench-admin-token-of-32-characters"
@@ -157,7 +157,8 @@ def ingest_floor(uri: str, database: str, total: int) -> float:
             buckets = [b for s in series for b in bucket_documents(subject, "bench", s)]
             db.metric_buckets.insert_many(buckets)
             db.metric_series.bulk_write(
-                [summary_update(subject, "Experiment", "bench", s) for s in series], ordered=False
+                [SummaryWrite(subject, "Experiment", "bench", s).update() for s in series],
+                ordered=False,
             )
         return total / (time.perf_counter() - started)
 

@@ -113,9 +113,12 @@ async def _mutate(
     return [answer["data"][f"m{n}"] for n in range(len(inputs))]
 
 
-async def seed_modelbox(url: str, data: list[dict[str, Any]]) -> float:
+async def seed_modelbox(
+    url: str, data: list[dict[str, Any]], client: httpx.AsyncClient | None = None
+) -> float:
     """Each run created, then its ten series logged, through the public API: batches of
-    `BATCH` aliased mutations per request, `WRITERS` requests at a time."""
+    `BATCH` aliased mutations per request, `WRITERS` requests at a time (over `client`
+    when given: an in-process app, as bench/runs.py counts and profiles it)."""
     batches = [data[i : i + BATCH] for i in range(0, len(data), BATCH)]
     started = time.perf_counter()
 
@@ -143,8 +146,11 @@ async def seed_modelbox(url: str, data: list[dict[str, Any]]) -> float:
             ]
             await _mutate(client, "logMetrics", "LogMetricsInput", "accepted", series)
 
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+    if client is not None:
         await asyncio.gather(*(writer(client, batches[w::WRITERS]) for w in range(WRITERS)))
+    else:
+        async with httpx.AsyncClient(base_url=url, timeout=300) as own:
+            await asyncio.gather(*(writer(own, batches[w::WRITERS]) for w in range(WRITERS)))
     return time.perf_counter() - started
 
 

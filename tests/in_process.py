@@ -43,14 +43,27 @@ CHANGE_STREAM = "$cmd.aggregate"
 class CommandCounter(CommandListener):
     def __init__(self) -> None:
         self.names: list[str] = []
+        # The same commands as "name collection" ("commitTransaction" alone).
+        self.commands: list[str] = []
         self._lock = threading.Lock()
 
     def started(self, event: CommandStartedEvent) -> None:
         # The process's change stream (policies keep one open) polls on its own: not a query's.
         stream = event.command_name == "getMore" and event.command["collection"] == CHANGE_STREAM
         if event.command_name not in HOUSEKEEPING and not stream:
+            target = event.command.get("collection", event.command.get(event.command_name))
             with self._lock:
                 self.names.append(event.command_name)
+                self.commands.append(
+                    f"{event.command_name} {target}"
+                    if isinstance(target, str)
+                    else event.command_name
+                )
+
+    def clear(self) -> None:
+        with self._lock:
+            self.names.clear()
+            self.commands.clear()
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
         pass

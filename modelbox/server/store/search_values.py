@@ -15,7 +15,7 @@ lets the database match them against the whole filter.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from bson import ObjectId
@@ -102,10 +102,14 @@ class SearchValues:
 
     @staticmethod
     def metric_writes(
-        experiment: ObjectId, namespace: str, summaries: dict[str, Any]
-    ) -> list[ReplaceOne[Any]]:
-        """Upserts of the given metric summaries (`{encoded key: {min, max, last}}`)."""
-        writes = []
+        experiment: ObjectId,
+        namespace: str,
+        summaries: dict[str, Any],
+        new: Collection[str] = (),
+    ) -> list[InsertOne[Any] | ReplaceOne[Any]]:
+        """Upserts of the given metric summaries (`{encoded key: {min, max, last}}`); inserts
+        for the keys in `new`, whose series this transaction starts (no values yet)."""
+        writes: list[InsertOne[Any] | ReplaceOne[Any]] = []
         for key, summary in summaries.items():
             values = {"last": (summary.get("last") or {}).get("value")}
             values |= {name: summary[name] for name in ("min", "max") if name in summary}
@@ -114,13 +118,23 @@ class SearchValues:
                     continue
                 field = f"m.{key}.{name}"
                 document = SearchValues._document(namespace, field, value, experiment)
-                writes.append(ReplaceOne({"_id": f"{experiment}:{field}"}, document, upsert=True))
+                if key in new:
+                    writes.append(InsertOne({"_id": f"{experiment}:{field}", **document}))
+                else:
+                    writes.append(
+                        ReplaceOne({"_id": f"{experiment}:{field}"}, document, upsert=True)
+                    )
         return writes
 
     async def write_metrics(
-        self, session: Session, experiment: ObjectId, namespace: str, summaries: dict[str, Any]
+        self,
+        session: Session,
+        experiment: ObjectId,
+        namespace: str,
+        summaries: dict[str, Any],
+        new: Collection[str] = (),
     ) -> None:
-        writes = self.metric_writes(experiment, namespace, summaries)
+        writes = self.metric_writes(experiment, namespace, summaries, new)
         if writes:
             await self.collection.bulk_write(writes, ordered=False, session=session)
 

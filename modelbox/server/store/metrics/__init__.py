@@ -21,15 +21,18 @@ Layout
   request, so once a series has COMPACT_AFTER small buckets they are merged, in one
   transaction, into full ones marked `compacted` (see `Metrics.compact`).
 - `metric_series`: one summary per series (kind, count, first/last step, min, max, last
-  point), kept current on every write by an upsert of `$inc`/`$min`/`$max`. The last point
-  is `$max` of the embedded document `{step, wallclock, value}`: documents compare field by
-  field, so the point with the greatest step wins. The upsert's filter names the kind, so
-  logging another kind to an existing key hits the unique (subject, key) index instead.
+  point), inserted by the request that starts the series and kept current by an update of
+  `$inc`/`$min`/`$max` on every later write. The last point is `$max` of the embedded
+  document `{step, wallclock, value}`: documents compare field by field, so the point with
+  the greatest step wins. The request's transaction reads the kinds of its keys first: a key
+  of another kind is refused, and two requests starting one series meet the unique
+  (subject, key) index.
 - `metric_requests`: the idempotency keys seen per subject (unique), kept for a week.
 
-One request is one transaction of three writes: the idempotency key, one `bulk_write` of
-the summaries and `insert_many` of the buckets. A repeated key or a kind clash aborts it, so
-a rejected request logs nothing at all.
+One request is one transaction: the parent's guard, the idempotency key, the read of its
+keys' kinds, the summaries (one insert of the new, one `bulk_write` of the others) and one
+`insert_many` of the buckets (and, for an experiment, its search summaries and values). A
+repeated key or a kind clash aborts it, so a rejected request logs nothing at all.
 """
 
 from modelbox.server.store.metrics.columns import (

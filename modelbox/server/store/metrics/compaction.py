@@ -54,14 +54,14 @@ class Compaction:
         The request's points are committed by now: a failure here only leaves the small
         buckets for the next request to compact.
         """
-        query = {
-            "subject_id": subject,
-            "key": {"$in": keys},
-            "small_buckets": {"$gte": COMPACT_AFTER},
-        }
+        # The count is compared here: the embedded database scans every series of every
+        # subject for a filter on a field outside the (subject, key) index.
+        query = {"subject_id": subject, "key": {"$in": keys}}
         try:
-            async for summary in self.series.find(query, projection={"key": 1}):
-                await self.compact(subject, summary["key"])
+            found = self.series.find(query, projection={"key": 1, "small_buckets": 1})
+            crowded = [s["key"] async for s in found if s.get("small_buckets", 0) >= COMPACT_AFTER]
+            for key in crowded:
+                await self.compact(subject, key)
         except PyMongoError:
             logger.warning("compacting the metric buckets of %s failed", subject, exc_info=True)
 
