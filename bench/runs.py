@@ -147,7 +147,7 @@ def mlflow_seed(data: list[dict[str, Any]]) -> dict[str, Any]:
     python = mlflow_baseline.ensure_venv()
     done = subprocess.run(
         [str(python), "-c", search.MLFLOW_SCRIPT],
-        input=json.dumps({"runs": data, "repeats": 0, "questions": []}),
+        input=json.dumps({"directory": None, "runs": data, "repeats": 0, "questions": []}),
         capture_output=True,
         text=True,
         check=True,
