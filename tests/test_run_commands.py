@@ -64,6 +64,21 @@ NEXT_LOG = [
 ]
 
 
+FINISH = """mutation($id: ID!) { updateExperiment(input: {id: $id, status: FINISHED}) {
+  status endedAt } }"""
+# A run's end, as a sweep marks each run finished: reads and writes by `_id`, not findAndModify.
+FINISH_COMMANDS = [
+    "find api_tokens",
+    "find experiments",  # the run, for the access check
+    "find experiments",  # the run as it is, inside the transaction
+    "update experiments",
+    "insert audit_events",
+    "find experiments",  # the run as it is now
+    "commitTransaction",
+]
+DELETE = """mutation($id: ID!) { deleteExperiment(input: {id: $id}) { deletedId } }"""
+
+
 def series(offset: float) -> list[dict[str, Any]]:
     return [
         {
@@ -110,6 +125,18 @@ async def test_starting_a_run_with_ten_series_costs_pinned_commands(
     ]
     top = await api.ok(TOP, {"query": "metrics.metric_3.max < 1.3"})
     assert [e["node"]["name"] for e in top["namespace"]["experiments"]["edges"]] == ["run-2"]
+
+    counter.clear()
+    finished = (await api.ok(FINISH, {"id": run["id"]}))["updateExperiment"]
+    assert finished["status"] == "FINISHED" and finished["endedAt"] is not None
+    assert counter.commands == FINISH_COMMANDS
+
+    counter.clear()
+    await api.ok(DELETE, {"id": other["id"]})
+    assert "findAndModify experiments" not in counter.commands
+    assert counter.commands.count("delete experiments") == 1
+    top = await api.ok(TOP, {"query": "metrics.metric_3.min >= 0"})
+    assert [e["node"]["name"] for e in top["namespace"]["experiments"]["edges"]] == ["run-1"]
 
 
 async def test_processes_starting_one_series_at_once_lose_nothing(settings: Settings) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
 from modelbox.server.access import Actor
 from modelbox.server.errors import NotFound
@@ -184,19 +183,22 @@ class Repository(Generic[R]):
         """Set `changes` on one document and audit what really changed.
 
         `extra` holds further update operators ($inc, $pull…) that are not audited as fields.
+        A read and an update by `_id` in the caller's transaction, not findAndModify: the
+        embedded database answers that with a scan of the whole collection.
         """
-        before = await self.collection.find_one_and_update(
-            {"_id": object_id(id)},
-            {"$set": {**to_stored(changes), "updated_at": now()}, **(extra or {})},
-            session=session,
-            return_document=ReturnDocument.BEFORE,
-        )
+        by_id = {"_id": object_id(id)}
+        before = await self.collection.find_one(by_id, session=session)
         if before is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
+        await self.collection.update_one(
+            by_id,
+            {"$set": {**to_stored(changes), "updated_at": now()}, **(extra or {})},
+            session=session,
+        )
         diff = changed_fields(from_stored(before), changes)
         if diff:
             await self._audit(session, actor, AuditAction.UPDATED, before, diff)
-        after = await self.collection.find_one({"_id": before["_id"]}, session=session)
+        after = await self.collection.find_one(by_id, session=session)
         assert after is not None
         return self._record(after)
 
@@ -215,9 +217,12 @@ class Repository(Generic[R]):
     async def _delete(
         self, session: Session, actor: Actor, id: str, changes: dict[str, Any] | None = None
     ) -> R:
-        doc = await self.collection.find_one_and_delete({"_id": object_id(id)}, session=session)
+        # As in `_update`: a read and a delete by `_id`, not the embedded database's scan.
+        by_id = {"_id": object_id(id)}
+        doc = await self.collection.find_one(by_id, session=session)
         if doc is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
+        await self.collection.delete_one(by_id, session=session)
         if self.parent:
             await self.database.guards.seal(session, [doc["_id"]])
         for cascade in self.on_delete:
