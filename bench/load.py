@@ -152,6 +152,7 @@ async def _subscribe(
         await client.subscribe(WORKLOADS[work].watch, {"id": run_id})
     received: list[dict[tuple[str, int], float]] = [{} for _ in clients]
     points = [0] * len(clients)
+    messages = [0] * len(clients)  # updates received
     errors: list[Any] = []
     arrived = WORKLOADS[work].arrived
 
@@ -171,6 +172,7 @@ async def _subscribe(
                     continue
                 key, step, units = arrived(payload["data"])
                 points[i] += units
+                messages[i] += 1
                 received[i][(key, step)] = at
 
     readers = [asyncio.create_task(read(i, c)) for i, c in enumerate(clients)]
@@ -185,7 +187,7 @@ async def _subscribe(
     for client in clients:
         await client.close()
     arrivals = [[[k, s, t] for (k, s), t in r.items()] for r in received]
-    return {"points": points, "arrivals": arrivals, "errors": errors[:5]}
+    return {"points": points, "messages": sum(messages), "arrivals": arrivals, "errors": errors[:5]}
 
 
 def subscriber_process(
@@ -319,7 +321,7 @@ async def phase(
         "server_cpu_ms_per_write": round(cpu * 1000 / max(1, len(acks)), 2),
         "server_cpu_s_until_delivered": round(cpu_total, 2),
         "writes": len(acks),
-        "deliveries": sum(delivered["points"]),
+        "deliveries": delivered.get("messages", 0),
         "subscriber_process_cpu_share": round(readers_cpu / elapsed, 2),
         "server_rss_mib": [(round(t), round(m)) for t, m in rss],
     }
