@@ -17,13 +17,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from modelbox.server.config import Settings
 from modelbox.server.web.connections import uvicorn_options
 from modelbox.server.web.frames import SharedFramesProtocol
-from modelbox.server.web.ws_messages import CheckedTransportWSHandler
+from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 from tests.live import running, until_live
 from tests.metrics import LOG
 from tests.test_live_events import stalled_socket
@@ -262,6 +263,14 @@ def test_the_library_behaviour_direct_sends_rely_on_is_unchanged() -> None:
     assert {"completed", "id"} <= set(Operation.__slots__)
     cleanup = inspect.getsource(BaseGraphQLTransportWSHandler.cleanup_operation)
     assert "self.operations.pop(operation_id)" in cleanup
+    # Legacy graphql-ws: each operation's results are sent from its own task, which is in
+    # `tasks` while the operation is on (and taken out before it is cancelled).
+    assert "handle_async_results" in vars(CheckedLegacyWSHandler)
+    start = inspect.getsource(BaseGraphQLWSHandler.handle_start)
+    assert "self.tasks[operation_id] = asyncio.create_task(result_handler)" in start
+    assert "self.handle_async_results(" in start
+    stop = inspect.getsource(BaseGraphQLWSHandler.cleanup_operation)
+    assert stop.index("self.tasks.pop(operation_id") < stop.index("task.cancel()")
     # What SharedFramesProtocol replaces and reads: uvicorn's connection object, built in
     # __init__ with the deflate settings it copies, the scope made in handle_connect, and
     # the state that says whether a frame may be written now.

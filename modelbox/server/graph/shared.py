@@ -10,12 +10,12 @@ keys: the payload already reflects them) — is then executed on it once, and ev
 subscriber that asked for that selection is sent the same bytes (`SharedData`, encoded
 once by `encode_message`).
 
-Where the transport offers it (`OUTLET`, set by web/ for a graphql-transport-ws
-operation), a subscription resolver can skip the per-subscriber pipeline altogether:
-`direct_sender` executes the selection on the shared payload (once, as above) and hands
-the shared bytes to the outlet, which writes them to the socket with the operation's id;
-nothing is yielded through graphql-core and Strawberry for that event. `live` puts the two
-together for a subscription resolver.
+Where the transport offers it (`OUTLET`, set by web/ for each WebSocket operation), a
+subscription resolver can skip the per-subscriber pipeline altogether: `direct_sender`
+executes the selection on the shared payload (once, as above) and hands the shared bytes
+to the outlet, which writes them to the socket with the operation's id; nothing is
+yielded through graphql-core and Strawberry for that event. `live` puts the two together
+for a subscription resolver.
 
 This uses graphql-core's documented per-event hook (`Executor.build_per_event_executor`
 and `execute_operation`); `tests/test_shared_execution.py` fails loudly if they change.
@@ -93,31 +93,32 @@ class SharedData(dict[str, Any]):
     """The `data` of a result several subscribers receive; its JSON is made once."""
 
     encoded: bytes | None = None
-    # graphql-transport-ws `next` messages by operation id (clients often use the same ids),
-    # and what the transport makes of each (its frames, by how they are encoded).
-    messages: dict[str, str] | None = None
-    frames: dict[str, dict[Any, bytes]] | None = None
+    # Protocol messages by type (graphql-transport-ws `next`, graphql-ws `data`) and
+    # operation id (clients often use the same ids), and what the transport makes of each
+    # (its frames, by how they are encoded).
+    messages: dict[tuple[str, str], str] | None = None
+    frames: dict[tuple[str, str], dict[Any, bytes]] | None = None
 
     def json(self) -> bytes:
         if self.encoded is None:
             self.encoded = orjson.dumps(self)
         return self.encoded
 
-    def next_message(self, operation_id: str) -> str:
-        """`{"id": operation_id, "type": "next", "payload": {"data": ...}}`, as text."""
+    def message(self, kind: str, operation_id: str) -> str:
+        """`{"id": operation_id, "type": kind, "payload": {"data": ...}}`, as text."""
         if self.messages is None:
             self.messages = {}
-        text = self.messages.get(operation_id)
+        text = self.messages.get((kind, operation_id))
         if text is None:
-            head = {"id": operation_id, "type": "next"}
-            text = self.messages[operation_id] = self._with_head(head).decode()
+            head = {"id": operation_id, "type": kind}
+            text = self.messages[kind, operation_id] = self._with_head(head).decode()
         return text
 
-    def frames_of(self, operation_id: str) -> dict[Any, bytes]:
-        """The transport's frames of `next_message(operation_id)`, for it to fill."""
+    def frames_of(self, kind: str, operation_id: str) -> dict[Any, bytes]:
+        """The transport's frames of `message(kind, operation_id)`, for it to fill."""
         if self.frames is None:
             self.frames = {}
-        return self.frames.setdefault(operation_id, {})
+        return self.frames.setdefault((kind, operation_id), {})
 
     def _with_head(self, head: Mapping[str, Any]) -> bytes:
         return orjson.dumps(head)[:-1] + b',"payload":{"data":' + self.json() + b"}}"
@@ -136,7 +137,7 @@ def encode_message(message: object) -> bytes:
 def direct_sender() -> Callable[[Any], bool] | None:
     """For a subscription resolver: sends a `shared` payload's result straight to this
     operation's subscriber (True), or declines (False: yield it instead); None when the
-    transport offers no such path (e.g. the legacy graphql-ws protocol)."""
+    transport offers no such path."""
     executor, outlet = _EXECUTOR.get(), OUTLET.get()
     if executor is None or outlet is None:
         return None

@@ -5,13 +5,15 @@ null, a list or a string, or a query that is not a string, raised inside the con
 task. Here such a message gets the protocol's answer instead: graphql-transport-ws closes
 with 4400 and the reason; legacy graphql-ws answers an `error` for the operation.
 
-Each graphql-transport-ws operation also gets an outlet (graph/shared.py `OUTLET`) that
+Each operation, in either protocol, also gets an outlet (graph/shared.py `OUTLET`) that
 writes a shared result to the socket at once, from the change feed's hand-out, instead of
 waking the operation's task to take it through Strawberry's pipeline.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -70,25 +72,27 @@ def send_now(websocket: WebSocket, text: str) -> bool:
 
 
 class Outlet:
-    """Writes an operation's shared results straight to its socket (see the module)."""
+    """Writes an operation's shared results straight to its socket (see the module), as
+    messages of type `kind`, while `running` says the operation is still on."""
 
     def __init__(
-        self, handler: BaseGraphQLTransportWSHandler[Context, None], op: Operation[Context, None]
+        self, websocket: Any, kind: str, operation_id: str, running: Callable[[], bool]
     ) -> None:
-        self.handler, self.operation = handler, op
+        self.websocket, self.kind, self.operation_id = websocket, kind, operation_id
+        self.running = running
 
     def __call__(self, data: SharedData) -> bool:
-        operation = self.operation
-        if operation.completed or self.handler.operations.get(operation.id) is not operation:
+        if not self.running():
             return True  # completed or stopped: nothing more goes out for it
-        websocket = getattr(self.handler.websocket, "ws", None)
+        websocket = getattr(self.websocket, "ws", None)
         if not isinstance(websocket, WebSocket):
             return False
-        text = data.next_message(operation.id)
+        kind, operation_id = self.kind, self.operation_id
+        text = data.message(kind, operation_id)
         protocol = websocket.scope.get("extensions", {}).get(EXTENSION)
         if isinstance(protocol, SharedFramesProtocol):
             # The same frame bytes as every other subscriber of this result (web/frames.py).
-            written = protocol.write_shared(text, data.frames_of(operation.id))
+            written = protocol.write_shared(text, data.frames_of(kind, operation_id))
             if written is not None:
                 return written
         try:
@@ -100,7 +104,10 @@ class Outlet:
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         # Each operation runs in a task of its own: the outlet is this operation's.
-        OUTLET.set(Outlet(self, operation))
+        def running() -> bool:
+            return not operation.completed and self.operations.get(operation.id) is operation
+
+        OUTLET.set(Outlet(self.websocket, "next", operation.id, running))
         await super().run_operation(operation)
 
     async def handle_message(self, message: Any) -> None:
@@ -114,6 +121,23 @@ class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class CheckedLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        # Each operation runs in a task of its own (`tasks`, while it is on): the outlet is
+        # this operation's.
+        task = asyncio.current_task()
+
+        def running() -> bool:
+            return self.tasks.get(operation_id) is task
+
+        OUTLET.set(Outlet(self.websocket, "data", operation_id, running))
+        await super().handle_async_results(operation_id, query, operation_name, variables)
+
     async def handle_message(self, message: Any) -> None:
         problem = envelope_problem(message, ("start", "stop"))
         if problem is not None:
