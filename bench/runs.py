@@ -8,7 +8,8 @@ series of 5 points; 25 aliased mutations per request, 4 requests at a time, thro
 
 Also printed: the database commands per run, counted with a command listener on an
 in-process app seeding one batch of 25 runs (by command and collection), and the CPU
-seconds per run spent by the server's and the database's processes while seeding.
+seconds per run spent by the server's and the database's processes while seeding; then
+`--finish` of the runs are marked FINISHED (`updateExperiment`, in the same shape), timed.
 `--profile` instead seeds in-process under cProfile and prints the server's top functions.
 
     .venv/bin/python bench/runs.py --runs 500
@@ -27,6 +28,7 @@ import pstats
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def seed_over_http(data: list[dict[str, Any]], slices: int) -> dict[str, Any]:
+IDS = """query($after: String) { namespace(name: "bench") { experiments(first: 100,
+  after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }"""
+
+
+async def finish(url: str, runs: int) -> float:
+    """Seconds to mark `runs` of the seeded runs FINISHED, as a sweep ends each run: in the
+    seeding's shape (`BATCH` aliased `updateExperiment` per request, `WRITERS` at a time)."""
+    headers = {"Authorization": f"Bearer {search.TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        ids: list[str] = []
+        after = None
+        while len(ids) < runs:
+            body = await client.post(
+                "/graphql", json={"query": IDS, "variables": {"after": after}}, headers=headers
+            )
+            page = body.json()["data"]["namespace"]["experiments"]
+            ids += [edge["node"]["id"] for edge in page["edges"]]
+            after = page["pageInfo"]["endCursor"]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+        inputs = [{"id": i, "status": "FINISHED"} for i in ids[:runs]]
+        batches = [inputs[i : i + search.BATCH] for i in range(0, len(inputs), search.BATCH)]
+        started = time.perf_counter()
+
+        async def writer(mine: list[list[dict[str, Any]]]) -> None:
+            for batch in mine:
+                await search._mutate(
+                    client, "updateExperiment", "UpdateExperimentInput", "status", batch
+                )
+
+        await asyncio.gather(*(writer(batches[w :: search.WRITERS]) for w in range(search.WRITERS)))
+        return time.perf_counter() - started
+
+
+def seed_over_http(data: list[dict[str, Any]], slices: int, finishing: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as directory,
         EmbeddedDatabase(Path(directory) / "db") as database,
@@ -92,6 +128,7 @@ def seed_over_http(data: list[dict[str, Any]], slices: int) -> dict[str, Any]:
             parts = [data[i : i + size] for i in range(0, len(data), size)]
             times = [asyncio.run(search.seed_modelbox(server.url, part)) for part in parts]
             cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+            finished = asyncio.run(finish(server.url, finishing)) if finishing else 0.0
     seconds = sum(times)
     rates = [round(len(part) / t, 1) for part, t in zip(parts, times, strict=True)]
     per_run = {f"{name}_cpu_ms_per_run": round(s * 1000 / len(data), 1) for name, s in cpu.items()}
@@ -100,6 +137,7 @@ def seed_over_http(data: list[dict[str, Any]], slices: int) -> dict[str, Any]:
         "runs_per_s": round(len(data) / seconds, 1),
         "runs_per_s_by_slice": rates,
         **per_run,
+        "finish_ms_per_run": round(finished * 1000 / finishing, 1) if finishing else None,
     }
 
 
@@ -161,6 +199,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--slices", type=int, default=4, help="timed apart, in order")
+    parser.add_argument("--finish", type=int, default=200, help="runs then marked FINISHED")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile in-process seeding")
     args = parser.parse_args()
@@ -174,7 +213,7 @@ def main() -> int:
     results: dict[str, Any] = {"runs": args.runs, "load_average": os.getloadavg()}
     results["commands_per_run"] = round(len(commands) / len(batch), 2)
     results["commands"] = dict(collections.Counter(commands).most_common())
-    results["modelbox"] = seed_over_http(data, args.slices)
+    results["modelbox"] = seed_over_http(data, args.slices, args.finish)
     if not args.no_mlflow:
         results["mlflow"] = mlflow_seed(data)
 
@@ -186,6 +225,8 @@ def main() -> int:
         ratio = ours["runs_per_s"] / theirs["runs_per_s"]
         line += f", MLflow {theirs['runs_per_s']} runs/s ({theirs['seed_s']} s), {ratio:.2f}x"
     print(line)
+    if ours["finish_ms_per_run"] is not None:
+        print(f"marking {args.finish} runs FINISHED: {ours['finish_ms_per_run']} ms per run")
     print(
         f"database commands per run {results['commands_per_run']};"
         f" CPU per run: server {ours['server_cpu_ms_per_run']} ms,"
