@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -31,9 +32,12 @@ from modelbox.server.web.artifacts_http import artifact_routes
 from modelbox.server.web.dashboard import dashboard_routes, graphiql_page
 from modelbox.server.web.http_limits import (
     CONTEXT_STATE,
+    BodyRefused,
     BodySizeLimit,
     SizedWebSocket,
     error_json,
+    refuse,
+    too_many_values,
 )
 from modelbox.server.web.ws_messages import CheckedLegacyWSHandler, CheckedTransportWSHandler
 
@@ -69,6 +73,19 @@ class GraphQLApp(GraphQL[Context, None]):
         self.store = store
         self.settings = settings
         self.policies = policies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except BodyRefused as refused:  # by parse_json, before anything was sent
+            await refuse(send, refused.error)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # POST bodies and GET variables; WebSocket messages are checked by SizedWebSocket.
+        refusal = too_many_values(data, self.settings)
+        if refusal is not None:
+            raise BodyRefused(refusal)
+        return super().parse_json(data)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         # A POST was signed in by BodySizeLimit before its body was read (its limit

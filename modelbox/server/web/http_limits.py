@@ -1,7 +1,8 @@
 """Caps on request bodies and WebSocket messages, enforced before GraphQL parses them.
 
 Who asks is known first, so a caller without a valid token gets a small cap
-(`max_anonymous_body_bytes`) and its big body is never parsed.
+(`max_anonymous_body_bytes`) and its big body is never parsed. A body with too many JSON
+values for its bytes (`max_json_values`) is not parsed either.
 """
 
 from __future__ import annotations
@@ -30,6 +31,41 @@ from modelbox.server.resolvers.context import Context
 def error_json(error: ModelBoxError) -> bytes:
     """An error answered outside GraphQL, in the shape of a GraphQL error."""
     return orjson.dumps({"errors": [{"message": error.message, "extensions": error.extensions}]})
+
+
+# What a JSON body's structure is made of; every other byte is deleted before counting.
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[{,')
+
+
+def json_values(body: bytes) -> int:
+    """The lists, objects and commas of a JSON body outside its strings (at least the values
+    its parse creates, keys aside), in linear passes at C speed: Python touches only the
+    strings that hold one of them (one piece each), never a value."""
+    if b"\\" in body:
+        # Escapes are only in strings: without the escaped backslashes, then the escaped
+        # quotes, each quote left opens or closes a string.
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    bare = body.translate(None, _NOT_STRUCTURE)
+    # Quotes side by side enclose nothing counted (or join two strings): without them, only
+    # strings that hold [ { or , are left to split off (ids, keys and text are gone).
+    bare = bare.replace(b'""', b"")
+    return sum(map(len, bare.split(b'"')[::2]))
+
+
+def too_many_values(data: str | bytes, settings: Settings) -> PayloadTooLarge | None:
+    """A body or WebSocket message over `max_json_values`, to be refused before it is parsed:
+    orjson holds the event loop (and the GIL) for a time set by the values it creates, so
+    8 MiB of `[]` would cost some 100 times a 100,000-point logMetrics."""
+    limit = settings.max_json_values
+    if len(data) <= limit:  # each counted character is a byte of its own
+        return None
+    if json_values(data.encode() if isinstance(data, str) else data) <= limit:
+        return None
+    return PayloadTooLarge(
+        f"JSON over the limit of {limit} values, counted as the lists, objects and commas"
+        " outside strings (max_json_values)",
+        limit=limit,
+    )
 
 
 class BodyRefused(Exception):
@@ -160,7 +196,8 @@ class SizedWebSocket(ASGIWebSocketAdapter):
     (4413, the limit named) before it is parsed. The limit is `max_anonymous_body_bytes`
     until the socket has signed in with a valid token (`connection_init`), and again once
     that token is revoked or expired (looked up again for each message over that limit).
-    uvicorn itself refuses a frame announcing more than max_body_bytes (web/frames.py)."""
+    uvicorn itself refuses a frame announcing more than max_body_bytes (web/frames.py). A
+    message over `max_json_values` closes it the same way, unparsed."""
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
@@ -180,6 +217,10 @@ class SizedWebSocket(ASGIWebSocketAdapter):
                     limit, name = settings.max_anonymous_body_bytes, "max_anonymous_body_bytes"
                 if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
                     await self.ws.close(code=4413, reason=message_over(limit, name))
+                    return
+                refusal = too_many_values(text, settings)
+                if refusal is not None:
+                    await self.ws.close(code=4413, reason=refusal.message)
                     return
                 try:
                     yield self.view.decode_json(text)
