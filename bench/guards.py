@@ -33,7 +33,13 @@ from websockets.typing import Subprotocol
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+from modelbox.server.config import Settings  # noqa: E402
 from modelbox.server.embedded import EmbeddedDatabase  # noqa: E402
+from modelbox.server.web.http_limits import (  # noqa: E402
+    bare_structure,
+    outside_strings,
+    too_many_values,
+)
 from tests.servers import ServerProcess  # noqa: E402
 
 TOKEN = "mbx_bench-admin-token-of-32-characters"
@@ -96,6 +102,7 @@ async def run(url: str, port: int, rounds: int) -> None:
     nodes = orjson.dumps({"query": NODES, "variables": {"ids": ["x"] * 500_000}})
     reps = [{"__typename": "Model", "id": "x"}] * 100_000
     entities = orjson.dumps({"query": ENTITIES, "variables": {"r": reps}})
+    lists = _nodes_body(b"[]", (8 << 20) - 100)
     json_headers = {"Content-Type": "application/json"}
     async with (
         httpx.AsyncClient(base_url=url, timeout=60) as client,
@@ -115,6 +122,7 @@ async def run(url: str, port: int, rounds: int) -> None:
             ("anonymous nodes, 500,000 ids", lambda: post(nodes)),
             ("nodes, 500,000 ids, made-up token", lambda: post(nodes, token="mbx_" + "x" * 40)),
             ("nodes, 500,000 ids, valid token", lambda: post(nodes, token=TOKEN)),
+            ("8 MiB of [], valid token", lambda: post(lists, token=TOKEN)),
             ("anonymous _entities, 100,000", lambda: post(entities)),
             ("anonymous WebSocket, 500,000 ids", lambda: _ws_message(url, message)),
             ("64 MB header", lambda: asyncio.to_thread(_huge_header, port)),
@@ -138,30 +146,68 @@ def _nodes_body(item: bytes, size: int) -> bytes:
     return head + b",".join([item] * ((size - len(head)) // (len(item) + 1))) + b"]}}"
 
 
+def _p50_ms(work: Callable[[], object]) -> float:
+    runs = []
+    for _ in range(7):
+        started = time.perf_counter()
+        work()
+        runs.append((time.perf_counter() - started) * 1000)
+    return statistics.median(runs)
+
+
+def _log_metrics(points: int, **columns: object) -> bytes:
+    steps = list(range(points))
+    series = [{"key": "loss", "steps": steps, "values": [s / 7 for s in steps], **columns}]
+    return orjson.dumps(
+        {"query": "m", "variables": {"input": {"subjectId": "x", "series": series}}}
+    )
+
+
 def parse_costs() -> None:
-    """What the JSON parse of a body a valid token may send costs the event loop, by the
-    body's shape, against a legitimate 100,000-point logMetrics body (the baseline)."""
-    steps = list(range(100_000))
-    series = [{"key": "loss", "steps": steps, "values": [s / 7 for s in steps]}]
-    log = {"input": {"subjectId": "RXhwZXJpbWVudDox", "series": series}}
+    """What a body a valid token may send holds the event loop before GraphQL sees it, by
+    its shape: its values counted (`max_json_values`), then, under the limit, its parse;
+    against the parse of a legitimate 100,000-point logMetrics body (the baseline)."""
+    settings = Settings()
+    nan = [{"index": s, "value": "NAN"} for s in range(100_000)]
+    clocks = [1.7e9 + s / 10 for s in range(100_000)]
+    tensor = orjson.dumps([[0] * 29, [0] * 29]).decode()
+    tensors = {"key": "t", "steps": list(range(20_000)), "tensors": [tensor] * 20_000}
     bodies = [
-        ("logMetrics, 100,000 points (baseline)", orjson.dumps({"query": "m", "variables": log})),
+        ("logMetrics, 100,000 points (baseline)", _log_metrics(100_000)),
+        (
+            "logMetrics, + wallclocks, all non-finite",
+            _log_metrics(100_000, wallclocks=clocks, nonFinite=nan),
+        ),
+        ("20,000 tensor strings, 60 [ and , each", orjson.dumps({"variables": tensors})),
         ('nodes, 500,000 ids ("x")', _nodes_body(b'"x"', 2_000_000)),
         ('8 MiB (max_body_bytes) of "x"', _nodes_body(b'"x"', 8 << 20)),
+        ("8 MiB of 1 KB strings", _nodes_body(b'"' + b"y" * 1000 + b'"', 8 << 20)),
+        ('8 MiB of "[,{" strings', _nodes_body(b'"[,{"', 8 << 20)),
+        ('8 MiB of "\\"[" strings (escapes)', _nodes_body(b'"\\\\\\"["', 8 << 20)),
         ("8 MiB of small ints", _nodes_body(b"1", 8 << 20)),
         ("8 MiB of empty lists", _nodes_body(b"[]", 8 << 20)),
+        ('8 MiB of "[" strings', _nodes_body(b'"["', 8 << 20)),
+        ('8 MiB of {"[":"["} keys', _nodes_body(b'{"[":"["}', 8 << 20)),
+        ('1,000,000 "[" (at the values limit)', _nodes_body(b'"["', 4_000_000)),
+        ('200,000 {"a":{}} (at the containers limit)', _nodes_body(b'{"a":{}}', 900_000)),
+        ('800,000 "x" (at the values limit)', _nodes_body(b'"x"', 3_200_000)),
     ]
     baseline = None
-    print(f"{'body':40} {'MB':>5} {'parse p50 ms':>13} {'x baseline':>10}")
+    print(
+        f"{'body':42} {'MB':>5} {'values':>9} {'lists+obj':>9} {'count ms':>8} {'parse ms':>8}"
+        f" {'held ms':>8} {'x base':>6}"
+    )
     for label, body in bodies:
-        runs = []
-        for _ in range(7):
-            started = time.perf_counter()
-            orjson.loads(body)
-            runs.append((time.perf_counter() - started) * 1000)
-        p50 = statistics.median(runs)
-        baseline = baseline or p50
-        print(f"{label:40} {len(body) / 1e6:5.2f} {p50:13.1f} {p50 / baseline:10.1f}")
+        structure = outside_strings(bare_structure(body))
+        containers = structure.count(b"[") + structure.count(b"{")
+        count = _p50_ms(lambda: too_many_values(body, settings))  # noqa: B023
+        parse = _p50_ms(lambda: orjson.loads(body))  # noqa: B023
+        baseline = baseline or parse
+        held = count + (parse if too_many_values(body, settings) is None else 0)
+        print(
+            f"{label:42} {len(body) / 1e6:5.2f} {len(structure):9} {containers:9} {count:8.1f}"
+            f" {parse:8.1f} {held:8.1f} {held / baseline:6.1f}"
+        )
 
 
 def main() -> None:

@@ -39,10 +39,12 @@ class Settings:
     # whose connection_init carried none): enough to ask for the schema, refused unparsed
     # beyond, so an anonymous megabyte costs nothing to refuse.
     max_anonymous_body_bytes: int = 16 * 1024
-    # Lists, objects and commas outside strings in a body or message (a bound on the values
-    # parsing it creates, which is what its parse costs): room for one logMetrics of
-    # max_metric_points_per_request points (up to 6 each); refused unparsed beyond.
+    # A body or message is refused unparsed beyond these, counted outside its strings: the
+    # [ { , and : (a bound on the values and keys its parse creates, which set what the parse
+    # costs), and the [ and { alone (lists and objects, the dearest). Room for one logMetrics
+    # of max_metric_points_per_request points (up to 8 values and keys, one object each).
     max_json_values: int = 1_000_000
+    max_json_containers: int = 200_000
     max_page_size: int = 100
     default_page_size: int = 20
     max_query_depth: int = 12

@@ -34,37 +34,50 @@ def error_json(error: ModelBoxError) -> bytes:
 
 
 # What a JSON body's structure is made of; every other byte is deleted before counting.
-_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[{,')
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[{,:')
 
 
-def json_values(body: bytes) -> int:
-    """The lists, objects and commas of a JSON body outside its strings (at least the values
-    its parse creates, keys aside), in linear passes at C speed: Python touches only the
-    strings that hold one of them (one piece each), never a value."""
+def bare_structure(body: bytes) -> bytes:
+    """The quotes, [ { , and : of a JSON body, escaped quotes and strings holding none of
+    them left out, in linear passes at C speed."""
     if b"\\" in body:
         # Escapes are only in strings: without the escaped backslashes, then the escaped
         # quotes, each quote left opens or closes a string.
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    bare = body.translate(None, _NOT_STRUCTURE)
-    # Quotes side by side enclose nothing counted (or join two strings): without them, only
-    # strings that hold [ { or , are left to split off (ids, keys and text are gone).
-    bare = bare.replace(b'""', b"")
-    return sum(map(len, bare.split(b'"')[::2]))
+    # Side by side (a , or : is always between two strings), two quotes are a string
+    # holding nothing counted: ids, keys and text are gone.
+    return body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+
+
+def outside_strings(bare: bytes) -> bytes:
+    """The [ { , and : of `bare_structure` that are outside strings: Python touches only
+    the strings that hold one of them (a piece each), never a value."""
+    return b"".join(bare.split(b'"')[::2]) if b'"' in bare else bare
 
 
 def too_many_values(data: str | bytes, settings: Settings) -> PayloadTooLarge | None:
-    """A body or WebSocket message over `max_json_values`, to be refused before it is parsed:
-    orjson holds the event loop (and the GIL) for a time set by the values it creates, so
-    8 MiB of `[]` would cost some 100 times a 100,000-point logMetrics."""
-    limit = settings.max_json_values
-    if len(data) <= limit:  # each counted character is a byte of its own
-        return None
-    if json_values(data.encode() if isinstance(data, str) else data) <= limit:
-        return None
+    """A body or WebSocket message over `max_json_values` or `max_json_containers`, to be
+    refused before it is parsed: orjson holds the event loop (and the GIL) for a time set by
+    the values it creates, lists and objects the dearest (8 MiB of `[]`: about 0.9 s)."""
+    values, containers = settings.max_json_values, settings.max_json_containers
+    if len(data) <= min(values, containers):
+        return None  # each counted character is a byte of its own
+    bare = bare_structure(data.encode() if isinstance(data, str) else data)
+    # Each string after the first follows a , or : outside strings: too many strings hold
+    # [ { , or : to be worth splitting off (the count's own cost is theirs).
+    if bare.count(b'"') // 2 - 1 > values:
+        return _over(values, "values and keys", "max_json_values")
+    structure = outside_strings(bare)
+    if len(structure) > values:
+        return _over(values, "values and keys", "max_json_values")
+    if structure.count(b"[") + structure.count(b"{") > containers:
+        return _over(containers, "lists and objects", "max_json_containers")
+    return None
+
+
+def _over(limit: int, what: str, name: str) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"JSON over the limit of {limit} values, counted as the lists, objects and commas"
-        " outside strings (max_json_values)",
-        limit=limit,
+        f"JSON over the limit of {limit} {what} (counted outside strings, {name})", limit=limit
     )
 
 
