@@ -27,7 +27,7 @@ from graphql import get_introspection_query
 from modelbox.server.config import Settings
 from tests.api import ADMIN_TOKEN
 from tests.live import running
-from tests.ws import LEGACY_WS, TRANSPORT_WS, ws_url
+from tests.ws import LEGACY_WS, TRANSPORT_WS, closed_with, ws_url
 
 ANON = Settings().max_anonymous_body_bytes
 JSON = {"Content-Type": "application/json"}
@@ -183,13 +183,7 @@ async def test_slow_lying_and_refused_bodies_over_raw_sockets(settings: Settings
 
 
 async def _closed_with(socket_: websockets.ClientConnection, message: dict[str, Any]) -> str:
-    await socket_.send(orjson.dumps(message).decode())
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        async with asyncio.timeout(10):
-            while True:
-                await socket_.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4413, closed.value
-    return closed.value.rcvd.reason
+    return await closed_with(socket_, orjson.dumps(message).decode())
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])

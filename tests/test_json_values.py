@@ -26,7 +26,7 @@ from tests.api import ADMIN_TOKEN
 from tests.live import running
 from tests.metrics import LOG as LOG_METRICS
 from tests.metrics import series_of
-from tests.ws import LEGACY_WS, TRANSPORT_WS, ws_url
+from tests.ws import LEGACY_WS, TRANSPORT_WS, closed_with, ws_url
 
 LIMIT = Settings().max_json_values
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
@@ -150,16 +150,6 @@ async def test_get_variables_are_held_to_the_same_count(settings: Settings) -> N
         assert served.json() == {"data": {"viewer": {"name": "bootstrap-admin"}}}
 
 
-async def _closed_with(socket_: websockets.ClientConnection, message: bytes) -> str:
-    await socket_.send(message.decode())
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        async with asyncio.timeout(30):
-            while True:
-                await socket_.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4413, closed.value
-    return closed.value.rcvd.reason
-
-
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_websocket_messages_with_too_many_values_close_the_socket_unparsed(
     settings: Settings, protocol: str
@@ -185,7 +175,7 @@ async def test_websocket_messages_with_too_many_values_close_the_socket_unparsed
                 answer = orjson.loads(await socket_.recv())
                 assert answer["payload"]["data"]["viewer"]["name"] in ("writer", "viewer")
 
-                reason = await _closed_with(socket_, hostile)
+                reason = await closed_with(socket_, hostile.decode())
                 assert "max_json_values" in reason and str(LIMIT) in reason, reason
             # The server goes on serving everyone.
             assert (await api.ok("{ viewer { name } }", token=token))["viewer"]["name"]

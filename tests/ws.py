@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from types import TracebackType
 from typing import Any
 
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -152,3 +153,14 @@ class WsClient:
     async def _send(self, message: dict[str, Any]) -> None:
         assert self.socket is not None
         await self.socket.send(json.dumps(message))
+
+
+async def closed_with(socket_: ClientConnection, message: str) -> str:
+    """Send `message`; the reason of the 4413 close it must get (a message over a limit)."""
+    await socket_.send(message)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with asyncio.timeout(30):
+            while True:
+                await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4413, closed.value
+    return closed.value.rcvd.reason
