@@ -3,13 +3,15 @@
 One run, one machine: a real `modelbox serve` on the embedded SecantusDB. A small
 authenticated query (`{ viewer { name } }`) is timed alone (the baseline), then while
 each hostile request is in flight: an anonymous `nodes(ids:)` with 500,000 ids (a 2 MB
-body), the same with a made-up token and with a valid one (over the list limit), an
-anonymous `_entities` with 100,000 representations, the 500,000 ids as an anonymous
-WebSocket message, and a 64 MB HTTP header. Figures are p50 and max of the small query and
-their ratio to the baseline; each hostile request's own time to be refused is shown too.
+body), the same with a made-up token and with a valid one (over the list limit), 8 MiB of
+`[]` with a valid token (over `max_json_values`), an anonymous `_entities` with 100,000
+representations, the 500,000 ids as an anonymous WebSocket message, and a 64 MB HTTP
+header. Figures are p50 and max of the small query and their ratio to the baseline; each
+hostile request's own time to be refused is shown too.
 
     .venv/bin/python bench/guards.py            # full run
     .venv/bin/python bench/guards.py --quick    # fewer rounds
+    .venv/bin/python bench/guards.py --parse    # in-process: counting and parsing by shape
 """
 
 from __future__ import annotations
