@@ -76,7 +76,16 @@ FINISH_COMMANDS = [
     "find experiments",  # the run as it is now
     "commitTransaction",
 ]
+EVENT = """mutation($input: LogEventsInput!) { logEvents(input: $input) { id } }"""
+TIMELINE = """query($id: ID!) { node(id: $id) { ... on Experiment {
+  events(first: 10) { edges { node { sincePrevious } } } } } }"""
+RELABEL = """mutation($id: ID!) { updateModel(input: {id: $id, description: "b"}) { id } }"""
+DELETE_VERSION = """mutation($id: ID!) { deleteModelVersion(input: {id: $id}) { deletedId } }"""
 DELETE = """mutation($id: ID!) { deleteExperiment(input: {id: $id}) { deletedId } }"""
+
+
+def at(seconds: int) -> str:
+    return f"2026-01-01T10:{seconds // 60:02d}:{seconds % 60:02d}Z"
 
 
 def series(offset: float) -> list[dict[str, Any]]:
@@ -175,3 +184,34 @@ async def test_processes_starting_one_series_at_once_lose_nothing(settings: Sett
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_versions_events_and_updates_never_find_and_modify(
+    counted: tuple[Api, CommandCounter],
+) -> None:
+    """Numbering a version, timing events against their timeline, updating and deleting:
+    each reads and writes by `_id` (a findAndModify would scan the collection)."""
+    api, counter = counted
+    model = await api.create_model("sweep", "resnet")
+    run = await api.create_experiment("sweep", "run")
+    counter.clear()
+    versions = [await api.create_version(model["id"]) for _ in range(3)]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    for seconds in (0, 90, 60):  # the last one lands between the others, re-timing one
+        await api.ok(
+            EVENT,
+            {
+                "input": {
+                    "subjectId": run["id"],
+                    "events": [{"name": "e", "wallclock": at(seconds)}],
+                }
+            },
+        )
+    await api.ok(RELABEL, {"id": model["id"]})
+    await api.ok(DELETE_VERSION, {"id": versions[0]["id"]})
+    assert not [c for c in counter.commands if c.startswith("findAndModify")], counter.commands
+    data = await api.ok(TIMELINE, {"id": run["id"]})
+    since = [e["node"]["sincePrevious"] for e in data["node"]["events"]["edges"]]
+    assert since == [None, 60.0, 30.0]
+    later = await api.create_version(model["id"])
+    assert later["version"] == 4

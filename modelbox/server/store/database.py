@@ -154,4 +154,22 @@ async def _abort(session: Session) -> None:
         log.debug("abort after a failed transaction failed too", exc_info=True)
 
 
-__all__ = ["Database", "Document", "Session"]
+async def update_by_id(
+    collection: AsyncCollection[Document],
+    session: Session,
+    by_id: Document,
+    update: Document,
+    *,
+    upsert: bool = False,
+) -> Document | None:
+    """findAndModify (returning the document before) as a read and an update by `_id` in the
+    caller's transaction, which makes them one step: SecantusDB answers findAndModify with a
+    scan of the whole collection (its write filter re-asserts the query under `$and`, which
+    no index path takes). None, and nothing written unless `upsert`, when there is none."""
+    before = await collection.find_one(by_id, session=session)
+    if before is not None or upsert:
+        await collection.update_one(by_id, update, upsert=upsert, session=session)
+    return before
+
+
+__all__ = ["Database", "Document", "Session", "update_by_id"]

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from modelbox.server.access import Actor
 from modelbox.server.errors import Conflict
 from modelbox.server.store.audit import AuditLog
-from modelbox.server.store.database import Database, Session
+from modelbox.server.store.database import Database, Session, update_by_id
 from modelbox.server.store.indexes import conflict_message
 from modelbox.server.store.keys import to_stored
 from modelbox.server.store.metrics.idempotency import (
@@ -184,12 +184,12 @@ class Events(Repository[EventRecord]):
     ) -> None:
         """Set the `since_previous` fields of new events (in `order`) against the subject's
         timeline: appended events against its last ones, others by re-timing (`_merge`)."""
-        before = await self.timelines.find_one_and_update(
+        before = await update_by_id(
+            self.timelines,
+            session,
             {"_id": subject_id},
             {"$max": {"last": timeline[-1]["order"]}, "$inc": {"events": len(timeline)}},
             upsert=True,
-            return_document=ReturnDocument.BEFORE,
-            session=session,
         )
         last = before.get("last") if before else None
         if last is None or last < timeline[0]["order"]:

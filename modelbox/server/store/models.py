@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
 from modelbox.server.access import Actor
 from modelbox.server.errors import NotFound
 from modelbox.server.store.audit import AuditLog
-from modelbox.server.store.database import Database, Session
+from modelbox.server.store.database import Database, Session, update_by_id
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import SortKey
 from modelbox.server.store.records import DatasetRecord, LabelRecord, object_id
@@ -87,12 +86,8 @@ class Models(Repository[ModelRecord]):
 
     async def next_version(self, session: Session, model_id: str) -> int:
         """Take the model's next version number; concurrent callers conflict and retry."""
-        doc = await self.counters.find_one_and_update(
-            {"_id": object_id(model_id)},
-            {"$inc": {"n": 1}},
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
-        if doc is None:
+        by_id = {"_id": object_id(model_id)}
+        before = await update_by_id(self.counters, session, by_id, {"$inc": {"n": 1}})
+        if before is None:
             raise NotFound(f"Model {model_id} does not exist")
-        return int(doc["n"])
+        return int(before["n"]) + 1

@@ -10,7 +10,7 @@ from bson import ObjectId
 from modelbox.server.access import Actor
 from modelbox.server.errors import NotFound
 from modelbox.server.store.audit import AuditAction, AuditLog
-from modelbox.server.store.database import Database, Session
+from modelbox.server.store.database import Database, Session, update_by_id
 from modelbox.server.store.keys import from_stored, to_stored
 from modelbox.server.store.paging import (
     NEWEST_FIRST,
@@ -183,18 +183,12 @@ class Repository(Generic[R]):
         """Set `changes` on one document and audit what really changed.
 
         `extra` holds further update operators ($inc, $pull…) that are not audited as fields.
-        A read and an update by `_id` in the caller's transaction, not findAndModify: the
-        embedded database answers that with a scan of the whole collection.
         """
         by_id = {"_id": object_id(id)}
-        before = await self.collection.find_one(by_id, session=session)
+        update = {"$set": {**to_stored(changes), "updated_at": now()}, **(extra or {})}
+        before = await update_by_id(self.collection, session, by_id, update)
         if before is None:
             raise NotFound(f"{self.object_type} {id} does not exist")
-        await self.collection.update_one(
-            by_id,
-            {"$set": {**to_stored(changes), "updated_at": now()}, **(extra or {})},
-            session=session,
-        )
         diff = changed_fields(from_stored(before), changes)
         if diff:
             await self._audit(session, actor, AuditAction.UPDATED, before, diff)
@@ -217,7 +211,7 @@ class Repository(Generic[R]):
     async def _delete(
         self, session: Session, actor: Actor, id: str, changes: dict[str, Any] | None = None
     ) -> R:
-        # As in `_update`: a read and a delete by `_id`, not the embedded database's scan.
+        # A read and a delete by `_id`, not findAndModify (see `update_by_id`).
         by_id = {"_id": object_id(id)}
         doc = await self.collection.find_one(by_id, session=session)
         if doc is None:
