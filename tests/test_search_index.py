@@ -185,3 +185,17 @@ async def test_the_index_keeps_within_its_bounds_and_searches_stay_right(
         assert await found(api, namespace) == [f"{namespace}-0{i}" for i in (0, 3, 6)]
         assert {ns for ns, _ in index._fields} == {namespace}
         assert list(index._names) == [namespace]
+
+
+async def test_fields_nobody_set_count_toward_the_bound(
+    app: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A search may name any hyperparameter: each one named is a field of the index, values
+    # or not, and 2,000,000 of those must not grow the process without bound either.
+    await seed(api, "vision", 3)
+    index = app.state.store.search_index
+    monkeypatch.setattr(search_index, "MAX_VALUES", 40)
+    for i in range(60):
+        assert await found(api, "vision", f"params.unset_{i} > 0") == []
+        assert len(index._fields) + len(index._names) <= 40
+    assert await found(api, "vision") == ["vision-00"]

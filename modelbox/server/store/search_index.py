@@ -15,7 +15,8 @@ The database stays the authority: a search only orders candidates here and lets 
 database match them against the whole filter (store/indexed.py). When the stream breaks,
 the connection to the database was lost, or more changes wait than `MAX_DELTA`, the index
 is dropped (the search runs without it) and loaded again by later searches. Memory is
-bounded: at most `MAX_VALUES` values in all, the least recently used fields dropped first;
+bounded: at most `MAX_VALUES` values in all (each field and namespace counting one more, so
+fields holding nothing count too), the least recently used fields dropped first;
 a field with more than `MAX_FIELD_VALUES` values in one namespace, or a namespace with more
 experiments, is never loaded (its searches run without the index).
 """
@@ -248,7 +249,7 @@ class SearchIndex:
             return None
         for experiment in rows:
             self._namespace_of[experiment] = namespace
-        self.size += len(rows)
+        self.size += len(rows) + 1  # and one for itself: an empty namespace is kept too
         return _Names(rows)
 
     async def _field(self, namespace: str, field: str) -> _Field | None:
@@ -272,7 +273,8 @@ class SearchIndex:
         found = self._fields[key] = _Field(rows)
         for value_id, _, _ in rows:
             self._owner[value_id] = found
-        self.size += len(rows)
+        # One for the field itself: a search may name any number of fields nobody set.
+        self.size += len(rows) + 1
         return found
 
     def _evict(self, using: int) -> None:
@@ -280,11 +282,11 @@ class SearchIndex:
         `MAX_VALUES`; never what the search at hand (the most recent) uses."""
         while self.size > MAX_VALUES and len(self._fields) > using:
             _, field = self._fields.popitem(last=False)
-            self.size -= len(field.entries)
+            self.size -= len(field.entries) + 1
             for value_id in field.by_id:
                 self._owner.pop(value_id, None)
         while self.size > MAX_VALUES and len(self._names) > 1:
             _, names = self._names.popitem(last=False)
-            self.size -= len(names.of)
+            self.size -= len(names.of) + 1
             for experiment in names.of:
                 self._namespace_of.pop(experiment, None)
