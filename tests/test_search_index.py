@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from modelbox.server.config import Settings
-from modelbox.server.store import search_index
+from modelbox.server.store import indexed, search_index
 from modelbox.server.web.app import create_app
 from tests.api import ADMIN_TOKEN, Api
 from tests.live import running
@@ -199,3 +199,15 @@ async def test_fields_nobody_set_count_toward_the_bound(
         assert await found(api, "vision", f"params.unset_{i} > 0") == []
         assert len(index._fields) + len(index._names) <= 40
     assert await found(api, "vision") == ["vision-00"]
+
+
+async def test_a_filter_that_turns_most_candidates_down_is_left_to_the_database(
+    app: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await seed(api, "vision", 9)
+    await api.ok(UPDATE, {"input": {"id": ids["vision-08"], "status": "FAILED"}})
+    monkeypatch.setattr(indexed, "EXTRA_CHECKED", 0)
+    # No range to take candidates from: every run by name is one, and few are FAILED.
+    query = "attributes.status = 'FAILED'"
+    assert await found(api, "vision", query, first=1) == ["vision-08"]
+    assert await found(api, "vision", query, first=1, orderBy=[{"metric": "loss"}]) == ["vision-08"]

@@ -38,8 +38,9 @@ from modelbox.server.store.search_values import OVERFLOW, metric_field
 # Candidates matched per aggregation: SecantusDB checks `$in` against each document in
 # turn, so a chunk costs its size squared, and each aggregation a round trip.
 CHUNK = 26
-# Candidates checked in the database before the search is left to the other plans.
-MAX_CHECKED = 2_000
+# Candidates checked in the database, beyond a page's worth, before the search is left to
+# the other plans: conditions that are not ranges may turn most candidates down.
+EXTRA_CHECKED = 500
 # The first and last order key of each kind of value (store/ranked.py's `order_key`).
 _NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
 
@@ -188,7 +189,7 @@ class Indexed(Paged):
             if not batch:
                 break
             checked += len(batch)
-            if checked > MAX_CHECKED:
+            if checked > 2 * (first + 1) + EXTRA_CHECKED:
                 return None
             parts = [batch[i : i + CHUNK] for i in range(0, len(batch), CHUNK)]
             for page in await asyncio.gather(*(chunk(part) for part in parts)):
