@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ CHUNK = 26
 EXTRA_CHECKED = 500
 # The first and last order key of each kind of value (store/ranked.py's `order_key`).
 _NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
+_EXPERIMENT = operator.itemgetter(1)
 
 
 def key_ranges(condition: dict[str, Any]) -> list[tuple[Key, Key]]:
@@ -117,9 +119,9 @@ class Indexed(Paged):
         candidates: set[bytes] | None = None
         for found in sorted(ranges, key=lambda r: len(snapshot.fields[r.field].entries)):
             values = snapshot.fields[found.field]
-            inside = {
-                e for low, high in key_ranges(found.condition) for _, e in values.between(low, high)
-            }
+            inside: set[bytes] = set()
+            for low, high in key_ranges(found.condition):
+                inside.update(map(_EXPERIMENT, values.between(low, high)))
             if found.field.startswith("h."):
                 # Experiments with too many hyperparameters to copy may hold any of them.
                 inside.update(e for _, e in snapshot.fields[OVERFLOW].entries)
