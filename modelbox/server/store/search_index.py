@@ -148,6 +148,11 @@ class SearchIndex:
                 log.warning("search index dropped: %r", error)
                 await self._drop()
                 return None
+            except Exception:
+                # A change the index does not understand: the database answers instead.
+                log.exception("search index failed; dropped")
+                await self._drop()
+                return None
 
     async def close(self) -> None:
         async with self._lock:
