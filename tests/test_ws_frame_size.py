@@ -1,6 +1,7 @@
 """A WebSocket frame whose header announces more than a message may hold (max_body_bytes)
 is refused from its header: the socket is closed at once (1009, the limit named), the
-server neither waiting for the body nor buffering it; signed in or not, either protocol.
+server neither waiting for the body nor buffering it; either protocol. Before the socket
+signs in, the limit is max_anonymous_body_bytes.
 
 Raw sockets, so that a test can send a header alone and then stall, as an attacker would.
 """
@@ -107,12 +108,8 @@ async def test_a_frame_announcing_more_than_a_message_may_hold_is_refused_from_i
         def attempts() -> list[tuple[int, str, float]]:
             port = server.port
             return [
-                # Anonymous, on each protocol: before any connection_init.
-                *(
-                    _announce_and_stall(_upgrade(port, protocol), _header(0x1, LIMIT + 1))
-                    for protocol in (TRANSPORT_WS, LEGACY_WS)
-                ),
-                # Signed in: the limit is the configured one, not uvicorn's 16 MiB default.
+                # Signed in: the limit is the configured one, not uvicorn's 16 MiB default
+                # (a socket not signed in: the next test).
                 _announce_and_stall(_signed_in(port), _header(0x1, LIMIT + 1)),
                 _announce_and_stall(_signed_in(port), _header(0x2, 2**62)),
                 # A message in fragments counts as a whole: the second announces the rest.
@@ -151,3 +148,26 @@ async def test_a_frame_announcing_more_than_a_message_may_hold_is_refused_from_i
         async with WsClient(server.url) as client:
             op = await client.subscribe("{ viewer { name } }")
             assert await client.next(op) == {"viewer": {"name": "bootstrap-admin"}}
+
+
+async def test_a_socket_not_signed_in_is_held_to_the_small_limit_from_the_frame_header(
+    settings: Settings,
+) -> None:
+    # Before a valid connection_init, a frame announcing more than max_anonymous_body_bytes
+    # is refused from its header: otherwise every anonymous socket could make the server
+    # wait for and buffer up to max_body_bytes.
+    anonymous = settings.max_anonymous_body_bytes
+    async with running(settings, MODELBOX_MAX_BODY_BYTES=str(LIMIT)) as (server, _):
+
+        def attempts() -> list[tuple[int, str, float]]:
+            return [
+                _announce_and_stall(_upgrade(server.port, protocol), _header(0x1, anonymous + 1))
+                for protocol in (TRANSPORT_WS, LEGACY_WS)
+            ]
+
+        for code, reason, elapsed in await asyncio.to_thread(attempts):
+            assert (code, reason) == (
+                4413,
+                f"message over the limit of {anonymous} bytes (max_anonymous_body_bytes)",
+            )
+            assert elapsed < 5

@@ -146,9 +146,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": f"{GuardedHttpTools.__module__}:{GuardedHttpTools.__name__}",
         # A frame announcing more than a message may hold is refused from its header,
-        # before uvicorn buffers it (web/frames.py); the app's own check (`SizedWebSocket`)
-        # holds a socket not signed in to max_anonymous_body_bytes.
-        "ws_max_size": settings.max_body_bytes,
+        # before uvicorn buffers it (web/frames.py): a socket not signed in may send this
+        # much, raised to max_body_bytes once it signs in (`SizedWebSocket`).
+        "ws_max_size": settings.max_anonymous_body_bytes,
         # uvicorn's sans-I/O protocol (web/ws_messages.py `send_now` relies on how it
         # sends), negotiating compression so that frames can be shared (web/frames.py).
         "ws": f"{SharedFramesProtocol.__module__}:{SharedFramesProtocol.__name__}",

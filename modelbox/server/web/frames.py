@@ -11,8 +11,9 @@ connection, at the cost of not using earlier messages as the dictionary.
 `SharedFramesProtocol` is uvicorn's sans-I/O WebSocket protocol with that negotiation,
 handing itself to the app in the ASGI scope's extensions; `tests/test_direct_delivery.py`
 checks the uvicorn attributes used here. Its websockets connection refuses a frame whose
-header announces more than uvicorn's `ws_max_size` (max_body_bytes) before reading it,
-closing 1009 with the setting named.
+header announces more than a message may hold before reading it, the setting named:
+max_anonymous_body_bytes (4413, as the app closes a message over it) until the socket has
+signed in (`hold_messages_to`, set by web/http_limits.py), then max_body_bytes (1009).
 """
 
 from __future__ import annotations
@@ -27,19 +28,29 @@ from websockets.extensions.permessage_deflate import (
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.server import ServerProtocol
 
-from modelbox.server.web.http_limits import message_over
-
 # Where the app finds the protocol of its socket: `scope["extensions"][EXTENSION]`.
 EXTENSION = "modelbox.shared_frames"
+ANONYMOUS = "max_anonymous_body_bytes"
+# The close code of a message over the limit of a socket not signed in (the app's own).
+TOO_LARGE = 4413
+
+
+def message_over(limit: int | None, name: str) -> str:
+    """The close reason of a WebSocket message over its limit, the setting named."""
+    return f"message over the limit of {limit} bytes ({name})"
 
 
 class SizedServerProtocol(ServerProtocol):
     """websockets' server side; a message over `max_size` (a frame header announcing more,
-    or more once inflated) closes 1009 naming the setting, which uvicorn_options sets."""
+    or more once inflated) closes naming the setting: uvicorn_options sets it to the
+    anonymous limit, raised once the socket signs in."""
+
+    limit_name = ANONYMOUS
 
     def fail(self, code: CloseCode | int, reason: str = "") -> None:
         if code == CloseCode.MESSAGE_TOO_BIG:
-            reason = message_over(self.max_message_size, "max_body_bytes")
+            reason = message_over(self.max_message_size, self.limit_name)
+            code = TOO_LARGE if self.limit_name == ANONYMOUS else code
         super().fail(code, reason)
 
 
@@ -61,6 +72,11 @@ class SharedFramesProtocol(WebSocketsSansIOProtocol):
             max_size=self.config.ws_max_size,
             logger=self.conn.logger,
         )
+
+    def hold_messages_to(self, size: int, name: str) -> None:
+        """Refuse frames announcing (or messages holding) more than `size` from now on."""
+        assert isinstance(self.conn, SizedServerProtocol)
+        self.conn.max_message_size, self.conn.limit_name = size, name
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

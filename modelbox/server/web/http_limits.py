@@ -26,6 +26,7 @@ from modelbox.server.errors import (
 )
 from modelbox.server.resolvers.auth import sign_in
 from modelbox.server.resolvers.context import Context
+from modelbox.server.web.frames import ANONYMOUS, EXTENSION, TOO_LARGE, message_over
 
 
 def error_json(error: ModelBoxError) -> bytes:
@@ -199,25 +200,34 @@ async def refuse(send: Send, error: ModelBoxError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def message_over(limit: int | None, name: str) -> str:
-    """The close reason of a WebSocket message over its limit, the setting named."""
-    return f"message over the limit of {limit} bytes ({name})"
-
-
 class SizedWebSocket(ASGIWebSocketAdapter):
     """WebSocket messages are bounded like HTTP bodies: one over the limit closes the socket
     (4413, the limit named) before it is parsed. The limit is `max_anonymous_body_bytes`
     until the socket has signed in with a valid token (`connection_init`), and again once
     that token is revoked or expired (looked up again for each message over that limit).
-    uvicorn itself refuses a frame announcing more than max_body_bytes (web/frames.py). A
-    message over `max_json_values` closes it the same way, unparsed."""
+    uvicorn itself refuses a frame announcing more than the socket's limit as it stood when
+    its previous message was read (web/frames.py). A message over `max_json_values` closes
+    it the same way, unparsed."""
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
     ) -> AsyncGenerator[object, None]:
         settings: Settings = self.view.settings  # type: ignore[attr-defined]
+        frames = self.ws.scope.get("extensions", {}).get(EXTENSION)
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
+                context = getattr(self.ws.state, CONTEXT_STATE, None)
+                if frames is not None:
+                    # Signed in (connection_init is handled before the next read): the big
+                    # limit; until then, frames are refused from their header past the small.
+                    signed_in = context is not None and context.signed_in
+                    frames.hold_messages_to(
+                        *(
+                            (settings.max_body_bytes, "max_body_bytes")
+                            if signed_in
+                            else (settings.max_anonymous_body_bytes, ANONYMOUS)
+                        )
+                    )
                 text = await self.ws.receive_text()
                 context = getattr(self.ws.state, CONTEXT_STATE, None)
                 if context is not None and len(text) > settings.max_anonymous_body_bytes:
@@ -227,9 +237,9 @@ class SizedWebSocket(ASGIWebSocketAdapter):
                 if context is not None and context.signed_in:
                     limit, name = settings.max_body_bytes, "max_body_bytes"
                 else:
-                    limit, name = settings.max_anonymous_body_bytes, "max_anonymous_body_bytes"
+                    limit, name = settings.max_anonymous_body_bytes, ANONYMOUS
                 if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                    await self.ws.close(code=4413, reason=message_over(limit, name))
+                    await self.ws.close(code=TOO_LARGE, reason=message_over(limit, name))
                     return
                 refusal = too_many_values(text, settings)
                 if refusal is not None:
