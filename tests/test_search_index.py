@@ -211,3 +211,19 @@ async def test_a_filter_that_turns_most_candidates_down_is_left_to_the_database(
     query = "attributes.status = 'FAILED'"
     assert await found(api, "vision", query, first=1) == ["vision-08"]
     assert await found(api, "vision", query, first=1, orderBy=[{"metric": "loss"}]) == ["vision-08"]
+
+
+async def test_a_cursor_of_another_order_is_no_server_error(api: Api) -> None:
+    # A client that changes the order but keeps its cursor: the index compared a metric's
+    # value with names (INTERNAL_SERVER_ERROR); the database's plans page it as usual.
+    await seed(api, "vision", 6)
+    by_metric = {"ns": "vision", "query": THREE, "first": 1, "orderBy": [{"metric": "val_acc"}]}
+    data = await api.ok(IN_NAMESPACE, by_metric)
+    cursor = data["namespace"]["experiments"]["pageInfo"]["endCursor"]
+    # Numbers sort before strings: every name is past a metric's cursor, and (the highest
+    # first) every metric past a name's.
+    assert await found(api, "vision", after=cursor) == ["vision-00", "vision-03"]
+    data = await api.ok(IN_NAMESPACE, {**by_metric, "orderBy": BY_NAME})
+    cursor = data["namespace"]["experiments"]["pageInfo"]["endCursor"]
+    after_name = await found(api, "vision", after=cursor, orderBy=by_metric["orderBy"])
+    assert sorted(after_name) == ["vision-00", "vision-03"]

@@ -156,6 +156,9 @@ class Indexed(Paged):
         if start is None:
             return itertools.chain((e for _, e in ordered), absent)
         value, experiment = start[0], start[-1].binary
+        if not sort_field and value is not None and not isinstance(value, str):
+            # A cursor of another order, whose value names do not compare with here.
+            raise Unordered(type(value).__name__)
         if value is None:
             return (e for e in absent if (e < experiment if descending else e > experiment))
         at = (value if not sort_field else order_key(value), experiment)
