@@ -227,3 +227,24 @@ async def test_a_cursor_of_another_order_is_no_server_error(api: Api) -> None:
     cursor = data["namespace"]["experiments"]["pageInfo"]["endCursor"]
     after_name = await found(api, "vision", after=cursor, orderBy=by_metric["orderBy"])
     assert sorted(after_name) == ["vision-00", "vision-03"]
+
+
+async def test_a_delete_or_a_value_removed_in_another_process_is_gone_at_once(
+    app: Any, settings: Settings, api: Api
+) -> None:
+    ids = await seed(api, "vision", 6)
+    by_param = "params.optimizer = 'adam'"
+    assert await found(api, "vision", by_param) == ["vision-00", "vision-03"]
+    async with running(settings) as (_, other):
+        await other.ok(DELETE, {"id": ids["vision-00"]})
+        assert await found(api, "vision", by_param) == ["vision-03"]
+        # The hyperparameter removed (not changed): no value left to match.
+        await other.ok(UPDATE, {"input": {"id": ids["vision-03"], "hyperparameters": {}}})
+        assert await found(api, "vision", by_param) == []
+        # A new run under a deleted one's name is found once, with its own values.
+        await other.create_experiment("vision", "vision-00", hyperparameters={"optimizer": "adam"})
+        assert await found(api, "vision", by_param) == ["vision-00"]
+        assert await found(api, "vision", "params.optimizer = 'sgd'") == [
+            f"vision-0{i}" for i in (1, 2, 4, 5)
+        ]
+    assert app.state.store.search_index.size > 0  # kept current, not rebuilt
