@@ -14,11 +14,12 @@ import asyncio
 import itertools
 import math
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
+from sortedcontainers import SortedList
 
 from modelbox.search.terms import Attribute, Metric, Search
 from modelbox.server.store.database import Database
@@ -42,6 +43,8 @@ CHUNK = 26
 # Candidates checked in the database, beyond a page's worth, before the search is left to
 # the other plans: conditions that are not ranges may turn most candidates down.
 EXTRA_CHECKED = 500
+# Entries a walk reads of the index at a time (store/search_index.py's sorted lists).
+STEP = 64
 # The first and last order key of each kind of value (store/ranked.py's `order_key`).
 _NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
 _EXPERIMENT = operator.itemgetter(1)
@@ -124,7 +127,7 @@ class Indexed(Paged):
                 inside.update(map(_EXPERIMENT, values.between(low, high)))
             if found.field.startswith("h."):
                 # Experiments with too many hyperparameters to copy may hold any of them.
-                inside.update(e for _, e in snapshot.fields[OVERFLOW].entries)
+                inside.update(snapshot.fields[OVERFLOW].held)
             candidates = inside if candidates is None else candidates & inside
         return candidates
 
@@ -140,34 +143,25 @@ class Indexed(Paged):
         those with a sort value first, then those without, by id in the sort's direction."""
         names = snapshot.names
         if not search.order:
-            ids: Iterable[bytes] = sorted(names.of, reverse=True)
-            after = start[-1].binary if start else None
-            return (e for e in ids if after is None or e < after)
-        # A copy: the walk outlasts this turn of the loop, and other searches' pulls change
-        # the index meanwhile.
-        valued: Sequence[tuple[Any, bytes]] = list(
-            snapshot.fields[sort_field].entries if sort_field else names.entries
-        )
-        ordered = reversed(valued) if descending else iter(valued)
-        absent: Iterable[bytes] = ()
-        if sort_field:
-            has = {e for _, e in valued}
-            absent = sorted((e for e in names.of if e not in has), reverse=descending)
-        if start is None:
-            return itertools.chain((e for _, e in ordered), absent)
-        value, experiment = start[0], start[-1].binary
-        if not sort_field and value is not None and not isinstance(value, str):
-            # A cursor of another order, whose value names do not compare with here.
-            raise Unordered(type(value).__name__)
-        if value is None:
-            return (e for e in absent if (e < experiment if descending else e > experiment))
-        at = (value if not sort_field else order_key(value), experiment)
-        past = (
-            (e for k, e in ordered if (k, e) < at)
-            if descending
-            else (e for k, e in ordered if (k, e) > at)
-        )
-        return itertools.chain(past, absent)
+            return _onward(names.ids, start[-1].binary if start else None, True)
+        valued = snapshot.fields[sort_field] if sort_field else None
+        at: tuple[Any, bytes] | None = None
+        experiment: bytes | None = None
+        if start is not None:
+            value, experiment = start[0], start[-1].binary
+            if not sort_field and value is not None and not isinstance(value, str):
+                # A cursor of another order, whose value names do not compare with here.
+                raise Unordered(type(value).__name__)
+            if value is not None:
+                at = (value if not sort_field else order_key(value), experiment)
+        walked: Iterable[bytes] = ()
+        if start is None or at is not None:
+            entries = valued.entries if valued is not None else names.entries
+            walked = map(_EXPERIMENT, _onward(entries, at, descending))
+        if valued is not None:
+            absent = _onward(names.ids, None if at is not None else experiment, descending)
+            walked = itertools.chain(walked, (e for e in absent if e not in valued.held))
+        return _once(walked)
 
     async def _matched(
         self, plan: Plan, walk: Iterator[bytes], first: int, start: list[Any] | None
@@ -203,6 +197,32 @@ class Indexed(Paged):
                     if cursor is None or cursor < key(document):
                         documents.append(document)
         return sorted(documents, key=key)[: first + 1]
+
+
+def _onward(entries: SortedList, after: Any, descending: bool) -> Iterator[Any]:
+    """`entries` in order (reversed when `descending`) from past `after` (None: from the
+    first), a few at a time, each time found again by key: the walk outlasts this turn of
+    the loop, and other searches' pulls change the index meanwhile."""
+    while True:
+        if descending:
+            end = len(entries) if after is None else entries.bisect_left(after)
+            step = entries[max(0, end - STEP) : end][::-1]
+        else:
+            begin = 0 if after is None else entries.bisect_right(after)
+            step = entries[begin : begin + STEP]
+        if not step:
+            return
+        yield from step
+        after = step[-1]
+
+
+def _once(walked: Iterable[bytes]) -> Iterator[bytes]:
+    """Each experiment once: one whose value changed mid-walk may be met again further on."""
+    seen: set[bytes] = set()
+    for experiment in walked:
+        if experiment not in seen:
+            seen.add(experiment)
+            yield experiment
 
 
 def _sorted_by(plan: Plan, document: dict[str, Any], *value: Any) -> dict[str, Any]:

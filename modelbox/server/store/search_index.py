@@ -19,12 +19,17 @@ bounded: at most `MAX_VALUES` values in all (each field and namespace counting o
 fields holding nothing count too), the least recently used fields dropped first;
 a field with more than `MAX_FIELD_VALUES` values in one namespace, or a namespace with more
 experiments, is never loaded (its searches run without the index).
+
+The orders are kept as changes arrive (sorted lists, a change costing its logarithm), so a
+search reads its page of them, never copies or sorts a field. A field is loaded outside the
+lock: searches of loaded fields go on meanwhile, and the changes their pulls apply are kept
+in a log that is applied again, in order, once the load is in (each change sets its value
+outright, so applying one twice leaves what applying it once does).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import time
@@ -35,6 +40,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.errors import PyMongoError
+from sortedcontainers import SortedList
 
 from modelbox.server.store.changes import ConnectionLoss
 from modelbox.server.store.database import Database
@@ -56,48 +62,72 @@ PULL_AWAIT_MS = 1
 EXPERIMENTS = "experiments"
 Key = tuple[Any, ...]
 Entry = tuple[Key, bytes]
+# A field of a namespace, or (with None) the namespace's experiments' names.
+Loaded = tuple[str, str | None]
 
 
 class _Field:
-    """One namespace's values of one field: (order key, experiment) sorted, and by value id."""
+    """One namespace's values of one field: (order key, experiment) sorted, by value id, and
+    how many values each experiment holds."""
 
     def __init__(self, rows: list[tuple[Any, Any, bytes]]) -> None:
         self.by_id: dict[Any, Entry] = {i: (order_key(v), e) for i, v, e in rows}
-        self.entries: list[Entry] = sorted(self.by_id.values())
+        self.entries = SortedList(self.by_id.values())
+        self.held: dict[bytes, int] = {}
+        for _, e in self.by_id.values():
+            self.held[e] = self.held.get(e, 0) + 1
 
     def put(self, value_id: Any, value: Any, experiment: bytes) -> None:
         self.drop(value_id)
         entry = (order_key(value), experiment)
-        bisect.insort(self.entries, entry)
+        self.entries.add(entry)
         self.by_id[value_id] = entry
+        self.held[experiment] = self.held.get(experiment, 0) + 1
 
     def drop(self, value_id: Any) -> None:
         entry = self.by_id.pop(value_id, None)
         if entry is not None:
-            del self.entries[bisect.bisect_left(self.entries, entry)]
+            self.entries.remove(entry)
+            left = self.held.pop(entry[1]) - 1
+            if left:
+                self.held[entry[1]] = left
 
-    def between(self, low: Key, high: Key) -> list[Entry]:
+    def between(self, low: Key, high: Key) -> Iterable[Entry]:
         """The entries whose key is in [low, high), in order."""
-        start = bisect.bisect_left(self.entries, (low, b""))
-        return self.entries[start : bisect.bisect_left(self.entries, (high, b""), start)]
+        start = self.entries.bisect_left((low, b""))
+        return self.entries.islice(start, self.entries.bisect_left((high, b"")))
 
 
 class _Names:
-    """One namespace's experiments: name by experiment, and (name, experiment) sorted."""
+    """One namespace's experiments: name by experiment, (name, experiment) sorted, and
+    experiments sorted."""
 
     def __init__(self, rows: dict[bytes, str]) -> None:
         self.of = rows
-        self.entries: list[tuple[str, bytes]] = sorted((n, e) for e, n in rows.items())
+        self.entries = SortedList((n, e) for e, n in rows.items())
+        self.ids = SortedList(rows)
 
     def put(self, experiment: bytes, name: str) -> None:
         self.drop(experiment)
-        bisect.insort(self.entries, (name, experiment))
+        self.entries.add((name, experiment))
+        self.ids.add(experiment)
         self.of[experiment] = name
 
     def drop(self, experiment: bytes) -> None:
         name = self.of.pop(experiment, None)
         if name is not None:
-            del self.entries[bisect.bisect_left(self.entries, (name, experiment))]
+            self.entries.remove((name, experiment))
+            self.ids.remove(experiment)
+
+
+class _Load:
+    """A field or names being read outside the lock: where the log stood when it began."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.lost = False  # the log could not keep every change since, or the index was dropped
+        self.installed = False
+        self.done = asyncio.Event()
 
 
 class Snapshot:
@@ -122,37 +152,118 @@ class SearchIndex:
         self._owner: dict[Any, _Field] = {}
         self._namespace_of: dict[bytes, str] = {}
         self._too_large: dict[tuple[str, str], float] = {}
+        # What is being loaded, and every change applied since the oldest of it began.
+        self._loading: dict[Loaded, _Load] = {}
+        self._log: list[dict[str, Any]] = []
+        self._stale = False
         self.size = 0
 
     async def snapshot(self, namespace: str, fields: Iterable[str]) -> Snapshot | None:
         """The index of `namespace` for `fields`, current as of this call; None when the
         search must run without it."""
-        async with self._lock:
-            try:
-                if not await self._pull():
-                    return None
-                names = self._names.get(namespace) or await self._load_names(namespace)
-                if names is None:
-                    return None
-                self._names[namespace] = names
-                self._names.move_to_end(namespace)
-                loaded = {}
-                for field in fields:
-                    found = await self._field(namespace, field)
-                    if found is None:
-                        return None
-                    loaded[field] = found
-                self._evict(len(loaded))
-                return Snapshot(names, loaded)
-            except (PyMongoError, Unordered) as error:
-                log.warning("search index dropped: %r", error)
-                await self._drop()
+        wanted = set(fields)
+        for loading in (True, True, False):
+            async with self._lock:
+                found = await self._read(namespace, wanted, loading)
+            if not isinstance(found, dict):
+                return found
+            # Loaded outside the lock; then read again, which pulls what came meanwhile.
+            await asyncio.gather(
+                *(self._load(key, load, mine) for key, (load, mine) in found.items())
+            )
+            if not all(load.installed for load, _ in found.values()):
+                return None  # too large, or lost: this search runs without the index
+        return None
+
+    async def _read(
+        self, namespace: str, fields: set[str], loading: bool
+    ) -> Snapshot | dict[Loaded, tuple[_Load, bool]] | None:
+        """The snapshot; or, when something is not loaded yet (and `loading`), the loads to
+        wait for, each with whether this search is to run it."""
+        try:
+            if not await self._pull():
                 return None
-            except Exception:
-                # A change the index does not understand: the database answers instead.
-                log.exception("search index failed; dropped")
-                await self._drop()
-                return None
+            # The names first: a namespace with too many experiments loads no field.
+            missing: list[Loaded] = [(namespace, None)]
+            if namespace in self._names:
+                missing = [
+                    (namespace, f) for f in sorted(fields) if (namespace, f) not in self._fields
+                ]
+            if missing:
+                if not loading or any(
+                    self._too_large.get((namespace, f), 0.0) > time.monotonic()
+                    for _, f in missing
+                    if f is not None
+                ):
+                    return None
+                return {k: self._begin(k) for k in missing}
+            self._names.move_to_end(namespace)
+            for field in fields:
+                self._fields.move_to_end((namespace, field))
+            self._evict(len(fields))
+            loaded = {f: self._fields[namespace, f] for f in fields}
+            return Snapshot(self._names[namespace], loaded)
+        except (PyMongoError, Unordered) as error:
+            log.warning("search index dropped: %r", error)
+            await self._drop()
+            return None
+        except Exception:
+            # A change the index does not understand: the database answers instead.
+            log.exception("search index failed; dropped")
+            await self._drop()
+            return None
+
+    def _begin(self, key: Loaded) -> tuple[_Load, bool]:
+        load = self._loading.get(key)
+        if load is not None:
+            return load, False  # another search loads it: wait for that one
+        load = self._loading[key] = _Load(len(self._log))
+        return load, True
+
+    async def _load(self, key: Loaded, load: _Load, mine: bool) -> None:
+        if not mine:
+            await load.done.wait()
+            return
+        try:
+            namespace, field = key
+            rows = await (
+                self._read_names(namespace) if field is None else self._read_field(namespace, field)
+            )
+            if rows is None and field is not None:
+                self._too_large[namespace, field] = time.monotonic() + TOO_LARGE_SECONDS
+            elif rows is not None and not load.lost and self._loading.get(key) is load:
+                self._install(key, rows, self._log[load.start :])
+                load.installed = True
+        except PyMongoError as error:
+            log.warning("search index load failed: %r", error)
+        except Exception:
+            # A value the index does not understand: the next pull drops the index.
+            log.exception("search index load failed; dropped")
+            self._stale = True
+        finally:
+            # No await from here on: no pull applies a change between these steps.
+            if self._loading.get(key) is load:
+                del self._loading[key]
+            if not self._loading:
+                self._log.clear()
+            load.done.set()
+
+    def _install(self, key: Loaded, rows: Any, changes: list[dict[str, Any]]) -> None:
+        """Puts what was read in, then applies again every change since the read began (in
+        order, up to the last one pulled): the index is as the last change left it."""
+        namespace, field = key
+        if field is None:
+            for experiment in rows:
+                self._namespace_of[experiment] = namespace
+            self._names[namespace] = _Names(rows)
+        else:
+            found = self._fields[namespace, field] = _Field(rows)
+            for value_id, _, _ in rows:
+                self._owner[value_id] = found
+        # And one for the field or names itself: a search may name fields nobody set.
+        self.size += len(rows) + 1
+        for change in changes:
+            self._apply(change)
 
     async def close(self) -> None:
         async with self._lock:
@@ -161,7 +272,9 @@ class SearchIndex:
     async def _pull(self) -> bool:
         """Apply every change waiting on the stream (opened if need be); False when the
         index cannot be trusted and was dropped."""
-        if self._stream is not None and self._connection_loss.clears != self._clears:
+        if self._stale or (
+            self._stream is not None and self._connection_loss.clears != self._clears
+        ):
             # The driver may have resumed on a restarted database, which a token cannot
             # replay: start again from nothing.
             await self._drop()
@@ -175,6 +288,8 @@ class SearchIndex:
                 await self._drop()
                 return False
             self._apply(event)
+            if self._loading:
+                self._keep(event)
             applied += 1
         if self._connection_loss.clears != self._clears:
             await self._drop()  # lost while pulling: what it handed out may be a restart's
@@ -199,14 +314,30 @@ class SearchIndex:
 
     async def _drop(self) -> None:
         stream, self._stream = self._stream, None
+        self._drop_all()
         if stream is not None:
             with contextlib.suppress(PyMongoError):
                 await stream.close()
+
+    def _drop_all(self) -> None:
+        self._stale = False
         self._names.clear()
         self._fields.clear()
         self._owner.clear()
         self._namespace_of.clear()
+        for load in self._loading.values():
+            load.lost = True
+        self._loading.clear()
+        self._log.clear()
         self.size = 0
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        """Logs a change for the loads under way; past `MAX_DELTA`, they are given up."""
+        if len(self._log) < MAX_DELTA:
+            self._log.append(event)
+            return
+        for load in self._loading.values():
+            load.lost = True
 
     def _apply(self, event: dict[str, Any]) -> None:
         operation, key = event["operationType"], event["documentKey"]["_id"]
@@ -245,26 +376,14 @@ class SearchIndex:
                 self._namespace_of[experiment] = document["namespace"]
                 self.size += 1
 
-    async def _load_names(self, namespace: str) -> _Names | None:
+    async def _read_names(self, namespace: str) -> dict[bytes, str] | None:
         found = self._database[EXPERIMENTS].find(
             {"namespace": namespace}, {"name": 1}, batch_size=BATCH, limit=MAX_FIELD_VALUES + 1
         )
         rows = {d["_id"].binary: d["name"] async for d in found}
-        if len(rows) > MAX_FIELD_VALUES:
-            return None
-        for experiment in rows:
-            self._namespace_of[experiment] = namespace
-        self.size += len(rows) + 1  # and one for itself: an empty namespace is kept too
-        return _Names(rows)
+        return None if len(rows) > MAX_FIELD_VALUES else rows
 
-    async def _field(self, namespace: str, field: str) -> _Field | None:
-        key = (namespace, field)
-        found = self._fields.get(key)
-        if found is not None:
-            self._fields.move_to_end(key)
-            return found
-        if time.monotonic() < self._too_large.get(key, 0.0):
-            return None
+    async def _read_field(self, namespace: str, field: str) -> list[tuple[Any, Any, bytes]] | None:
         values = self._database[COLLECTION].find(
             {"ns": namespace, "f": field},
             {"v": 1, "e": 1},
@@ -272,15 +391,7 @@ class SearchIndex:
             limit=MAX_FIELD_VALUES + 1,
         )
         rows = [(d["_id"], d["v"], d["e"].binary) async for d in values]
-        if len(rows) > MAX_FIELD_VALUES:
-            self._too_large[key] = time.monotonic() + TOO_LARGE_SECONDS
-            return None
-        found = self._fields[key] = _Field(rows)
-        for value_id, _, _ in rows:
-            self._owner[value_id] = found
-        # One for the field itself: a search may name any number of fields nobody set.
-        self.size += len(rows) + 1
-        return found
+        return None if len(rows) > MAX_FIELD_VALUES else rows
 
     def _evict(self, using: int) -> None:
         """Least recently used fields, then namespaces' names, dropped while over
