@@ -34,7 +34,8 @@ from modelbox.server.store.ranked import (
     sort_key,
 )
 from modelbox.server.store.search import Plan
-from modelbox.server.store.search_index import Key, SearchIndex, Snapshot
+from modelbox.server.store.search_index import SearchIndex, Snapshot
+from modelbox.server.store.search_orders import Key
 from modelbox.server.store.search_values import OVERFLOW, metric_field
 
 # Candidates matched per aggregation: SecantusDB checks `$in` against each document in

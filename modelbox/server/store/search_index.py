@@ -40,11 +40,11 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.errors import PyMongoError
-from sortedcontainers import SortedList
 
 from modelbox.server.store.changes import ConnectionLoss
 from modelbox.server.store.database import Database
-from modelbox.server.store.ranked import Unordered, order_key
+from modelbox.server.store.ranked import Unordered
+from modelbox.server.store.search_orders import Field, Names
 from modelbox.server.store.search_values import COLLECTION
 
 log = logging.getLogger(__name__)
@@ -60,64 +60,8 @@ BATCH = 20_000
 # asked (MongoDB reads 0 as its default of a second).
 PULL_AWAIT_MS = 1
 EXPERIMENTS = "experiments"
-Key = tuple[Any, ...]
-Entry = tuple[Key, bytes]
 # A field of a namespace, or (with None) the namespace's experiments' names.
 Loaded = tuple[str, str | None]
-
-
-class _Field:
-    """One namespace's values of one field: (order key, experiment) sorted, by value id, and
-    how many values each experiment holds."""
-
-    def __init__(self, rows: list[tuple[Any, Any, bytes]]) -> None:
-        self.by_id: dict[Any, Entry] = {i: (order_key(v), e) for i, v, e in rows}
-        self.entries = SortedList(self.by_id.values())
-        self.held: dict[bytes, int] = {}
-        for _, e in self.by_id.values():
-            self.held[e] = self.held.get(e, 0) + 1
-
-    def put(self, value_id: Any, value: Any, experiment: bytes) -> None:
-        self.drop(value_id)
-        entry = (order_key(value), experiment)
-        self.entries.add(entry)
-        self.by_id[value_id] = entry
-        self.held[experiment] = self.held.get(experiment, 0) + 1
-
-    def drop(self, value_id: Any) -> None:
-        entry = self.by_id.pop(value_id, None)
-        if entry is not None:
-            self.entries.remove(entry)
-            left = self.held.pop(entry[1]) - 1
-            if left:
-                self.held[entry[1]] = left
-
-    def between(self, low: Key, high: Key) -> Iterable[Entry]:
-        """The entries whose key is in [low, high), in order."""
-        start = self.entries.bisect_left((low, b""))
-        return self.entries.islice(start, self.entries.bisect_left((high, b"")))
-
-
-class _Names:
-    """One namespace's experiments: name by experiment, (name, experiment) sorted, and
-    experiments sorted."""
-
-    def __init__(self, rows: dict[bytes, str]) -> None:
-        self.of = rows
-        self.entries = SortedList((n, e) for e, n in rows.items())
-        self.ids = SortedList(rows)
-
-    def put(self, experiment: bytes, name: str) -> None:
-        self.drop(experiment)
-        self.entries.add((name, experiment))
-        self.ids.add(experiment)
-        self.of[experiment] = name
-
-    def drop(self, experiment: bytes) -> None:
-        name = self.of.pop(experiment, None)
-        if name is not None:
-            self.entries.remove((name, experiment))
-            self.ids.remove(experiment)
 
 
 class _Load:
@@ -133,7 +77,7 @@ class _Load:
 class Snapshot:
     """What one search reads of the index: its namespace's names and the fields it named."""
 
-    def __init__(self, names: _Names, fields: dict[str, _Field]) -> None:
+    def __init__(self, names: Names, fields: dict[str, Field]) -> None:
         self.names = names
         self.fields = fields
 
@@ -146,10 +90,10 @@ class SearchIndex:
         self._stream: AsyncChangeStream[Any] | None = None
         self._clears = 0
         # Namespace → its experiments' names, least recently used first.
-        self._names: OrderedDict[str, _Names] = OrderedDict()
+        self._names: OrderedDict[str, Names] = OrderedDict()
         # (namespace, field) → values, least recently used first.
-        self._fields: OrderedDict[tuple[str, str], _Field] = OrderedDict()
-        self._owner: dict[Any, _Field] = {}
+        self._fields: OrderedDict[tuple[str, str], Field] = OrderedDict()
+        self._owner: dict[Any, Field] = {}
         self._namespace_of: dict[bytes, str] = {}
         self._too_large: dict[tuple[str, str], float] = {}
         # What is being loaded, and every change applied since the oldest of it began.
@@ -255,9 +199,9 @@ class SearchIndex:
         if field is None:
             for experiment in rows:
                 self._namespace_of[experiment] = namespace
-            self._names[namespace] = _Names(rows)
+            self._names[namespace] = Names(rows)
         else:
-            found = self._fields[namespace, field] = _Field(rows)
+            found = self._fields[namespace, field] = Field(rows)
             for value_id, _, _ in rows:
                 self._owner[value_id] = found
         # And one for the field or names itself: a search may name fields nobody set.
