@@ -4,11 +4,13 @@ paged to the end, against the brute-force evaluation of tests/test_search.py."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from modelbox.search.fields import EXPERIMENT_ATTRIBUTES
 from modelbox.search.grammar import parse
 from modelbox.search.terms import All, Attribute, Metric, Subject, Term
+from tests import test_search_index as small
 from tests.api import Api
 from tests.test_search import LOG, Run, complete, create, expected, generate, page_through
 from tests.test_search_index import DELETE, UPDATE
@@ -100,3 +102,35 @@ async def test_orders_stay_right_while_changes_arrive_between_searches(app: Any,
     await log(api, ids, run, "val_acc", 0.5)
     await agree(api, runs)
     assert index.size > 0 and index._stream is not None  # kept current, never dropped
+
+
+async def test_a_load_holds_no_other_search_and_misses_no_change_made_meanwhile(
+    app: Any, api: Api, monkeypatch: Any
+) -> None:
+    ids = await small.seed(api, "vision", 6)
+    assert await small.found(api, "vision") == ["vision-00", "vision-03"]
+    index = app.state.store.search_index
+    # The database's own read, held once it has read a field's values: what changes after
+    # reaches that field only through the changes logged while it loads.
+    read, gate, held = index._read_field, asyncio.Event(), asyncio.Event()
+
+    async def read_then_wait(namespace: str, field: str) -> Any:
+        rows = await read(namespace, field)
+        if field == "m.val_acc.max":
+            held.set()
+            await gate.wait()
+        return rows
+
+    monkeypatch.setattr(index, "_read_field", read_then_wait)
+    loading = asyncio.create_task(small.found(api, "vision", "metrics.val_acc.max > 0.8"))
+    await asyncio.wait_for(held.wait(), 30)
+    await small.log(api, ids["vision-01"], 0.95, 0.1)
+    # A search of loaded fields is answered while the load waits, the change in it.
+    expected = ["vision-00", "vision-01", "vision-03"]
+    assert await asyncio.wait_for(small.found(api, "vision", "metrics.val_acc > 0.8"), 30) == (
+        expected
+    )
+    assert not loading.done()
+    gate.set()
+    assert await asyncio.wait_for(loading, 30) == expected
+    assert ("vision", "m.val_acc.max") in index._fields and not index._loading
