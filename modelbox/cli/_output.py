@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -91,5 +92,20 @@ def pairs(values: Sequence[str], what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: expected {what}")
+        found[key] = value
+    return found
+
+
+def numbers(values: Sequence[str], what: str) -> dict[str, float]:
+    """`key=number` arguments as a dict; NaN and infinities are refused here, as JSON cannot
+    carry them to the API's Float."""
+    found = {}
+    for key, text in pairs(values, what).items():
+        try:
+            value = float(text)
+        except ValueError:
+            raise click.BadParameter(f"{key}={text}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise click.BadParameter(f"{key}={text}: a metric's value must be finite")
         found[key] = value
     return found

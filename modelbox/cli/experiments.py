@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, fields, json_option, listing, pairs, table
+from modelbox.cli._output import (
+    dump,
+    fails_cleanly,
+    fields,
+    json_option,
+    listing,
+    numbers,
+    pairs,
+    table,
+)
 from modelbox.client import Client
 from modelbox.client import _queries as q
 
@@ -134,7 +143,7 @@ def update_checkpoint(
         raise click.UsageError("--clear-metrics and --metric exclude each other")
     changes: dict[str, Any] = {}
     if metrics or clear_metrics:
-        changes["metrics"] = {k: float(v) for k, v in pairs(metrics, "KEY=VALUE").items()}
+        changes["metrics"] = numbers(metrics, "KEY=VALUE")
     if metadata is not None:
         changes["metadata"] = json.loads(metadata)
     if not changes:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from modelbox.cli._output import dump, fails_cleanly, fields, json_option, listing, pairs, table
+from modelbox.cli._output import (
+    dump,
+    fails_cleanly,
+    fields,
+    json_option,
+    listing,
+    numbers,
+    pairs,
+    table,
+)
 from modelbox.client import Client
 
 VERSION_COLUMNS = [
@@ -95,7 +104,7 @@ def register(
     as_json: bool,
 ) -> None:
     """Register a new version of MODEL (created if new)."""
-    values = {k: float(v) for k, v in pairs(metrics, "KEY=VALUE").items()}
+    values = numbers(metrics, "KEY=VALUE")
     with Client() as client:
         version = client.register_version(
             model,

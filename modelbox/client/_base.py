@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -14,8 +15,13 @@ PAGE_SIZE = 100
 
 
 def key_values(values: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Metrics as the API's `[{key, value}]`."""
-    return [{"key": k, "value": float(v)} for k, v in (values or {}).items()]
+    """Metrics as the API's `[{key, value}]`; NaN and infinities are refused before
+    sending, as JSON cannot carry them to the API's Float."""
+    found = {k: float(v) for k, v in (values or {}).items()}
+    for key, value in found.items():
+        if not math.isfinite(value):
+            raise ValueError(f"metric {key!r} is {value}: it must be finite")
+    return [{"key": k, "value": v} for k, v in found.items()]
 
 
 def split_path(ref: str, what: str) -> tuple[str, str]:

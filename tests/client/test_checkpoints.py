@@ -29,6 +29,11 @@ def test_update_checkpoint_replaces_what_is_given_and_keeps_the_rest(
     assert (updated["metrics"], updated["metadata"]) == ([{"key": "acc", "value": 0.9}], None)
     [listed] = client.checkpoints("vision/evaluated")
     assert listed["metrics"] == [{"key": "acc", "value": 0.9}]
+    # JSON cannot carry NaN or an infinity to the API's Float: refused before sending.
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"'acc'.*finite"):
+            client.update_checkpoint(checkpoint["id"], metrics={"acc": value})
+    assert client.checkpoints("vision/evaluated")[0]["metrics"] == listed["metrics"]
 
     # Another namespace's writer does not find it; a reader may not change it; a revoked
     # token is refused; and none of them changed anything.
@@ -65,6 +70,10 @@ def test_the_update_checkpoint_command(user_env: dict[str, str]) -> None:
 
     nothing = mb(user_env, "experiments", "update-checkpoint", id_)
     assert nothing.returncode == 2 and "--metric" in nothing.stderr
+    for text in ("nan", "inf", "abc"):
+        refused = mb(user_env, "experiments", "update-checkpoint", id_, "--metric", f"acc={text}")
+        assert refused.returncode == 2 and f"acc={text}" in refused.stderr
+        assert "Traceback" not in refused.stderr
     bad = mb(user_env, "experiments", "update-checkpoint", id_, "--metadata", "{not json")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     unknown = mb(
