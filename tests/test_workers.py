@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import time
 from pathlib import Path
 
 from tests.api import ADMIN_TOKEN
@@ -66,8 +67,12 @@ def serving_worker(workers: list[int], server_port: int, client_port: int) -> in
 def connection_to_another_worker(
     server: ServerProcess, workers: list[int], avoid: int
 ) -> http.client.HTTPConnection:
-    """A kept-alive HTTP connection that a worker other than `avoid` has accepted."""
-    for _ in range(50):
+    """A kept-alive HTTP connection that a worker other than `avoid` has accepted.
+
+    Tried for a while, not a number of times: a worker still starting (slow on a loaded
+    machine) accepts nothing yet, and quick attempts all land on the one that is up."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         connection.request("GET", "/healthz")
         connection.getresponse().read()
@@ -75,7 +80,8 @@ def connection_to_another_worker(
         if worker is not None and worker != avoid:
             return connection
         connection.close()
-    raise AssertionError("every connection went to the subscriber's worker")
+        time.sleep(0.05)
+    raise AssertionError("for 60 s every connection went to the subscriber's worker")
 
 
 def post(connection: http.client.HTTPConnection, query: str, variables: dict[str, str]) -> dict:
