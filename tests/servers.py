@@ -19,7 +19,11 @@ from modelbox.server.embedded import free_port
 class ServerProcess:
     """`python -m modelbox serve` with the given environment; stopped with SIGTERM."""
 
-    def __init__(self, env: dict[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], cwd: Path | None = None, *, own_group: bool = False
+    ) -> None:
+        # own_group: a process group of its own, as a shell gives a foreground job.
+        self.own_group = own_group
         self.port = free_port()
         self.env = {**os.environ, **env, "MODELBOX_PORT": str(self.port)}
         self.cwd = cwd
@@ -53,6 +57,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            process_group=0 if self.own_group else None,
         )
         # Read continuously, so a chatty server never blocks on a full pipe.
         stdout = self.process.stdout

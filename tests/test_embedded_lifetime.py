@@ -53,6 +53,20 @@ def kill_server(server: ServerProcess) -> None:
     server.process.wait(10)
 
 
+async def test_ctrl_c_stops_the_server_and_its_database_with_no_restart(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals its whole foreground group: the database must not take
+    it for a crash (and be restarted while the server shuts down); the server stops it."""
+    server = ServerProcess(env(tmp_path), cwd=tmp_path, own_group=True)
+    await asyncio.to_thread(server.start)
+    assert server.process is not None
+    [database] = _database_pids(server)
+    os.killpg(server.process.pid, signal.SIGINT)
+    assert server.process.wait(30) == 0
+    output = server.stop()
+    assert "exited unexpectedly" not in output and "restart" not in output, output
+    assert gone_within(database, 10)
+
+
 async def test_the_database_dies_with_a_server_killed_outright(tmp_path: Path) -> None:
     server = await asyncio.to_thread(ServerProcess(env(tmp_path), cwd=tmp_path).start)
     [database] = _database_pids(server)

@@ -206,6 +206,9 @@ class EmbeddedDatabase:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     preexec_fn=_die_with(os.getpid()),
+                    # Out of the terminal's group: a Ctrl-C is for the server, which stops
+                    # the database itself; signalled too, the database looked crashed.
+                    start_new_session=True,
                 )
             )
         self._wait_until_ready(process, timeout, log_path)
