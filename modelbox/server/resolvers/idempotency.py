@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 from modelbox.server.errors import Conflict, KeyReused
 from modelbox.server.store.events import utc
+from modelbox.server.store.metrics.columns import pack
 from modelbox.server.store.metrics.idempotency import Request
 
 
@@ -26,7 +26,7 @@ def metrics_request(key: str | None, series: list[dict[str, Any]]) -> Request | 
     digest = hashlib.sha256()
     for item in series:
         typed = (("q", item["steps"]), ("d", item.get("wallclocks")), ("d", item.get("values")))
-        packed = [b"-" if c is None else array(t, c).tobytes() for t, c in typed]
+        packed = [b"-" if c is None else pack(t, c) for t, c in typed]
         raw = item.get("bytes")
         packed.append(b"-" if raw is None else b"".join(_framed(value) for value in raw))
         head = [item["key"], item.get("tensors"), item.get("non_finite")]
