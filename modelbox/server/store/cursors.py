@@ -77,7 +77,8 @@ class Cursors:
         self._key = key
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:MAC_BYTES]
+        # One-shot `digest` with the name: OpenSSL's, without building an HMAC object.
+        return hmac.digest(self._key, payload, "sha256")[:MAC_BYTES]
 
     def encode(self, values: list[Any]) -> str:
         payload = orjson.dumps(_plain(values))
