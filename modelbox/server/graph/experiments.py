@@ -67,11 +67,13 @@ class Experiment(Node):
 
     @classmethod
     def from_record(cls, r: ExperimentRecord) -> Experiment:
+        # A slim record (relay.SLIM_FIELDS: a search read no document) has no status.
+        status = r.get("status")
         return from_fields(
             cls,
             r,
             namespace_name=r["namespace"],
-            status=ExperimentStatus(r["status"]),
+            status=status and ExperimentStatus(status),
             labels=labels_of(r),
         )
 

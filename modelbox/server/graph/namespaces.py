@@ -66,6 +66,7 @@ class Namespace(Node):
     experiments = connection_field(
         LazyExperiment,
         search.experiments_listing,
+        slim=True,
         filter=ExperimentFilter | None,
         order_by=list[ExperimentOrder] | None,
         query=QueryText,

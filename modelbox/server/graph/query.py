@@ -51,6 +51,7 @@ class Query:
     experiments = connection_field(
         Experiment,
         search.experiments_listing,
+        slim=True,
         parent=lambda root: None,
         description="Experiments of every namespace the caller reads, filtered and sorted as"
         " `Namespace.experiments`.",

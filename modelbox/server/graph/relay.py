@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar, get_args
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from modelbox.server.errors import BadUserInput, InvalidCursor
 from modelbox.server.graph.inputs import plain
@@ -94,12 +95,39 @@ def record_of(root: Any) -> Record:
     return root.record  # type: ignore[no-any-return]
 
 
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of `selections`, those of fragments included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+# The fields of a Node that a slim record (`id`, `name`, `namespace`) answers.
+SLIM_FIELDS = frozenset({"__typename", "id", "name", "namespace"})
+
+
+def node_fields(info: Info) -> set[str]:
+    """The names of the fields a connection field's query reads of its nodes."""
+    return {
+        field.name
+        for connection in info.selected_fields
+        for edges in _fields(connection.selections)
+        if edges.name == "edges"
+        for node in _fields(edges.selections)
+        if node.name == "node"
+        for field in _fields(node.selections)
+    }
+
+
 def connection_field(
     node: Any,
     load: Callable[..., Awaitable[Listing]],
     *,
     parent: Callable[[Any], Any] | None = record_of,
     description: str | None = None,
+    slim: bool = False,
     **arguments: Any,
 ) -> Any:
     """A connection field: `first`, `after`, then `arguments` (name → annotation, each
@@ -107,7 +135,9 @@ def connection_field(
     arguments as plain data; a root field (parent None) passes no parent.
 
     `node` is the Node type or a lazy one (`Annotated["Model", strawberry.lazy(...)]`),
-    whose records convert through the node registry.
+    whose records convert through the node registry. `slim`: `load` is also given
+    `slim=True` when the query reads only SLIM_FIELDS of the nodes (`load` may then give
+    records of just those), `slim=False` otherwise.
     """
     if isinstance(node, type):
         convert: Callable[[Record], Any] = node.from_record  # type: ignore[attr-defined]
@@ -120,7 +150,8 @@ def connection_field(
         values = [plain(given.get(name)) for name in arguments]
         head = [info.context] if parent is None else [info.context, parent(root)]
         try:
-            listing = await load(*head, given.get("first"), given.get("after"), *values)
+            reads = {"slim": node_fields(info) <= SLIM_FIELDS} if slim else {}
+            listing = await load(*head, given.get("first"), given.get("after"), *values, **reads)
         except InvalidCursor as refused:
             raise BadUserInput(f"after: {refused.message}", field="after") from None
         return connection(listing, convert)
@@ -146,10 +177,14 @@ def from_fields(cls: type[T], record: Record, **special: Any) -> T:
     """A Node type's object for a record: its global id, the record itself (the Private
     `record`), each other field from the record's field of the same name (absent: None),
     and the `special` ones (conversions, other names) as given."""
-    values = {
-        f.name: record.get(f.name)
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.init and f.name not in special
-    }
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        # Read once per type: `dataclasses.fields` builds its tuple on every call.
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        names = _INIT_FIELDS[cls] = tuple(f.name for f in fields if f.init)
+    values = {name: record.get(name) for name in names if name not in special}
     values.update(special, id=to_global_id(cls.__name__, record["id"]), record=record)
     return cls(**values)
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -55,6 +55,7 @@ class SearchPage:
     plan: Plan = field(compare=False, hash=False)
     parent: Any = None
     first: int = 0
+    slim: bool = False  # only the records' ids and names are read (Searchable.search)
 
 
 class Loaders:
@@ -203,14 +204,14 @@ class Loaders:
         if name not in self._search_pages:
 
             async def batch(requests: list[SearchPage]) -> list[Page]:
-                groups: dict[tuple[str, int], list[SearchPage]] = defaultdict(list)
+                groups: dict[tuple[str, int, bool], list[SearchPage]] = defaultdict(list)
                 for request in requests:
-                    groups[(request.key, request.first)].append(request)
+                    groups[(request.key, request.first, request.slim)].append(request)
                 pages: dict[SearchPage, Page] = {}
-                for (_, first), group in groups.items():
+                for (_, first, slim), group in groups.items():
                     parents = list(dict.fromkeys(r.parent for r in group))
                     found = await repository.search_first_pages(
-                        group[0].plan, parent_field, parents, first
+                        group[0].plan, parent_field, parents, first, slim=slim
                     )
                     by_parent = dict(zip(parents, found, strict=True))
                     pages.update((r, by_parent[r.parent]) for r in group)

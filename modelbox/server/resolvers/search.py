@@ -216,9 +216,10 @@ async def listing(
     base: dict[str, Any],
     first: int | None,
     after: str | None,
+    slim: bool = False,
 ) -> Listing:
     plan = repository.search_plan(search, base)
-    page = await repository.search(plan, page_size(ctx, first), after)
+    page = await repository.search(plan, page_size(ctx, first), after, slim=slim)
     return Listing(page, lambda: repository.search_count(plan))
 
 
@@ -230,15 +231,17 @@ async def children(
     parent: Any,
     first: int | None,
     after: str | None,
+    slim: bool = False,
 ) -> Listing:
     """A parent's objects found by `search`: first pages of sibling parents (a nested query)
-    load in one command, like the plain listings."""
+    load in one command, like the plain listings. `slim`: the caller reads only the
+    objects' ids and names."""
     size = page_size(ctx, first)
     if after is not None:
-        return await listing(ctx, repository, search, {parent_field: parent}, size, after)
+        return await listing(ctx, repository, search, {parent_field: parent}, size, after, slim)
     plan = repository.search_plan(search, {})
     page = await ctx.loaders.search_pages(repository, parent_field).load(
-        SearchPage(repr(search), plan, parent, size)
+        SearchPage(repr(search), plan, parent, size, slim)
     )
     scoped = repository.search_plan(search, {parent_field: parent})
     return Listing(page, lambda: repository.search_count(scoped))
@@ -260,11 +263,12 @@ async def experiments(
     first: int | None,
     after: str | None,
     search: Search,
+    slim: bool = False,
 ) -> Listing:
     """Experiments of one namespace (already read by the caller), or of every one it reads."""
     if namespace is not None:
         return await children(
-            ctx, ctx.store.experiments, search, "namespace", namespace["name"], first, after
+            ctx, ctx.store.experiments, search, "namespace", namespace["name"], first, after, slim
         )
     return await listing(ctx, ctx.store.experiments, search, readable_namespaces(ctx), first, after)
 
@@ -285,12 +289,15 @@ async def experiments_listing(
     filter: dict[str, Any] | None,
     order_by: list[dict[str, Any]] | None,
     query: str | None,
+    *,
+    slim: bool = False,
 ) -> Listing:
-    """`Namespace.experiments` (with the namespace) and `Query.experiments` (without)."""
+    """`Namespace.experiments` (with the namespace) and `Query.experiments` (without).
+    `slim`: the selection reads only the experiments' ids and names."""
     if namespace is not None and is_plain(filter, order_by, query):
         return await namespaces.experiments_in(ctx, namespace, first, after, filter or {})
     found = build("Experiment", filter, order_by, query)
-    return await experiments(ctx, namespace, first, after, found)
+    return await experiments(ctx, namespace, first, after, found, slim)
 
 
 async def versions_listing(

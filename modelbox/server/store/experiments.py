@@ -81,22 +81,25 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         self.indexed = Indexed(index, self.collection, database)
         self.ranked = Ranked(self.values, self.collection, database)
 
-    async def search(self, plan: Plan, first: int, after: str | None) -> Page:
+    async def search(
+        self, plan: Plan, first: int, after: str | None, *, slim: bool = False
+    ) -> Page:
         # One namespace's search may take its candidates from the search values.
         namespace = plan.base.get("namespace")
         if isinstance(namespace, str) and self.values.ready:
-            for source in (self.indexed, self.ranked):
-                page = await source.page(plan, plan.search, namespace, first, after)
-                if page is not None:
-                    return page
+            page = await self.indexed.page(plan, plan.search, namespace, first, after, slim=slim)
+            if page is None:
+                page = await self.ranked.page(plan, plan.search, namespace, first, after)
+            if page is not None:
+                return page
         return await super().search(plan, first, after)
 
     async def search_first_pages(
-        self, plan: Plan, parent_field: str, parents: list[Any], first: int
+        self, plan: Plan, parent_field: str, parents: list[Any], first: int, *, slim: bool = False
     ) -> list[Page]:
         if parent_field == "namespace" and len(parents) == 1 and self.values.ready:
             scoped = self.search_plan(plan.search, {parent_field: parents[0]})
-            return [await self.search(scoped, first, None)]
+            return [await self.search(scoped, first, None, slim=slim)]
         return await super().search_first_pages(plan, parent_field, parents, first)
 
     @staticmethod

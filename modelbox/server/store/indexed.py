@@ -1,12 +1,15 @@
 """One namespace's experiment searches ordered from the process's search index.
 
 The index (store/search_index.py) gives, for the search's range conditions, the experiments
-that may match (a superset: values of the right kind in each range), and walks them in the
-search's order: by name, by one metric summary, or newest first. The database then matches
-the walked candidates against the whole search, a chunk at a time, until the page is full:
-a page of 100 checks about 101 experiments whatever the namespace's size. Other sorts, or
-an index that cannot serve the namespace, leave the search to store/ranked.py.
-"""
+that may match (values of the bound's kind in each range), and walks them in the search's
+order: by name, by one metric summary, or newest first. The database then matches the
+walked candidates against the whole search, a chunk at a time, until the page is full: a
+page of 100 checks about 101 experiments whatever the namespace's size. Other sorts, or an
+index that cannot serve the namespace, leave the search to store/ranked.py.
+
+A caller that needs only the experiments' ids and names (a GraphQL selection of just those)
+asks for a `slim` page: when every condition is a range the index holds exactly, as the
+database would match it, the walk is the answer and no document is read."""
 
 from __future__ import annotations
 
@@ -49,28 +52,45 @@ STEP = 64
 # The first and last order key of each kind of value (store/ranked.py's `order_key`).
 _NUMBERS, _STRINGS, _BOOLS = 2, 3, 8
 _EXPERIMENT = operator.itemgetter(1)
+_SIZE = operator.itemgetter(0)
 
 
 def key_ranges(condition: dict[str, Any]) -> list[tuple[Key, Key]]:
-    """[low, high) intervals of order keys holding every value `condition` can match (and
-    maybe a few more: NaN below a numeric bound, every number with a NaN bound)."""
+    """[low, high) intervals of order keys holding the values `condition` matches as MongoDB
+    compares them: within the bound's kind of value, NaN below every number and matched
+    only by NaN. A NaN bound gives every number (more than it matches: not `exact`)."""
     operator, bound = next(iter(condition.items()))
     if operator == "$in":
         return [r for value in bound for r in key_ranges({"$eq": value})]
-    if isinstance(bound, bool):
-        return [((_BOOLS,), (_BOOLS + 1,))]
-    kind = _STRINGS if isinstance(bound, str) else _NUMBERS
+    kind = _BOOLS if isinstance(bound, bool) else _STRINGS if isinstance(bound, str) else _NUMBERS
     if kind == _NUMBERS and math.isnan(bound):
         return [((_NUMBERS,), (_NUMBERS + 1,))]
     at = order_key(bound)
     if operator == "$eq":
         return [(at, (*at, 1))]
-    # (*at, 1) sorts right after `at` and before every greater value.
+    # (*at, 1) sorts right after `at` and before every greater value; (_NUMBERS, 1) after NaN.
     if operator == "$gt":
         return [((*at, 1), (kind + 1,))]
     if operator == "$gte":
         return [(at, (kind + 1,))]
-    return [((kind,), at if operator == "$lt" else (*at, 1))]
+    lowest = (_NUMBERS, 1) if kind == _NUMBERS else (kind,)
+    return [(lowest, at if operator == "$lt" else (*at, 1))]
+
+
+def exact(search: Search, ranges: list[Range], snapshot: Snapshot) -> bool:
+    """Whether the index alone answers `search`'s filter: each condition is a range
+    (`ranges`, one per condition) whose values the index holds as the database matches them,
+    with no NaN bound and no experiment whose hyperparameters overflowed."""
+    if len(ranges) != len(conjuncts(search.where)):
+        return False
+    for found in ranges:
+        operator, bound = next(iter(found.condition.items()))
+        bounds = bound if operator == "$in" else [bound]
+        if any(isinstance(b, float) and math.isnan(b) for b in bounds):
+            return False
+        if found.field.startswith("h.") and snapshot.fields[OVERFLOW].held:
+            return False
+    return True
 
 
 class Indexed(Paged):
@@ -81,9 +101,18 @@ class Indexed(Paged):
         self.index = index
 
     async def page(
-        self, plan: Plan, search: Search, namespace: str, first: int, after: str | None
+        self,
+        plan: Plan,
+        search: Search,
+        namespace: str,
+        first: int,
+        after: str | None,
+        *,
+        slim: bool = False,
     ) -> Page | None:
-        """A page of `plan` (one namespace's search), or None: another plan must serve it."""
+        """A page of `plan` (one namespace's search), or None: another plan must serve it.
+        `slim`: records of only `id`, `name` and `namespace` will do; a search by name (or
+        newest first) whose filter the index answers `exact`ly then reads no document."""
         if len(search.order) > 1:
             return None
         sort_field, descending = "", True
@@ -104,9 +133,15 @@ class Indexed(Paged):
             start = self._start(plan, after, first)
             walk = self._walk(snapshot, search, sort_field, descending, start)
             candidates = self._candidates(snapshot, ranges)
-            if candidates is not None:
+            if candidates is not None and not sort_field and _few(candidates, snapshot, first):
+                walk = _ordered(snapshot, candidates, bool(search.order), descending, start)
+            elif candidates is not None:
                 walk = (e for e in walk if e in candidates)
-            documents = await self._matched(plan, walk, first, start)
+            documents: list[dict[str, Any]] | None
+            if slim and not sort_field and exact(search, ranges, snapshot):
+                documents = named(plan, snapshot, namespace, walk, first)
+            else:
+                documents = await self._matched(plan, walk, first, start)
         except Unordered:
             return None
         return None if documents is None else plan.page(documents, first, self.cursors)
@@ -119,17 +154,23 @@ class Indexed(Paged):
 
     @staticmethod
     def _candidates(snapshot: Snapshot, ranges: list[Range]) -> set[bytes] | None:
-        """The experiments every range condition may hold (None: no range, all may)."""
-        candidates: set[bytes] | None = None
-        for found in sorted(ranges, key=lambda r: len(snapshot.fields[r.field].entries)):
+        """The experiments every range condition may hold (None: no range, all may): those
+        of the narrowest range, kept where each wider one holds them too."""
+        measured = []
+        for found in ranges:
             values = snapshot.fields[found.field]
-            inside: set[bytes] = set()
-            for low, high in key_ranges(found.condition):
-                inside.update(map(_EXPERIMENT, values.between(low, high)))
-            if found.field.startswith("h."):
-                # Experiments with too many hyperparameters to copy may hold any of them.
-                inside.update(snapshot.fields[OVERFLOW].held)
-            candidates = inside if candidates is None else candidates & inside
+            spans = [values.span(low, high) for low, high in key_ranges(found.condition)]
+            # Experiments with too many hyperparameters to copy may hold any of them.
+            held = snapshot.fields[OVERFLOW].held if found.field.startswith("h.") else {}
+            size = sum(s.stop - s.start for s in spans) + len(held)
+            measured.append((size, values, spans, held))
+        candidates: set[bytes] | None = None
+        for _, values, spans, held in sorted(measured, key=_SIZE):
+            inside = itertools.chain(*(map(_EXPERIMENT, values.entries[s]) for s in spans), held)
+            if candidates is None:
+                candidates = set(inside)
+            else:
+                candidates.intersection_update(inside)
         return candidates
 
     @staticmethod
@@ -198,6 +239,49 @@ class Indexed(Paged):
                     if cursor is None or cursor < key(document):
                         documents.append(document)
         return sorted(documents, key=key)[: first + 1]
+
+
+def named(
+    plan: Plan, snapshot: Snapshot, namespace: str, walk: Iterator[bytes], first: int
+) -> list[dict[str, Any]]:
+    """The first `first + 1` walked experiments as documents of their id and name, read
+    from the index: the walk is in the plan's order, past its cursor, and matches it."""
+    names = snapshot.names.of
+    documents = [
+        {"_id": ObjectId(e), "name": names[e], "namespace": namespace}
+        for e in itertools.islice(walk, first + 1)
+    ]
+    if plan.order:  # by name: the sort value `_sorted_by` would read
+        for document in documents:
+            document["_m0"], document["_s0"] = 0, document["name"]
+    return documents
+
+
+def _few(candidates: set[bytes], snapshot: Snapshot, first: int) -> bool:
+    """Whether sorting `candidates` costs less than walking past the others to a full page."""
+    return len(candidates) ** 2 < (first + 1) * len(snapshot.names.of)
+
+
+def _ordered(
+    snapshot: Snapshot,
+    candidates: set[bytes],
+    by_name: bool,
+    descending: bool,
+    start: list[Any] | None,
+) -> Iterator[bytes]:
+    """`candidates` in the order `_walk` gives by name (or newest first), past `start`."""
+    names = snapshot.names.of
+    if not by_name:
+        after = start[-1].binary if start else None
+        ids = (e for e in candidates if e in names and (after is None or e < after))
+        return iter(sorted(ids, reverse=True))
+    if start is not None and start[0] is None:
+        return iter(())
+    at = (start[0], start[-1].binary) if start else None
+    keyed = ((names[e], e) for e in candidates if e in names)
+    if at is not None:
+        keyed = (k for k in keyed if (k < at if descending else k > at))
+    return map(_EXPERIMENT, sorted(keyed, reverse=descending))
 
 
 def _onward(entries: SortedList, after: Any, descending: bool) -> Iterator[Any]:

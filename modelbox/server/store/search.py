@@ -306,11 +306,15 @@ class Searchable:
     def search_plan(self, search: Search, base: dict[str, Any]) -> Plan:
         return Plan.of(self.search_fields, search, base)
 
-    async def search(self, plan: Plan, first: int, after: str | None) -> Page:
+    async def search(
+        self, plan: Plan, first: int, after: str | None, *, slim: bool = False
+    ) -> Page:
+        """A page of `plan`. `slim`: the caller reads only the records' `id` and `name`, so a
+        repository may leave the rest out (here, whole records)."""
         return await search_page(self.collection, plan, first, after, self.database.cursors)
 
     async def search_first_pages(
-        self, plan: Plan, parent_field: str, parents: list[Any], first: int
+        self, plan: Plan, parent_field: str, parents: list[Any], first: int, *, slim: bool = False
     ) -> list[Page]:
         return await first_pages(
             self.collection, plan, parent_field, parents, first, self.database.cursors

@@ -4,7 +4,6 @@ change costs the logarithm of the field's size, and a search reads only its page
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -41,10 +40,9 @@ class Field:
             if left:
                 self.held[entry[1]] = left
 
-    def between(self, low: Key, high: Key) -> Iterable[Entry]:
-        """The entries whose key is in [low, high), in order."""
-        start = self.entries.bisect_left((low, b""))
-        return self.entries.islice(start, self.entries.bisect_left((high, b"")))
+    def span(self, low: Key, high: Key) -> slice:
+        """Where in `entries` the keys in [low, high) are."""
+        return slice(self.entries.bisect_left((low, b"")), self.entries.bisect_left((high, b"")))
 
 
 class Names:
