@@ -22,6 +22,7 @@ from modelbox.server.resolvers.ids import to_global_id
 from modelbox.server.resolvers.listing import Listing
 from modelbox.server.resolvers.nodes import node
 from modelbox.server.store import Record
+from modelbox.server.store.cursors import Signed
 
 T = TypeVar("T")
 Info = strawberry.Info[Context, None]
@@ -40,8 +41,11 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    cursor: str = strawberry.field(resolver=lambda root: root.cursors[root.at])
     node: T
+    # The page's cursors, signed only when read (store/cursors.py `Signed`).
+    cursors: strawberry.Private[Signed]
+    at: strawberry.Private[int]
 
 
 @strawberry.type
@@ -58,8 +62,8 @@ class Connection(Generic[T]):
 def connection(listing: Listing, convert: Callable[[Record], T]) -> Connection[T]:
     page = listing.page
     edges = [
-        Edge(cursor=cursor, node=convert(record))
-        for cursor, record in zip(page.cursors, page.records, strict=True)
+        Edge(node=convert(record), cursors=page.cursors, at=at)
+        for at, record in enumerate(page.records)
     ]
     return Connection(
         edges=edges,

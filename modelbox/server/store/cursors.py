@@ -105,6 +105,23 @@ class Cursors:
 UPSERT_ATTEMPTS = 5
 
 
+class Signed:
+    """A page's cursors, each signed when read: most queries read one (`endCursor`), and
+    signing every edge's cost a page of 100 a hundred HMACs."""
+
+    __slots__ = ("_codec", "_values")
+
+    def __init__(self, codec: Cursors, values: list[list[Any]]) -> None:
+        self._codec = codec
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: int) -> str:
+        return self._codec.encode(self._values[index])
+
+
 async def load_secret(collection: AsyncCollection[Any], configured: str | None) -> bytes:
     """The configured secret, or the database's (made by whichever process starts first)."""
     if configured:

@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from modelbox.server.errors import InvalidCursor
-from modelbox.server.store.cursors import Cursors
+from modelbox.server.store.cursors import Cursors, Signed
 from modelbox.server.store.records import Record, to_record
 
 
@@ -53,7 +53,7 @@ NEWEST_FIRST = SortKey("_id", DESCENDING)
 @dataclass(frozen=True)
 class Page:
     records: list[Record]
-    cursors: list[str]
+    cursors: Signed
     has_next: bool
 
 
@@ -62,7 +62,7 @@ def _page(documents: list[dict[str, Any]], sort: SortKey, first: int, codec: Cur
     documents = documents[:first]
     return Page(
         records=[to_record(doc) for doc in documents],
-        cursors=[codec.encode(sort.values(doc)) for doc in documents],
+        cursors=Signed(codec, [sort.values(doc) for doc in documents]),
         has_next=has_next,
     )
 

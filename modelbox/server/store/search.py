@@ -33,7 +33,7 @@ from modelbox.search.terms import (
     Term,
 )
 from modelbox.server.errors import InvalidCursor, Unsearchable
-from modelbox.server.store.cursors import Cursors
+from modelbox.server.store.cursors import Cursors, Signed
 from modelbox.server.store.database import Database
 from modelbox.server.store.keys import encode_key, user_path
 from modelbox.server.store.paging import Page
@@ -214,10 +214,10 @@ class Plan:
     def page(self, documents: list[dict[str, Any]], first: int, codec: Cursors) -> Page:
         has_next = len(documents) > first
         documents = documents[:first]
-        cursors = [
-            codec.encode([*(d.get(f"_s{i}") for i in range(len(self.order))), d["_id"]])
-            for d in documents
-        ]
+        cursors = Signed(
+            codec,
+            [[*(d.get(f"_s{i}") for i in range(len(self.order))), d["_id"]] for d in documents],
+        )
         for document in documents:
             for i in range(len(self.order)):
                 document.pop(f"_s{i}", None)
