@@ -62,8 +62,16 @@ def unquote(token: Token) -> str:
     return re.sub(r"\\(.)", r"\1", body) if quote != "`" else body
 
 
+# The integers MongoDB stores (64-bit); a whole number beyond them is sent as a double.
+_INT64 = range(-(2**63), 2**63)
+
+
 def as_number(text: str) -> float | int:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(text)
-    return int(value) if value.is_integer() and re.fullmatch(r"-?\d+", text) else value
+    if not re.fullmatch(r"-?\d+", text):
+        return value
+    # Read exactly, not through the double: `9007199254740993` is not `...992`.
+    whole = int(text)
+    return whole if whole in _INT64 else value
