@@ -186,12 +186,14 @@ def mlflow_server(
     port: int | None = None,
     venv: Path = VENV_DIR,
     startup_timeout: float = 180.0,
+    store: Path | None = None,
 ) -> Iterator[str]:
-    """Run ``mlflow server`` on a fresh sqlite store; yield its base URL.
+    """Run ``mlflow server`` on a fresh sqlite store (or the sqlite file ``store``);
+    yield its base URL.
 
-    ``workers`` defaults to the number of CPUs (at least 2). The store, the
-    artifact root and the server log live in a temporary directory that is
-    removed afterwards; the whole process group is killed on exit.
+    ``workers`` defaults to the number of CPUs (at least 2). The artifact root and the
+    server log (and the fresh store) live in a temporary directory that is removed
+    afterwards; the whole process group is killed on exit.
     """
     python = ensure_venv(venv)
     workers = workers or default_workers()
@@ -215,7 +217,7 @@ def mlflow_server(
             "mlflow",
             "server",
             "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            f"sqlite:///{store or tmp_path / 'mlflow.db'}",
             # SQL stores need an explicit artifact root; keep it in the temp dir.
             "--default-artifact-root",
             str(tmp_path / "artifacts"),

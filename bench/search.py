@@ -16,10 +16,12 @@ in one namespace. Two questions, each asked `--repeats` times, median latency:
 
 ModelBox is a real `modelbox serve` over HTTP on the embedded SecantusDB, seeded through
 its public API in bulk (`createExperiment`, then `logMetrics` with the run's ten series,
-25 aliased mutations per request, 4 requests at a time); MLflow is `MlflowClient` on
-sqlite in-process (no HTTP: its figures flatter it), seeded with one `log_batch` per run.
-Seeding times are reported apart. Both get the same runs (same seed). Database commands
-per question are counted on an in-process app with a command listener.
+25 aliased mutations per request, 4 requests at a time); MLflow is `MlflowClient`, seeded
+with one `log_batch` per run, asked twice: in process on its sqlite file (no HTTP: its
+figures flatter it), then through `mlflow server` on the same file (one worker, as
+ModelBox here), as a team shares it. Seeding times are reported apart. Both get the same
+runs (same seed). Database commands per question are counted on an in-process app with a
+command listener.
 
     .venv/bin/python bench/search.py                  # 10,000 runs
     .venv/bin/python bench/search.py --runs 1000 --no-mlflow
@@ -251,8 +253,8 @@ os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 from mlflow.tracking import MlflowClient
 from mlflow.entities import Metric, Param
 spec = json.load(sys.stdin)
-directory = spec["directory"] or tempfile.mkdtemp()
-client = MlflowClient(tracking_uri=f"sqlite:///{directory}/mlflow.db")
+directory = spec["directory"]
+client = MlflowClient(tracking_uri=spec["tracking_uri"] or f"sqlite:///{directory}/mlflow.db")
 marker = os.path.join(directory, "mlflow-seeded")
 started = time.perf_counter()
 if os.path.exists(marker):  # kept from an earlier run with --data-dir
@@ -286,11 +288,14 @@ print(json.dumps(figures))
 
 
 def mlflow_figures(
-    data: list[dict[str, Any]], repeats: int, directory: Path | None
+    data: list[dict[str, Any]], repeats: int, directory: Path, tracking_uri: str | None = None
 ) -> dict[str, Any]:
+    """MLflow's figures on the store in `directory` (seeded first if it is not): in
+    process on its sqlite file, or through the tracking server at `tracking_uri`."""
     python = mlflow_baseline.ensure_venv()
     spec = {
-        "directory": str(directory) if directory else None,
+        "directory": str(directory),
+        "tracking_uri": tracking_uri,
         "runs": data,
         "repeats": repeats,
         "questions": [
@@ -347,8 +352,13 @@ def main() -> int:
         if not args.seed_only:
             results["commands"] = asyncio.run(commands_per_question(database.uri))
         if not args.no_mlflow:
-            mlflow = mlflow_figures(data, 0 if args.seed_only else args.repeats, args.data_dir)
-            results["mlflow"] = mlflow
+            repeats = 0 if args.seed_only else args.repeats
+            results["mlflow"] = mlflow_figures(data, repeats, directory)
+            if repeats:
+                # As teams share MLflow, and as ModelBox is asked here: over HTTP, one worker.
+                store = directory / "mlflow.db"
+                with mlflow_baseline.mlflow_server(workers=1, store=store) as url:
+                    results["mlflow_server"] = mlflow_figures(data, repeats, directory, url)
     if args.seed_only:
         print(json.dumps(results))
         return 0
@@ -362,20 +372,23 @@ def main() -> int:
             f"  {label:6s} ModelBox {ours:8.1f} ms (first {results['modelbox'][label]['first_ms']})"
             f"   commands {len(commands[label + '_warm'])} ({len(commands[label + '_cold'])} cold)"
         )
-        if "mlflow" in results:
-            theirs = results["mlflow"][label]["median_ms"]
-            same = results["mlflow"][label]["names"] == results["modelbox"][label]["names"]
-            line += f"   MLflow {theirs:8.1f} ms   ratio {theirs / ours:5.1f}x   same runs {same}"
+        for side, name in (("mlflow", "MLflow in process"), ("mlflow_server", "MLflow server")):
+            if side in results:
+                theirs = results[side][label]["median_ms"]
+                same = results[side][label]["names"] == results["modelbox"][label]["names"]
+                line += f"\n      {name:18s} {theirs:8.1f} ms   ratio {theirs / ours:5.1f}x"
+                line += f"   same runs {same}"
         print(line)
     records = results["modelbox"]["three_records"]["median_ms"]
     line = f"  three, whole records: ModelBox {records:8.1f} ms"
-    if "mlflow" in results:
-        line += f"   ratio {results['mlflow']['three']['median_ms'] / records:5.1f}x"
+    for side in ("mlflow", "mlflow_server"):
+        if side in results:
+            line += f"   {side} ratio {results[side]['three']['median_ms'] / records:5.1f}x"
     print(line)
     for label in ("first_100", "trivial"):
         floor = results["modelbox"][label]
         print(f"  {label:9s} ModelBox {floor['median_ms']:8.1f} ms (first {floor['first_ms']})")
-    for side in ("modelbox", "mlflow"):
+    for side in ("modelbox", "mlflow", "mlflow_server"):
         for label in ("top", "three", "three_records", "first_100", "trivial"):
             results.get(side, {}).get(label, {}).pop("names", None)
     print(json.dumps(results))
