@@ -15,12 +15,13 @@ SEARCH = """query($ns: String!, $first: Int, $after: String, $query: String,
                   $orderBy: [ExperimentOrder!]) {
   namespace(name: $ns) { experiments(first: $first, after: $after, query: $query,
                                      orderBy: $orderBy) {
-    edges { cursor node { %s } } pageInfo { hasNextPage endCursor } } } }"""
+    totalCount edges { cursor node { %s } } pageInfo { hasNextPage endCursor } } } }"""
 NAMES = SEARCH % "id name"
 FULL = SEARCH % "id name status hyperparameters"
 # Across namespaces: one aggregation, never the index.
 EVERY = """query($query: String, $orderBy: [ExperimentOrder!]) {
-  experiments(first: 100, query: $query, orderBy: $orderBy) { edges { node { name } } } }"""
+  experiments(first: 100, query: $query, orderBy: $orderBy) {
+    totalCount edges { node { name } } } }"""
 LOG = """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { accepted } }"""
 BY_NAME = [{"field": "name", "direction": "ASC"}]
 CASES: list[tuple[str | None, list[dict[str, str]]]] = [
@@ -85,11 +86,13 @@ async def test_names_only_pages_agree_with_documents_read_and_with_the_aggregati
         every = await api.ok(EVERY, {"query": query, "orderBy": order})
         want = [edge["node"]["name"] for edge in every["experiments"]["edges"]]
         assert want, f"{query}: the case should match some runs"
+        assert every["experiments"]["totalCount"] == len(want)
         assert await page_through(api, query, order) == want, query
         for selection in (NAMES, FULL):
             variables = {"ns": "slim", "first": 100, "query": query, "orderBy": order}
             found = (await api.ok(selection, variables))["namespace"]["experiments"]
             assert [edge["node"]["name"] for edge in found["edges"]] == want, query
+            assert found["totalCount"] == len(want), query
 
 
 async def test_a_page_of_names_reads_no_experiment_and_any_other_field_reads_them(
@@ -99,9 +102,12 @@ async def test_a_page_of_names_reads_no_experiment_and_any_other_field_reads_the
     await seed(api, runs=12)
     variables = {"ns": "slim", "first": 5, "query": "metrics.val_acc >= 0", "orderBy": BY_NAME}
     names = await api.ok(NAMES, variables)  # the first search loads the index
-    counter.clear()
-    assert await api.ok(NAMES, variables) == names
-    assert not [c for c in counter.commands if c.endswith(" experiments")], counter.commands
+    assert names["namespace"]["experiments"]["totalCount"] == 12
+    # Filtered and counted, or newest first with no filter (the runs page's default).
+    for asked in (variables, {"ns": "slim", "first": 5}):
+        counter.clear()
+        assert await api.ok(NAMES, asked) == await api.ok(NAMES, asked)
+        assert not [c for c in counter.commands if c.endswith(" experiments")], counter.commands
 
     # A field outside id and name, asked directly or through a fragment, reads the runs.
     fragment = SEARCH % "... on Experiment { name } ...Status" + (
@@ -115,3 +121,37 @@ async def test_a_page_of_names_reads_no_experiment_and_any_other_field_reads_the
         ]
         assert {e["node"]["status"] for e in found} == {"RUNNING"}
         assert [c for c in counter.commands if c.endswith(" experiments")], counter.commands
+
+
+NESTED = """query { namespaces(first: 10) { edges { node { name
+  experiments(first: 2, filter: {status: FINISHED}) { totalCount edges { node { name status } } }
+} } } }"""
+
+
+async def test_listings_of_many_namespaces_cost_the_same_commands_as_of_two(
+    counted: tuple[Api, CommandCounter],
+) -> None:
+    """Nested under several namespaces, pages and counts are one command each, whatever the
+    number of namespaces; a status filter is matched by the database."""
+    api, counter = counted
+    for n in range(5):
+        for i in range(3):
+            run = await api.create_experiment(f"team-{n}", f"team-{n}-{i}")
+            if i != 1:
+                await api.ok(
+                    "mutation($id: ID!) { updateExperiment(input: {id: $id, status: FINISHED})"
+                    " { id } }",
+                    {"id": run["id"]},
+                )
+        if n == 1:
+            counter.clear()
+            two = await api.ok(NESTED)
+            few = list(counter.names)
+    counter.clear()
+    five = await api.ok(NESTED)
+    assert len(counter.names) == len(few), (few, counter.names)
+    assert five["namespaces"]["edges"][:2] == two["namespaces"]["edges"]
+    for n, edge in enumerate(five["namespaces"]["edges"]):
+        experiments = edge["node"]["experiments"]
+        assert experiments["totalCount"] == 2
+        assert [e["node"]["name"] for e in experiments["edges"]] == [f"team-{n}-2", f"team-{n}-0"]

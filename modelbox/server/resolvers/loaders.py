@@ -115,6 +115,7 @@ class Loaders:
         self._pages: dict[tuple[str, str], DataLoader[PageRequest, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[PageRequest, int]] = {}
         self._search_pages: dict[tuple[str, str], DataLoader[SearchPage, Page]] = {}
+        self._search_counts: dict[tuple[str, str], DataLoader[SearchPage, int]] = {}
 
     def _authorized(
         self,
@@ -219,6 +220,29 @@ class Loaders:
 
             self._search_pages[name] = DataLoader(load_fn=batch)
         return self._search_pages[name]
+
+    def search_counts(
+        self, repository: Searchable, parent_field: str
+    ) -> DataLoader[SearchPage, int]:
+        """`totalCount`s of searches under parents, batched per search across parents;
+        keys are SearchPage with `first` 0."""
+        name = (type(repository).__name__, parent_field)
+        if name not in self._search_counts:
+
+            async def batch(requests: list[SearchPage]) -> list[int]:
+                groups: dict[str, list[SearchPage]] = defaultdict(list)
+                for request in requests:
+                    groups[request.key].append(request)
+                counts: dict[SearchPage, int] = {}
+                for group in groups.values():
+                    parents = list(dict.fromkeys(r.parent for r in group))
+                    found = await repository.search_counts(group[0].plan, parent_field, parents)
+                    by_parent = dict(zip(parents, found, strict=True))
+                    counts.update((r, by_parent[r.parent]) for r in group)
+                return [counts[request] for request in requests]
+
+            self._search_counts[name] = DataLoader(load_fn=batch)
+        return self._search_counts[name]
 
     def counts(self, repository: Repository, parent_field: str) -> DataLoader[PageRequest, int]:
         """`totalCount`s, batched like the pages; keys are `PageRequest.counted`."""

@@ -36,13 +36,6 @@ async def models_in(
     return await children(ctx, ctx.store.models, "namespace", ns["name"], first, after, query)
 
 
-async def experiments_in(
-    ctx: Context, ns: NamespaceRecord, first: int | None, after: str | None, filters: dict[str, Any]
-) -> Listing:
-    query = ctx.store.experiments.query(**filters)
-    return await children(ctx, ctx.store.experiments, "namespace", ns["name"], first, after, query)
-
-
 async def model_named(ctx: Context, ns: NamespaceRecord, name: str) -> ModelRecord | None:
     return await ctx.loaders.model_by_name.load((ns["name"], validation.text(name, "name", 128)))
 

@@ -25,7 +25,7 @@ from modelbox.search.terms import (
     conjoin,
 )
 from modelbox.server.errors import BadUserInput, Unsearchable
-from modelbox.server.resolvers import models, namespaces
+from modelbox.server.resolvers import models
 from modelbox.server.resolvers.context import Context
 from modelbox.server.resolvers.listing import Listing, page_size
 from modelbox.server.resolvers.loaders import SearchPage
@@ -243,8 +243,8 @@ async def children(
     page = await ctx.loaders.search_pages(repository, parent_field).load(
         SearchPage(repr(search), plan, parent, size, slim)
     )
-    scoped = repository.search_plan(search, {parent_field: parent})
-    return Listing(page, lambda: repository.search_count(scoped))
+    counts = ctx.loaders.search_counts(repository, parent_field)
+    return Listing(page, lambda: counts.load(SearchPage(repr(search), plan, parent)))
 
 
 PLAIN_FILTERS = frozenset({"status", "owner", "labels", "framework", "alias"})
@@ -292,10 +292,9 @@ async def experiments_listing(
     *,
     slim: bool = False,
 ) -> Listing:
-    """`Namespace.experiments` (with the namespace) and `Query.experiments` (without).
-    `slim`: the selection reads only the experiments' ids and names."""
-    if namespace is not None and is_plain(filter, order_by, query):
-        return await namespaces.experiments_in(ctx, namespace, first, after, filter or {})
+    """`Namespace.experiments` (with the namespace) and `Query.experiments` (without), all
+    as searches: one namespace's, even newest first with no filter, is served by the
+    process's search index. `slim`: the selection reads only the experiments' ids and names."""
     found = build("Experiment", filter, order_by, query)
     return await experiments(ctx, namespace, first, after, found, slim)
 

@@ -10,7 +10,6 @@ from modelbox.server.store.audit import AuditLog
 from modelbox.server.store.database import Database, Session
 from modelbox.server.store.indexed import Indexed
 from modelbox.server.store.keys import encode_map
-from modelbox.server.store.models import listing_query
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import Page, SortKey
 from modelbox.server.store.ranked import Ranked
@@ -102,13 +101,21 @@ class Experiments(Repository[ExperimentRecord], Searchable):
             return [await self.search(scoped, first, None, slim=slim)]
         return await super().search_first_pages(plan, parent_field, parents, first)
 
-    @staticmethod
-    def query(
-        status: str | None = None,
-        owner: str | None = None,
-        labels: list[dict[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        return listing_query(labels, status=status, owner=owner)
+    async def search_count(self, plan: Plan) -> int:
+        # One namespace's count may come from the index, with no document read.
+        namespace = plan.base.get("namespace")
+        if isinstance(namespace, str) and self.values.ready:
+            found = await self.indexed.count(plan.search, namespace)
+            if found is not None:
+                return found
+        return await super().search_count(plan)
+
+    async def search_counts(self, plan: Plan, parent_field: str, parents: list[Any]) -> list[int]:
+        if parent_field == "namespace" and len(parents) == 1 and self.values.ready:
+            return [
+                await self.search_count(self.search_plan(plan.search, {parent_field: parents[0]}))
+            ]
+        return await super().search_counts(plan, parent_field, parents)
 
     async def create(self, actor: Actor, fields: dict[str, Any]) -> ExperimentRecord:
         document = {"status": RUNNING, "started_at": now(), "ended_at": None, **fields}

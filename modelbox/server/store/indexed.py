@@ -122,11 +122,7 @@ class Indexed(Paged):
                 sort_field = metric_field(subject.key, subject.aggregate)
             elif subject != Attribute("name"):
                 return None
-        ranges = [r for r in map(as_range, conjuncts(search.where)) if r is not None]
-        fields = {r.field for r in ranges} | ({sort_field} if sort_field else set())
-        if any(r.field.startswith("h.") for r in ranges):
-            fields.add(OVERFLOW)
-        snapshot = await self.index.snapshot(namespace, fields)
+        ranges, snapshot = await self._view(search, namespace, sort_field)
         if snapshot is None:
             return None
         try:
@@ -145,6 +141,26 @@ class Indexed(Paged):
         except Unordered:
             return None
         return None if documents is None else plan.page(documents, first, self.cursors)
+
+    async def count(self, search: Search, namespace: str) -> int | None:
+        """How many experiments of `namespace` match `search`, when the index answers its
+        filter `exact`ly (no document read); None when the database must count."""
+        ranges, snapshot = await self._view(search, namespace, "")
+        if snapshot is None or not exact(search, ranges, snapshot):
+            return None
+        candidates = self._candidates(snapshot, ranges)
+        names = snapshot.names.of
+        return len(names) if candidates is None else sum(e in names for e in candidates)
+
+    async def _view(
+        self, search: Search, namespace: str, sort_field: str
+    ) -> tuple[list[Range], Snapshot | None]:
+        """The search's range conditions, and the index of what they and the sort name."""
+        ranges = [r for r in map(as_range, conjuncts(search.where)) if r is not None]
+        fields = {r.field for r in ranges} | ({sort_field} if sort_field else set())
+        if any(r.field.startswith("h.") for r in ranges):
+            fields.add(OVERFLOW)
+        return ranges, await self.index.snapshot(namespace, fields)
 
     def _start(self, plan: Plan, after: str | None, first: int) -> list[Any] | None:
         if after is None:
