@@ -8,7 +8,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.api import Api
+import pytest
+
+from modelbox.server.store import experiments
+from tests.api import ADMIN_TOKEN, Api
 from tests.in_process import CommandCounter
 
 SEARCH = """query($ns: String!, $first: Int, $after: String, $query: String,
@@ -40,8 +43,8 @@ CASES: list[tuple[str | None, list[dict[str, str]]]] = [
 ]
 
 
-async def seed(api: Api, runs: int = 60) -> None:
-    rng = random.Random(7)
+async def seed(api: Api, runs: int = 60, namespace: str = "slim", seed: int = 7) -> None:
+    rng = random.Random(seed)
     for i in range(runs):
         params: dict[str, Any] = {
             "optimizer": rng.choice(["adam", "sgd", "adamw"]),
@@ -51,7 +54,7 @@ async def seed(api: Api, runs: int = 60) -> None:
         if rng.random() < 0.8:
             params["lr"] = rng.choice([0.1, 0.01, 0.001, "0.1"])
         name = f"run-{rng.randrange(1000):03d}-{i}"
-        run = await api.create_experiment("slim", name, hyperparameters=params)
+        run = await api.create_experiment(namespace, name, hyperparameters=params)
         series = [{"key": "val_acc", "steps": [0], "values": [round(rng.random(), 1)]}]
         loss: dict[str, Any] = {"key": "loss", "steps": [0, 1], "values": [0.9, rng.random()]}
         if rng.random() < 0.2:
@@ -79,8 +82,9 @@ async def page_through(api: Api, query: str | None, order: list[dict[str, str]])
 
 
 async def test_names_only_pages_agree_with_documents_read_and_with_the_aggregation(
-    api: Api,
+    api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(experiments, "MAX_SPANNED", 0)  # EVERY: the aggregation, no index
     await seed(api)
     for query, order in CASES:
         every = await api.ok(EVERY, {"query": query, "orderBy": order})
@@ -155,3 +159,43 @@ async def test_listings_of_many_namespaces_cost_the_same_commands_as_of_two(
         experiments = edge["node"]["experiments"]
         assert experiments["totalCount"] == 2
         assert [e["node"]["name"] for e in experiments["edges"]] == [f"team-{n}-2", f"team-{n}-0"]
+
+
+EVERY_PAGE = """query($first: Int, $after: String, $query: String, $orderBy: [ExperimentOrder!]) {
+  experiments(first: $first, after: $after, query: $query, orderBy: $orderBy) {
+    totalCount edges { node { %s } } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def every(api: Api, selection: str, query: str | None, order: Any, token: str) -> Any:
+    """Query.experiments paged to the end, 6 at a time: names and the first total."""
+    names: list[str] = []
+    total, after = None, None
+    for _ in range(100):
+        variables = {"first": 6, "after": after, "query": query, "orderBy": order}
+        found = (await api.ok(EVERY_PAGE % selection, variables, token=token))["experiments"]
+        names += [f"{e['node']['namespace']['name']}/{e['node']['name']}" for e in found["edges"]]
+        total = found["totalCount"] if total is None else total
+        if not found["pageInfo"]["hasNextPage"]:
+            return names, total
+        after = found["pageInfo"]["endCursor"]
+    raise AssertionError("more pages than runs")
+
+
+async def test_a_search_of_several_namespaces_merges_theirs_and_keeps_to_the_token(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n, namespace in enumerate(("slim", "other", "secret")):
+        await seed(api, runs=20, namespace=namespace, seed=n)
+    reader = await api.token(("slim", "VIEWER"), ("other", "VIEWER"))
+    for query, order in CASES[:6]:
+        for token in (reader, ADMIN_TOKEN):
+            monkeypatch.setattr(experiments, "MAX_SPANNED", 0)
+            want = await every(api, "name namespace { name }", query, order, token)
+            assert want[0], query
+            monkeypatch.setattr(experiments, "MAX_SPANNED", 16)  # each namespace's index
+            # Names and namespaces only (no run read), then whole records.
+            assert await every(api, "name namespace { name }", query, order, token) == want
+            full = "name status hyperparameters namespace { name }"
+            assert await every(api, full, query, order, token) == want, query
+            secret = [name for name in want[0] if name.startswith("secret/")]
+            assert (secret == []) == (token is reader), query

@@ -12,7 +12,7 @@ from modelbox.server.store.indexed import Indexed
 from modelbox.server.store.keys import encode_map
 from modelbox.server.store.namespaces import Namespaces
 from modelbox.server.store.paging import Page, SortKey
-from modelbox.server.store.ranked import Ranked
+from modelbox.server.store.ranked import Ranked, sort_key
 from modelbox.server.store.records import LabelRecord, MetricValueRecord, now, object_id
 from modelbox.server.store.repository import Repository
 from modelbox.server.store.search import Fields, Plan, Searchable
@@ -64,6 +64,10 @@ class CheckpointRecord(TypedDict):
     metadata: NotRequired[Any]
 
 
+# A search of more namespaces than this (Query.experiments) is one aggregation.
+MAX_SPANNED = 16
+
+
 class Experiments(Repository[ExperimentRecord], Searchable):
     collection_name = "experiments"
     object_type = "Experiment"
@@ -91,7 +95,36 @@ class Experiments(Repository[ExperimentRecord], Searchable):
                 page = await self.ranked.page(plan, plan.search, namespace, first, after)
             if page is not None:
                 return page
+        spanned = await self._spanned(plan)
+        if spanned is not None:
+            # A few namespaces: each one's page from the index, merged in the plan's order.
+            found: list[dict[str, Any]] = []
+            for name in spanned:
+                scoped = self.search_plan(plan.search, {"namespace": name})
+                documents = await self.indexed.documents(
+                    scoped, plan.search, name, first, after, slim=slim
+                )
+                if documents is None:
+                    break
+                found += documents
+            else:
+                found = sorted(found, key=sort_key(plan))[: first + 1]
+                return plan.page(found, first, self.database.cursors)
         return await super().search(plan, first, after)
+
+    async def _spanned(self, plan: Plan) -> list[str] | None:
+        """The namespaces a search of several spans (its base names them, or is every one),
+        when the index is ready and they are few enough to search one by one."""
+        if not self.values.ready:
+            return None
+        base = plan.base
+        if not base:
+            names = await self.namespaces.names(MAX_SPANNED + 1)
+        elif list(base) == ["namespace"] and list(base["namespace"]) == ["$in"]:
+            names = list(base["namespace"]["$in"])
+        else:
+            return None
+        return names if len(names) <= MAX_SPANNED else None
 
     async def search_first_pages(
         self, plan: Plan, parent_field: str, parents: list[Any], first: int, *, slim: bool = False
@@ -102,12 +135,13 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         return await super().search_first_pages(plan, parent_field, parents, first)
 
     async def search_count(self, plan: Plan) -> int:
-        # One namespace's count may come from the index, with no document read.
+        # One namespace's count, or a few's, may come from the index with no document read.
         namespace = plan.base.get("namespace")
-        if isinstance(namespace, str) and self.values.ready:
-            found = await self.indexed.count(plan.search, namespace)
-            if found is not None:
-                return found
+        spanned = [namespace] if isinstance(namespace, str) else await self._spanned(plan)
+        if spanned is not None and self.values.ready:
+            counts = [await self.indexed.count(plan.search, name) for name in spanned]
+            if None not in counts:
+                return sum(c for c in counts if c is not None)
         return await super().search_count(plan)
 
     async def search_counts(self, plan: Plan, parent_field: str, parents: list[Any]) -> list[int]:

@@ -113,6 +113,21 @@ class Indexed(Paged):
         """A page of `plan` (one namespace's search), or None: another plan must serve it.
         `slim`: records of only `id`, `name` and `namespace` will do; a search by name (or
         newest first) whose filter the index answers `exact`ly then reads no document."""
+        documents = await self.documents(plan, search, namespace, first, after, slim=slim)
+        return None if documents is None else plan.page(documents, first, self.cursors)
+
+    async def documents(
+        self,
+        plan: Plan,
+        search: Search,
+        namespace: str,
+        first: int,
+        after: str | None,
+        *,
+        slim: bool = False,
+    ) -> list[dict[str, Any]] | None:
+        """`page`'s first `first + 1` documents in the plan's order, with their sort values
+        (`_m0`, `_s0`): pages of several namespaces merge on them."""
         if len(search.order) > 1:
             return None
         sort_field, descending = "", True
@@ -140,7 +155,7 @@ class Indexed(Paged):
                 documents = await self._matched(plan, walk, first, start)
         except Unordered:
             return None
-        return None if documents is None else plan.page(documents, first, self.cursors)
+        return documents
 
     async def count(self, search: Search, namespace: str) -> int | None:
         """How many experiments of `namespace` match `search`, when the index answers its

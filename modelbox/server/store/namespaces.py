@@ -68,6 +68,11 @@ class Namespaces(Repository[NamespaceRecord]):
             self.collection, self._visible(only), BY_NAME, first, after, self.database.cursors
         )
 
+    async def names(self, limit: int) -> list[str]:
+        """The names of at most `limit` namespaces."""
+        found = self.collection.find({}, {"_id": 0, "name": 1}, limit=limit)
+        return [document["name"] async for document in found]
+
     async def count(self, only: frozenset[str] | None = None) -> int:
         return await self.collection.count_documents(self._visible(only))
 
