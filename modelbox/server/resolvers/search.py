@@ -270,7 +270,8 @@ async def experiments(
         return await children(
             ctx, ctx.store.experiments, search, "namespace", namespace["name"], first, after, slim
         )
-    return await listing(ctx, ctx.store.experiments, search, readable_namespaces(ctx), first, after)
+    base = readable_namespaces(ctx)
+    return await listing(ctx, ctx.store.experiments, search, base, first, after, slim)
 
 
 async def versions(
