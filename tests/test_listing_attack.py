@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from modelbox.server.config import Settings
 from modelbox.server.store import experiments
 from tests.api import ADMIN_TOKEN, Api
 from tests.in_process import CommandCounter
+from tests.live import running
+from tests.ws import OperationError, WsClient
 
 EVERY = """query($first: Int, $after: String, $query: String, $filter: ExperimentFilter,
                   $orderBy: [ExperimentOrder!]) {
@@ -233,3 +236,38 @@ async def test_names_across_namespaces_read_no_experiment(
             e["node"]["name"] for e in whole["experiments"]["edges"]
         ]
         assert names["experiments"]["totalCount"] == 12
+
+
+async def test_names_across_namespaces_keep_to_the_token_and_stop_when_it_is_revoked(
+    settings: Settings,
+) -> None:
+    """The names-only listings from the index, over HTTP and WebSocket: a reader sees its
+    namespaces only, another namespace's token its own, a revoked token nothing."""
+    async with running(settings) as (server, api):
+        for namespace in ("r-a", "r-b", "r-secret"):
+            await api.create_experiment(namespace, f"{namespace}-run")
+        reader = await api.token(("r-a", "VIEWER"), ("r-b", "VIEWER"), name="reader")
+        other = await api.token(("r-secret", "WRITER"), name="other")
+        listing = EVERY % "name namespace { name }"
+        secret = IN_NAMESPACE % "id name"
+        for token, visible in ((reader, ["r-b-run", "r-a-run"]), (other, ["r-secret-run"])):
+            async with WsClient(server.url, token=token) as ws:
+                for data in (
+                    await api.ok(listing, {"first": 5}, token=token),
+                    await ws.next(await ws.subscribe(listing, {"first": 5})),
+                ):
+                    found = data["experiments"]
+                    assert [e["node"]["name"] for e in found["edges"]] == visible
+                    assert found["totalCount"] == len(visible)
+                body = await api.post(secret, {"ns": "r-secret", "first": 5}, token=token)
+                assert (body["data"]["namespace"] is None) == (token is reader), body
+        viewer = await api.ok("{ viewer { id } }", token=reader)
+        async with WsClient(server.url, token=reader) as ws:
+            await api.ok(
+                "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { deletedId } }",
+                {"id": viewer["viewer"]["id"]},
+            )
+            assert await api.fails(listing, {"first": 5}, token=reader) == ["UNAUTHENTICATED"]
+            with pytest.raises(OperationError) as refused:
+                await ws.next(await ws.subscribe(listing, {"first": 5}))
+            assert refused.value.codes == ["UNAUTHENTICATED"]
