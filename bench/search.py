@@ -82,6 +82,14 @@ THREE_VARS = {"first": 100, "query": THREE_TEXT, "orderBy": [{"field": "name", "
 # read), and a request that reads only the token and the namespace.
 FIRST_100 = {"first": 100, "orderBy": [{"field": "name", "direction": "ASC"}]}
 TRIVIAL = 'query { namespace(name: "bench") { name } }'
+# The dashboard's runs page (static/views/runs.js) as it opens: the newest 50 runs, whole
+# records with two metrics' summaries, and the total; of one namespace and of all of them.
+RUNS_SELECTION = """experiments(first: 50) { totalCount pageInfo { hasNextPage endCursor }
+  edges { node { id name status owner createdAt startedAt endedAt hyperparameters
+    namespace { name }
+    metricSeries(keys: ["loss", "val_acc"]) { key last { value } min max } } } }"""
+RUNS_PAGE = f'query {{ namespace(name: "bench") {{ {RUNS_SELECTION} }} }}'
+RUNS_PAGE_ALL = f"query {{ {RUNS_SELECTION} }}"
 MLFLOW_TOP = [f"params.lr = '{lr}'" for lr in LEARNING_RATES if lr < 0.01]
 
 
@@ -188,6 +196,8 @@ def modelbox_latency(url: str, repeats: int) -> dict[str, Any]:
         ("top", TOP_VARS, TOP),
         ("three", THREE_VARS, TOP),
         ("three_records", THREE_VARS, RECORDS),
+        ("runs_page", {}, RUNS_PAGE),
+        ("runs_page_all", {}, RUNS_PAGE_ALL),
         ("first_100", FIRST_100, TOP),
         ("trivial", {}, TRIVIAL),
     )
@@ -301,6 +311,8 @@ def mlflow_figures(
         "questions": [
             ["top", MLFLOW_TOP, ["metrics.val_acc DESC"], 10],
             ["three", [THREE_TEXT], ["attributes.run_name ASC"], 100],
+            # Its runs page: the newest 50 runs, whole (MLflow has no total to ask).
+            ["runs_page", [""], ["attributes.start_time DESC"], 50],
         ],
     }
     done = subprocess.run(
@@ -385,12 +397,21 @@ def main() -> int:
         if side in results:
             line += f"   {side} ratio {results[side]['three']['median_ms'] / records:5.1f}x"
     print(line)
+    for label in ("runs_page", "runs_page_all"):
+        ours = results["modelbox"][label]["median_ms"]
+        first = results["modelbox"][label]["first_ms"]
+        line = f"  {label:13s} ModelBox {ours:8.1f} ms (first {first})"
+        for side in ("mlflow", "mlflow_server"):
+            if side in results:
+                line += f"   {side} ratio {results[side]['runs_page']['median_ms'] / ours:5.1f}x"
+        print(line)
     for label in ("first_100", "trivial"):
         floor = results["modelbox"][label]
         print(f"  {label:9s} ModelBox {floor['median_ms']:8.1f} ms (first {floor['first_ms']})")
     for side in ("modelbox", "mlflow", "mlflow_server"):
-        for label in ("top", "three", "three_records", "first_100", "trivial"):
-            results.get(side, {}).get(label, {}).pop("names", None)
+        for label in results.get(side, {}):
+            if isinstance(results[side][label], dict):
+                results[side][label].pop("names", None)
     print(json.dumps(results))
     return 0
 
