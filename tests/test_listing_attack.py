@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modelbox.server.config import Settings
-from modelbox.server.store import experiments
+from modelbox.server.store import experiments, search_index
 from tests.api import ADMIN_TOKEN, Api
 from tests.in_process import CommandCounter
 from tests.live import running
@@ -271,3 +271,39 @@ async def test_names_across_namespaces_keep_to_the_token_and_stop_when_it_is_rev
             with pytest.raises(OperationError) as refused:
                 await ws.next(await ws.subscribe(listing, {"first": 5}))
             assert refused.value.codes == ["UNAUTHENTICATED"]
+
+
+async def test_namespaces_the_index_cannot_hold_at_once_are_not_reloaded_every_page(
+    counted: tuple[Api, CommandCounter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Query.experiments over namespaces whose runs pass the index's bound together: each
+    namespace loaded evicted another, so every page (and its count again) read every
+    namespace's runs from the database. Once the index had to drop something, such a
+    listing is left to the one aggregation, with the same answer."""
+    api, counter = counted
+    for namespace in ("h-a", "h-b", "h-c"):
+        for i in range(15):
+            await api.create_experiment(namespace, f"{namespace}-{i}")
+    want = []
+    for spans in (0, 16):
+        monkeypatch.setattr(experiments, "MAX_SPANNED", spans)
+        want.append(await api.ok(EVERY % "name namespace { name }", {"first": 5}))
+    assert want[0] == want[1]
+    monkeypatch.setattr(search_index, "MAX_VALUES", 40)  # 2 namespaces' names fit, not 3
+    for selection in ("name namespace { name }", "name status namespace { name }"):
+        for _ in range(2):
+            counter.clear()
+            found = await api.ok(EVERY % selection, {"first": 5})
+            assert [e["node"]["name"] for e in found["experiments"]["edges"]] == [
+                e["node"]["name"] for e in want[0]["experiments"]["edges"]
+            ]
+            assert found["experiments"]["totalCount"] == 45
+            loads = [c for c in counter.commands if c == "find experiments"]
+            assert len(loads) <= 3, counter.commands
+    assert counter.commands.count("find experiments") == 0, counter.commands
+    # A listing of one namespace still uses the index (once loaded, if it was evicted).
+    await api.ok(IN_NAMESPACE % "id name", {"ns": "h-a", "first": 5})
+    counter.clear()
+    data = await api.ok(IN_NAMESPACE % "id name", {"ns": "h-a", "first": 5})
+    assert data["namespace"]["experiments"]["totalCount"] == 15
+    assert not [c for c in counter.commands if c.endswith(" experiments")], counter.commands

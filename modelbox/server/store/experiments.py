@@ -104,7 +104,7 @@ class Experiments(Repository[ExperimentRecord], Searchable):
                 documents = await self.indexed.documents(
                     scoped, plan.search, name, first, after, slim=slim
                 )
-                if documents is None:
+                if documents is None or self.indexed.index.strained:
                     break
                 found += documents
             else:
@@ -115,8 +115,8 @@ class Experiments(Repository[ExperimentRecord], Searchable):
     async def _spanned(self, plan: Plan) -> list[str] | None:
         """The namespaces a search of several spans (its base names them, or is every one),
         when the index is ready and they are few enough to search one by one."""
-        if not self.values.ready:
-            return None
+        if not self.values.ready or self.indexed.index.strained:
+            return None  # too many to hold at once: each would evict another, every time
         base = plan.base
         if not base:
             names = await self.namespaces.names(MAX_SPANNED + 1)
@@ -139,9 +139,14 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         namespace = plan.base.get("namespace")
         spanned = [namespace] if isinstance(namespace, str) else await self._spanned(plan)
         if spanned is not None and self.values.ready:
-            counts = [await self.indexed.count(plan.search, name) for name in spanned]
-            if None not in counts:
-                return sum(c for c in counts if c is not None)
+            counts: list[int] = []
+            for name in spanned:
+                found = await self.indexed.count(plan.search, name)
+                if found is None or (len(spanned) > 1 and self.indexed.index.strained):
+                    break
+                counts.append(found)
+            else:
+                return sum(counts)
         return await super().search_count(plan)
 
     async def search_counts(self, plan: Plan, parent_field: str, parents: list[Any]) -> list[int]:

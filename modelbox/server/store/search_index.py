@@ -53,7 +53,8 @@ MAX_VALUES = 2_000_000
 MAX_FIELD_VALUES = 250_000
 # Changes one search applies before using the index; beyond, rebuilding is cheaper.
 MAX_DELTA = 20_000
-# A field found too large is not tried again for this long.
+# A field found too large is not tried again for this long; nor, once the bound made the
+# index drop something, a search spanning several namespaces (each would evict the last).
 TOO_LARGE_SECONDS = 300.0
 BATCH = 20_000
 # How long the getMore that ends a pull waits when nothing is new: as little as can be
@@ -100,7 +101,13 @@ class SearchIndex:
         self._loading: dict[Loaded, _Load] = {}
         self._log: list[dict[str, Any]] = []
         self._stale = False
+        self._strained_until = 0.0
         self.size = 0
+
+    @property
+    def strained(self) -> bool:
+        """Whether the bound on values made the index drop something lately."""
+        return time.monotonic() < self._strained_until
 
     async def snapshot(self, namespace: str, fields: Iterable[str]) -> Snapshot | None:
         """The index of `namespace` for `fields`, current as of this call; None when the
@@ -340,6 +347,8 @@ class SearchIndex:
     def _evict(self, using: int) -> None:
         """Least recently used fields, then namespaces' names, dropped while over
         `MAX_VALUES`; never what the search at hand (the most recent) uses."""
+        if self.size > MAX_VALUES:
+            self._strained_until = time.monotonic() + TOO_LARGE_SECONDS
         while self.size > MAX_VALUES and len(self._fields) > using:
             _, field = self._fields.popitem(last=False)
             self.size -= len(field.entries) + 1
