@@ -307,3 +307,28 @@ async def test_namespaces_the_index_cannot_hold_at_once_are_not_reloaded_every_p
     data = await api.ok(IN_NAMESPACE % "id name", {"ns": "h-a", "first": 5})
     assert data["namespace"]["experiments"]["totalCount"] == 15
     assert not [c for c in counter.commands if c.endswith(" experiments")], counter.commands
+
+
+async def test_a_namespace_too_large_for_the_index_is_not_read_again_by_every_listing(
+    counted: tuple[Api, CommandCounter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A namespace with more runs than the index holds (MAX_FIELD_VALUES): finding that
+    out reads that many runs' names, and every listing of it, now the default page too,
+    did so again (twice: page and count) before the aggregation. It is remembered, as a
+    field found too large is."""
+    api, counter = counted
+    for i in range(8):
+        await api.create_experiment("huge", f"huge-{i}")
+    monkeypatch.setattr(search_index, "MAX_FIELD_VALUES", 5)
+    want = [f"huge-{i}" for i in (7, 6, 5)]
+    for query in (IN_NAMESPACE % "id name", EVERY % "name namespace { name }"):
+        for attempt in range(2):
+            counter.clear()
+            found = await api.ok(query, {"ns": "huge", "first": 3})
+            found = found.get("namespace") or found
+            assert [e["node"]["name"] for e in found["experiments"]["edges"]] == want
+            assert found["experiments"]["totalCount"] == 8
+            loads = counter.commands.count("find experiments")
+            assert loads <= (1 if attempt == 0 and query.startswith("query($ns") else 0), (
+                counter.commands
+            )

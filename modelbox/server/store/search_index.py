@@ -53,7 +53,7 @@ MAX_VALUES = 2_000_000
 MAX_FIELD_VALUES = 250_000
 # Changes one search applies before using the index; beyond, rebuilding is cheaper.
 MAX_DELTA = 20_000
-# A field found too large is not tried again for this long; nor, once the bound made the
+# A field (or namespace) found too large is not tried again for this long; nor, once the bound made the
 # index drop something, a search spanning several namespaces (each would evict the last).
 TOO_LARGE_SECONDS = 300.0
 BATCH = 20_000
@@ -96,7 +96,7 @@ class SearchIndex:
         self._fields: OrderedDict[tuple[str, str], Field] = OrderedDict()
         self._owner: dict[Any, Field] = {}
         self._namespace_of: dict[bytes, str] = {}
-        self._too_large: dict[tuple[str, str], float] = {}
+        self._too_large: dict[Loaded, float] = {}
         # What is being loaded, and every change applied since the oldest of it began.
         self._loading: dict[Loaded, _Load] = {}
         self._log: list[dict[str, Any]] = []
@@ -142,9 +142,7 @@ class SearchIndex:
                 ]
             if missing:
                 if not loading or any(
-                    self._too_large.get((namespace, f), 0.0) > time.monotonic()
-                    for _, f in missing
-                    if f is not None
+                    self._too_large.get(key, 0.0) > time.monotonic() for key in missing
                 ):
                     return None
                 return {k: self._begin(k) for k in missing}
@@ -180,8 +178,8 @@ class SearchIndex:
             rows = await (
                 self._read_names(namespace) if field is None else self._read_field(namespace, field)
             )
-            if rows is None and field is not None:
-                self._too_large[namespace, field] = time.monotonic() + TOO_LARGE_SECONDS
+            if rows is None:  # a field, or a namespace's names, too large to hold
+                self._too_large[key] = time.monotonic() + TOO_LARGE_SECONDS
             elif rows is not None and not load.lost and self._loading.get(key) is load:
                 self._install(key, rows, self._log[load.start :])
                 load.installed = True
