@@ -53,8 +53,9 @@ MAX_VALUES = 2_000_000
 MAX_FIELD_VALUES = 250_000
 # Changes one search applies before using the index; beyond, rebuilding is cheaper.
 MAX_DELTA = 20_000
-# A field (or namespace) found too large is not tried again for this long; nor, once the bound made the
-# index drop something, a search spanning several namespaces (each would evict the last).
+# A field (or a namespace's names) found too large is not tried again for this long; nor,
+# once the bound made the index drop something, a search spanning several namespaces (each
+# would evict the last).
 TOO_LARGE_SECONDS = 300.0
 BATCH = 20_000
 # How long the getMore that ends a pull waits when nothing is new: as little as can be
