@@ -13,6 +13,7 @@ import pytest
 from modelbox.server.store import experiments
 from tests.api import ADMIN_TOKEN, Api
 from tests.in_process import CommandCounter
+from tests.test_listing_attack import paged
 
 SEARCH = """query($ns: String!, $first: Int, $after: String, $query: String,
                   $orderBy: [ExperimentOrder!]) {
@@ -161,41 +162,22 @@ async def test_listings_of_many_namespaces_cost_the_same_commands_as_of_two(
         assert [e["node"]["name"] for e in experiments["edges"]] == [f"team-{n}-2", f"team-{n}-0"]
 
 
-EVERY_PAGE = """query($first: Int, $after: String, $query: String, $orderBy: [ExperimentOrder!]) {
-  experiments(first: $first, after: $after, query: $query, orderBy: $orderBy) {
-    totalCount edges { node { %s } } pageInfo { hasNextPage endCursor } } }"""
-
-
-async def every(api: Api, selection: str, query: str | None, order: Any, token: str) -> Any:
-    """Query.experiments paged to the end, 6 at a time: names and the first total."""
-    names: list[str] = []
-    total, after = None, None
-    for _ in range(100):
-        variables = {"first": 6, "after": after, "query": query, "orderBy": order}
-        found = (await api.ok(EVERY_PAGE % selection, variables, token=token))["experiments"]
-        names += [f"{e['node']['namespace']['name']}/{e['node']['name']}" for e in found["edges"]]
-        total = found["totalCount"] if total is None else total
-        if not found["pageInfo"]["hasNextPage"]:
-            return names, total
-        after = found["pageInfo"]["endCursor"]
-    raise AssertionError("more pages than runs")
-
-
 async def test_a_search_of_several_namespaces_merges_theirs_and_keeps_to_the_token(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n, namespace in enumerate(("slim", "other", "secret")):
         await seed(api, runs=20, namespace=namespace, seed=n)
     reader = await api.token(("slim", "VIEWER"), ("other", "VIEWER"))
+    names = "name namespace { name }"
     for query, order in CASES[:6]:
         for token in (reader, ADMIN_TOKEN):
-            monkeypatch.setattr(experiments, "MAX_SPANNED", 0)
-            want = await every(api, "name namespace { name }", query, order, token)
+            asked = {"query": query, "orderBy": order}
+            # MAX_SPANNED 0: the aggregation; 16: each namespace's index, merged.
+            want = await paged(api, monkeypatch, [0], names, asked, token)
             assert want[0], query
-            monkeypatch.setattr(experiments, "MAX_SPANNED", 16)  # each namespace's index
             # Names and namespaces only (no run read), then whole records.
-            assert await every(api, "name namespace { name }", query, order, token) == want
+            assert await paged(api, monkeypatch, [16], names, asked, token) == want
             full = "name status hyperparameters namespace { name }"
-            assert await every(api, full, query, order, token) == want, query
+            assert await paged(api, monkeypatch, [16], full, asked, token) == want, query
             secret = [name for name in want[0] if name.startswith("secret/")]
             assert (secret == []) == (token is reader), query

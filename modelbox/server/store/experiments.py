@@ -90,7 +90,10 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         # One namespace's search may take its candidates from the search values.
         namespace = plan.base.get("namespace")
         if isinstance(namespace, str) and self.values.ready:
-            page = await self.indexed.page(plan, plan.search, namespace, first, after, slim=slim)
+            mine = await self.indexed.documents(
+                plan, plan.search, namespace, first, after, slim=slim
+            )
+            page = None if mine is None else plan.page(mine, first, self.database.cursors)
             if page is None:
                 page = await self.ranked.page(plan, plan.search, namespace, first, after)
             if page is not None:

@@ -26,7 +26,6 @@ from sortedcontainers import SortedList
 
 from modelbox.search.terms import Attribute, Metric, Search
 from modelbox.server.store.database import Database
-from modelbox.server.store.paging import Page
 from modelbox.server.store.ranked import (
     Paged,
     Range,
@@ -100,22 +99,6 @@ class Indexed(Paged):
         super().__init__(collection, database)
         self.index = index
 
-    async def page(
-        self,
-        plan: Plan,
-        search: Search,
-        namespace: str,
-        first: int,
-        after: str | None,
-        *,
-        slim: bool = False,
-    ) -> Page | None:
-        """A page of `plan` (one namespace's search), or None: another plan must serve it.
-        `slim`: records of only `id`, `name` and `namespace` will do; a search by name (or
-        newest first) whose filter the index answers `exact`ly then reads no document."""
-        documents = await self.documents(plan, search, namespace, first, after, slim=slim)
-        return None if documents is None else plan.page(documents, first, self.cursors)
-
     async def documents(
         self,
         plan: Plan,
@@ -126,8 +109,11 @@ class Indexed(Paged):
         *,
         slim: bool = False,
     ) -> list[dict[str, Any]] | None:
-        """`page`'s first `first + 1` documents in the plan's order, with their sort values
-        (`_m0`, `_s0`): pages of several namespaces merge on them."""
+        """The first `first + 1` documents of `plan` (one namespace's search) in its order,
+        with their sort values (`_m0`, `_s0`: pages of several namespaces merge on them); or
+        None: another plan must serve it. `slim`: records of only `id`, `name` and
+        `namespace` will do; a search by name (or newest first) whose filter the index
+        answers `exact`ly then reads no document."""
         if len(search.order) > 1:
             return None
         sort_field, descending = "", True
