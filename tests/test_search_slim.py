@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from modelbox.server.store import experiments
+from modelbox.server.store import experiments, search_index
 from tests.api import ADMIN_TOKEN, Api
 from tests.in_process import CommandCounter
 from tests.test_listing_attack import paged
@@ -181,3 +181,29 @@ async def test_a_search_of_several_namespaces_merges_theirs_and_keeps_to_the_tok
             assert await paged(api, monkeypatch, [16], full, asked, token) == want, query
             secret = [name for name in want[0] if name.startswith("secret/")]
             assert (secret == []) == (token is reader), query
+
+
+async def test_a_search_of_several_namespaces_catches_the_index_up_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each namespace's page and count reads the index; the stream is pulled once for the
+    page and once for the count, not once per namespace, and a write made just before is
+    found."""
+    for n in range(5):
+        await seed(api, runs=3, namespace=f"team-{n}", seed=n)
+    query = "query { experiments(first: 50) { totalCount edges { node { name } } } }"
+    await api.ok(query)  # loads each namespace's names
+    pulls = 0
+    pull = search_index.SearchIndex._pull
+
+    async def counted(index: search_index.SearchIndex) -> bool:
+        nonlocal pulls
+        pulls += 1
+        return await pull(index)
+
+    monkeypatch.setattr(search_index.SearchIndex, "_pull", counted)
+    await api.create_experiment("team-3", "latest")
+    found = (await api.ok(query))["experiments"]
+    assert found["edges"][0]["node"]["name"] == "latest"
+    assert found["totalCount"] == 16
+    assert pulls == 2

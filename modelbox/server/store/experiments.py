@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -100,12 +101,14 @@ class Experiments(Repository[ExperimentRecord], Searchable):
                 return page
         spanned = await self._spanned(plan)
         if spanned is not None:
-            # A few namespaces: each one's page from the index, merged in the plan's order.
+            # A few namespaces: each one's page from the index, merged in the plan's order;
+            # the index is caught up once for all of them.
             found: list[dict[str, Any]] = []
+            since = time.monotonic()
             for name in spanned:
                 scoped = self.search_plan(plan.search, {"namespace": name})
                 documents = await self.indexed.documents(
-                    scoped, plan.search, name, first, after, slim=slim
+                    scoped, plan.search, name, first, after, slim=slim, since=since
                 )
                 if documents is None or self.indexed.index.strained:
                     break
@@ -143,8 +146,9 @@ class Experiments(Repository[ExperimentRecord], Searchable):
         spanned = [namespace] if isinstance(namespace, str) else await self._spanned(plan)
         if spanned is not None and self.values.ready:
             counts: list[int] = []
+            since = time.monotonic()
             for name in spanned:
-                found = await self.indexed.count(plan.search, name)
+                found = await self.indexed.count(plan.search, name, since)
                 if found is None or (len(spanned) > 1 and self.indexed.index.strained):
                     break
                 counts.append(found)

@@ -108,6 +108,7 @@ class Indexed(Paged):
         after: str | None,
         *,
         slim: bool = False,
+        since: float | None = None,
     ) -> list[dict[str, Any]] | None:
         """The first `first + 1` documents of `plan` (one namespace's search) in its order,
         with their sort values (`_m0`, `_s0`: pages of several namespaces merge on them); or
@@ -123,7 +124,7 @@ class Indexed(Paged):
                 sort_field = metric_field(subject.key, subject.aggregate)
             elif subject != Attribute("name"):
                 return None
-        ranges, snapshot = await self._view(search, namespace, sort_field)
+        ranges, snapshot = await self._view(search, namespace, sort_field, since)
         if snapshot is None:
             return None
         try:
@@ -143,10 +144,10 @@ class Indexed(Paged):
             return None
         return documents
 
-    async def count(self, search: Search, namespace: str) -> int | None:
+    async def count(self, search: Search, namespace: str, since: float | None = None) -> int | None:
         """How many experiments of `namespace` match `search`, when the index answers its
         filter `exact`ly (no document read); None when the database must count."""
-        ranges, snapshot = await self._view(search, namespace, "")
+        ranges, snapshot = await self._view(search, namespace, "", since)
         if snapshot is None or not exact(search, ranges, snapshot):
             return None
         candidates = self._candidates(snapshot, ranges)
@@ -154,14 +155,15 @@ class Indexed(Paged):
         return len(names) if candidates is None else sum(e in names for e in candidates)
 
     async def _view(
-        self, search: Search, namespace: str, sort_field: str
+        self, search: Search, namespace: str, sort_field: str, since: float | None
     ) -> tuple[list[Range], Snapshot | None]:
-        """The search's range conditions, and the index of what they and the sort name."""
+        """The search's range conditions, and the index of what they and the sort name
+        (current as of `since`: SearchIndex.snapshot)."""
         ranges = [r for r in map(as_range, conjuncts(search.where)) if r is not None]
         fields = {r.field for r in ranges} | ({sort_field} if sort_field else set())
         if any(r.field.startswith("h.") for r in ranges):
             fields.add(OVERFLOW)
-        return ranges, await self.index.snapshot(namespace, fields)
+        return ranges, await self.index.snapshot(namespace, fields, since)
 
     def _start(self, plan: Plan, after: str | None, first: int) -> list[Any] | None:
         if after is None:

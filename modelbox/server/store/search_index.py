@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -103,6 +104,8 @@ class SearchIndex:
         self._log: list[dict[str, Any]] = []
         self._stale = False
         self._strained_until = 0.0
+        # When the last pull that read the stream to its end began (`time.monotonic()`).
+        self._caught_up = -math.inf
         self.size = 0
 
     @property
@@ -110,13 +113,17 @@ class SearchIndex:
         """Whether the bound on values made the index drop something lately."""
         return time.monotonic() < self._strained_until
 
-    async def snapshot(self, namespace: str, fields: Iterable[str]) -> Snapshot | None:
-        """The index of `namespace` for `fields`, current as of this call; None when the
-        search must run without it."""
+    async def snapshot(
+        self, namespace: str, fields: Iterable[str], since: float | None = None
+    ) -> Snapshot | None:
+        """The index of `namespace` for `fields`, current as of this call (or of `since`, a
+        `time.monotonic()` taken earlier: a pull begun since then is enough, so a search of
+        several namespaces pulls once); None when the search must run without it."""
         wanted = set(fields)
+        since = time.monotonic() if since is None else since
         for loading in (True, True, False):
             async with self._lock:
-                found = await self._read(namespace, wanted, loading)
+                found = await self._read(namespace, wanted, loading, since)
             if not isinstance(found, dict):
                 return found
             # Loaded outside the lock; then read again, which pulls what came meanwhile.
@@ -128,12 +135,12 @@ class SearchIndex:
         return None
 
     async def _read(
-        self, namespace: str, fields: set[str], loading: bool
+        self, namespace: str, fields: set[str], loading: bool, since: float
     ) -> Snapshot | dict[Loaded, tuple[_Load, bool]] | None:
         """The snapshot; or, when something is not loaded yet (and `loading`), the loads to
         wait for, each with whether this search is to run it."""
         try:
-            if not await self._pull():
+            if self._caught_up < since and not await self._pull():
                 return None
             # The names first: a namespace with too many experiments loads no field.
             missing: list[Loaded] = [(namespace, None)]
@@ -233,6 +240,7 @@ class SearchIndex:
             self._stream = await self._open()
             return True
         applied = 0
+        began = time.monotonic()
         while (event := await self._stream.try_next()) is not None:
             if event["operationType"] == "invalidate" or applied == MAX_DELTA:
                 await self._drop()
@@ -244,6 +252,7 @@ class SearchIndex:
         if self._connection_loss.clears != self._clears:
             await self._drop()  # lost while pulling: what it handed out may be a restart's
             return False
+        self._caught_up = began
         return True
 
     async def _open(self) -> AsyncChangeStream[Any]:
@@ -271,6 +280,7 @@ class SearchIndex:
 
     def _drop_all(self) -> None:
         self._stale = False
+        self._caught_up = -math.inf
         self._names.clear()
         self._fields.clear()
         self._owner.clear()
